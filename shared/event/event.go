@@ -1,0 +1,211 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by the decoders.
+var (
+	// ErrInvalid reports a payload that is well-formed JSON but breaks the
+	// contract (a missing required field, an unknown status).
+	ErrInvalid = errors.New("event: invalid")
+)
+
+// Reason says why a session ended.
+type Reason string
+
+// Reasons a session ends. Every way goes through the same pipeline.
+const (
+	// ReasonEndSession: the person logged out at the end-session endpoint.
+	ReasonEndSession Reason = "end_session"
+	// ReasonAPI: an API call ended one session.
+	ReasonAPI Reason = "api"
+	// ReasonAPISubject: an API call ended all of a subject's sessions.
+	ReasonAPISubject Reason = "api_subject"
+	// ReasonExpired: the session reached the end of its retention.
+	ReasonExpired Reason = "expired"
+)
+
+// Participant is a client that took part in a session, with the sub that
+// client was given (which may be pairwise).
+type Participant struct {
+	ClientID string `json:"client_id"`
+	Sub      string `json:"sub"`
+}
+
+// SessionEnded is published on [SubjectSessionEnded] once a logout is decided. It
+// is a snapshot of the session's participants taken before the session is
+// marked ended (spec DES-1), so workers need nothing else to propagate it.
+type SessionEnded struct {
+	// LogoutID identifies this logout; consumers de-duplicate on it. It is
+	// also the JetStream message id.
+	LogoutID string `json:"logout_id"`
+	// SID is the ended session. Empty for a logout of all of a subject's
+	// sessions, which back-channel workers send as a sub-only logout token
+	// (Back-Channel Logout 1.0 §2.4).
+	SID string `json:"sid,omitempty"`
+	// Sessions lists the sids that a subject-wide logout ended.
+	Sessions []string `json:"sessions,omitempty"`
+	// Sub is the session's subject as first reported.
+	Sub string `json:"sub"`
+	// Iss is the issuer.
+	Iss string `json:"iss"`
+	// Clients are the participants, each with its own sub.
+	Clients []Participant `json:"clients"`
+	// InitiatingClientID is the client that started an RP-initiated logout.
+	InitiatingClientID string `json:"initiating_client_id,omitempty"`
+	// Reason says why the session ended.
+	Reason Reason `json:"reason"`
+	// Time is when the logout was decided.
+	Time time.Time `json:"time"`
+}
+
+// SIDs returns the sids this logout ended: SID, or Sessions when SID is
+// empty.
+func (e *SessionEnded) SIDs() []string {
+	if e.SID != "" {
+		return []string{e.SID}
+	}
+	return e.Sessions
+}
+
+// Validate checks the fields every consumer relies on.
+func (e *SessionEnded) Validate() error {
+	var errs []error
+	if e.LogoutID == "" || !ValidToken(e.LogoutID) {
+		errs = append(errs, errors.New("logout_id: required, one subject token"))
+	}
+	if e.SID == "" && e.Sub == "" {
+		errs = append(errs, errors.New("sid or sub: required"))
+	}
+	if e.Iss == "" {
+		errs = append(errs, errors.New("iss: required"))
+	}
+	for i, c := range e.Clients {
+		if !ValidToken(c.ClientID) {
+			errs = append(errs, fmt.Errorf("clients[%d].client_id: invalid", i))
+		}
+	}
+	switch e.Reason {
+	case ReasonEndSession, ReasonAPI, ReasonAPISubject, ReasonExpired:
+	default:
+		errs = append(errs, fmt.Errorf("reason: unknown %q", e.Reason))
+	}
+	if e.Time.IsZero() {
+		errs = append(errs, errors.New("time: required"))
+	}
+	return invalid(errs)
+}
+
+// Joined reports that a client took part in a session. It is the JSON of
+// [SubjectSessionJoined] and of PUT /api/v1/sessions/{sid}/clients/{client_id}.
+type Joined struct {
+	SID      string    `json:"sid"`
+	ClientID string    `json:"client_id"`
+	Sub      string    `json:"sub"`
+	Time     time.Time `json:"time,omitzero"`
+}
+
+// Validate checks the report's shape; whether the client is registered is
+// the receiver's business.
+func (j *Joined) Validate() error {
+	var errs []error
+	if j.SID == "" || len(j.SID) > 255 {
+		errs = append(errs, errors.New("sid: required, at most 255 bytes"))
+	}
+	if !ValidToken(j.ClientID) {
+		errs = append(errs, errors.New("client_id: required, a valid client id"))
+	}
+	if j.Sub == "" || len(j.Sub) > 255 {
+		errs = append(errs, errors.New("sub: required, at most 255 bytes"))
+	}
+	return invalid(errs)
+}
+
+// Status is the state of one delivery of a logout to one client.
+type Status string
+
+// Delivery statuses. Settled ones end the front's wait.
+const (
+	StatusPending   Status = "pending"
+	StatusDelivered Status = "delivered"
+	StatusRetrying  Status = "retrying"
+	StatusDeferred  Status = "deferred"
+	StatusFailed    Status = "failed"
+	StatusSkipped   Status = "skipped"
+)
+
+// Settled reports whether s ends the front's bounded wait: delivered,
+// failed, deferred (parked behind an open breaker) or skipped.
+func (s Status) Settled() bool {
+	switch s {
+	case StatusDelivered, StatusFailed, StatusDeferred, StatusSkipped:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is one of the statuses above.
+func (s Status) Valid() bool {
+	return s.Settled() || s == StatusPending || s == StatusRetrying
+}
+
+// Delivery is the progress of one logout to one client on one channel,
+// published on [DeliverySubject]. Each message replaces the previous one of
+// the same subject.
+type Delivery struct {
+	LogoutID  string    `json:"logout_id"`
+	SID       string    `json:"sid,omitempty"`
+	ClientID  string    `json:"client_id"`
+	Channel   string    `json:"channel"`
+	Status    Status    `json:"status"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+// Validate checks the progress record's shape.
+func (d *Delivery) Validate() error {
+	var errs []error
+	if !ValidToken(d.LogoutID) {
+		errs = append(errs, errors.New("logout_id: invalid"))
+	}
+	if !ValidToken(d.ClientID) {
+		errs = append(errs, errors.New("client_id: invalid"))
+	}
+	if !ValidToken(d.Channel) {
+		errs = append(errs, errors.New("channel: invalid"))
+	}
+	if !d.Status.Valid() {
+		errs = append(errs, fmt.Errorf("status: unknown %q", d.Status))
+	}
+	return invalid(errs)
+}
+
+func invalid(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+}
+
+// validator is a payload that can check itself.
+type validator interface{ Validate() error }
+
+// Decode unmarshals data into v and validates it.
+func Decode[T any, P interface {
+	*T
+	validator
+}](data []byte) (*T, error) {
+	v := P(new(T))
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, fmt.Errorf("decoding %T: %w", v, err)
+	}
+	if err := v.Validate(); err != nil {
+		return nil, fmt.Errorf("decoding %T: %w", v, err)
+	}
+	return (*T)(v), nil
+}

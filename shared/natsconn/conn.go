@@ -1,0 +1,144 @@
+package natsconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signoff/signoff/shared/config"
+)
+
+// ErrNotReady reports an embedded server that did not become ready in time.
+var ErrNotReady = errors.New("natsconn: embedded server not ready")
+
+// Conn is a connection to NATS JetStream, and the embedded server when
+// signoff runs one.
+type Conn struct {
+	// NC is the core NATS connection.
+	NC *nats.Conn
+	// JS is the JetStream API over NC.
+	JS jetstream.JetStream
+	// Server is the embedded server, nil for an external one.
+	Server *server.Server
+	logger *slog.Logger
+}
+
+// Connect dials cfg.URL, or starts an embedded JetStream server when it is
+// empty. name identifies the client in NATS monitoring.
+func Connect(ctx context.Context, cfg config.NATS, name string, logger *slog.Logger) (*Conn, error) {
+	c := &Conn{logger: logger}
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.Timeout(5 * time.Second),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			logger.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+	}
+	url := cfg.URL
+	if url == "" {
+		s, err := StartEmbedded(ctx, cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		c.Server = s
+		opts = append(opts, nats.InProcessServer(s))
+	} else if cfg.CredentialsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		c.shutdownServer()
+		return nil, fmt.Errorf("connecting to nats: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		c.shutdownServer()
+		return nil, fmt.Errorf("opening jetstream: %w", err)
+	}
+	c.NC, c.JS = nc, js
+	return c, nil
+}
+
+// StartEmbedded starts a JetStream server in this process with its data in
+// cfg.StoreDir. It listens on cfg.Listen when set, so that custom apps can
+// connect; otherwise only in-process connections reach it.
+func StartEmbedded(ctx context.Context, cfg config.NATS, logger *slog.Logger) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName: "signoff-embedded",
+		JetStream:  true,
+		StoreDir:   cfg.StoreDir,
+		// NoSigs: NewServer would otherwise install signal handlers that
+		// exit the process on SIGTERM and skip our graceful shutdown.
+		NoSigs:     true,
+		NoLog:      true,
+		DontListen: cfg.Listen == "",
+	}
+	if cfg.Listen != "" {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("parsing nats.listen: %w", err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("parsing nats.listen port: %w", err)
+		}
+		opts.Host, opts.Port = host, p
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating embedded nats server: %w", err)
+	}
+	go s.Start()
+	deadline := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		deadline = time.Until(d)
+	}
+	if !s.ReadyForConnections(deadline) {
+		s.Shutdown()
+		return nil, ErrNotReady
+	}
+	logger.Info("embedded nats started", "store_dir", s.StoreDir(), "listen", cfg.Listen)
+	return s, nil
+}
+
+// Connected reports whether the connection is up.
+func (c *Conn) Connected() bool { return c.NC != nil && c.NC.IsConnected() }
+
+// Close drains the connection, then shuts the embedded server down. It is
+// the last step of a graceful shutdown: consumers are drained before.
+func (c *Conn) Close(ctx context.Context) {
+	if c.NC != nil {
+		if err := c.NC.Drain(); err != nil {
+			c.NC.Close()
+		}
+		for !c.NC.IsClosed() {
+			select {
+			case <-ctx.Done():
+				c.NC.Close()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	c.shutdownServer()
+}
+
+func (c *Conn) shutdownServer() {
+	if c.Server != nil {
+		c.Server.Shutdown()
+		c.Server.WaitForShutdown()
+	}
+}

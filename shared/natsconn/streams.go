@@ -1,0 +1,81 @@
+package natsconn
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
+)
+
+// Stream names.
+const (
+	// StreamEvents holds session-ended events, per-client logout events and
+	// dead letters, for nats.event_retention.
+	StreamEvents = "SIGNOFF_EVENTS"
+	// StreamState keeps the last message of each state subject
+	// (participations, delivery progress) for sessions.retention: the
+	// session index is its projection.
+	StreamState = "SIGNOFF_STATE"
+	// StreamIntake is the work queue of participation reports published on
+	// signoff.v1.session.joined, until a front records them.
+	StreamIntake = "SIGNOFF_INTAKE"
+)
+
+// DuplicateWindow is how long JetStream remembers message ids: a logout
+// published twice with the same logout id within it is stored once.
+const DuplicateWindow = 2 * time.Minute
+
+// Streams returns the stream configurations signoff declares.
+func Streams(cfg *config.Config) []jetstream.StreamConfig {
+	replicas := max(cfg.NATS.Replicas, 1)
+	return []jetstream.StreamConfig{
+		{
+			Name:        StreamEvents,
+			Description: "signoff: session-ended events, per-client logout events, dead letters",
+			Subjects: []string{
+				event.SubjectSessionEnded,
+				event.LogoutPrefix + "*",
+				event.DeadLetterPrefix + ">",
+			},
+			Retention:  jetstream.LimitsPolicy,
+			MaxAge:     cfg.NATS.EventRetention,
+			Duplicates: DuplicateWindow,
+			Storage:    jetstream.FileStorage,
+			Replicas:   replicas,
+		},
+		{
+			Name:              StreamState,
+			Description:       "signoff: last state per session participation and delivery",
+			Subjects:          []string{event.StatePrefix + ">"},
+			Retention:         jetstream.LimitsPolicy,
+			MaxMsgsPerSubject: 1,
+			MaxAge:            cfg.Sessions.Retention,
+			Duplicates:        DuplicateWindow,
+			Storage:           jetstream.FileStorage,
+			Replicas:          replicas,
+		},
+		{
+			Name:        StreamIntake,
+			Description: "signoff: participation reports waiting for a front",
+			Subjects:    []string{event.SubjectSessionJoined},
+			Retention:   jetstream.WorkQueuePolicy,
+			MaxAge:      cfg.Sessions.Retention,
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+		},
+	}
+}
+
+// EnsureStreams creates or updates every stream of [Streams].
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Config) error {
+	for _, sc := range Streams(cfg) {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("declaring stream %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}
