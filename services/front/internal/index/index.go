@@ -1,0 +1,327 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/signoff/signoff/shared/event"
+)
+
+// Index is the session index. It is safe for concurrent use: readers see
+// consistent snapshots and never block writers.
+type Index struct {
+	db *memdb.MemDB
+}
+
+// New returns an empty index.
+func New() (*Index, error) {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, fmt.Errorf("creating session index: %w", err)
+	}
+	return &Index{db: db}, nil
+}
+
+// Client is a participant of a session as the API shows it.
+type Client struct {
+	ClientID string `json:"client_id"`
+	Sub      string `json:"sub"`
+}
+
+// Delivery is the progress of one delivery as the API shows it.
+type Delivery struct {
+	ClientID  string       `json:"client_id"`
+	Channel   string       `json:"channel"`
+	Status    event.Status `json:"status"`
+	Attempts  int          `json:"attempts"`
+	LastError string       `json:"last_error"`
+}
+
+// Session is a snapshot of one session with its clients and deliveries.
+type Session struct {
+	SID        string       `json:"sid"`
+	Sub        string       `json:"sub"`
+	Clients    []Client     `json:"clients"`
+	Created    time.Time    `json:"created_at"`
+	EndedAt    *time.Time   `json:"ended_at"`
+	LogoutID   string       `json:"logout_id,omitempty"`
+	Reason     event.Reason `json:"reason,omitempty"`
+	Deliveries []Delivery   `json:"deliveries"`
+}
+
+// Ended reports whether the session has ended.
+func (s *Session) Ended() bool { return s.EndedAt != nil }
+
+// HasClient reports whether clientID took part in the session.
+func (s *Session) HasClient(clientID string) bool {
+	return slices.ContainsFunc(s.Clients, func(c Client) bool { return c.ClientID == clientID })
+}
+
+// ApplyJoined records that j.ClientID took part in j.SID. seq is the state
+// stream sequence of the record; an older or equal sequence than the one
+// already applied is ignored, so replays are harmless.
+func (ix *Index) ApplyJoined(j *event.Joined, seq uint64) error {
+	txn := ix.db.Txn(true)
+	defer txn.Abort()
+	raw, err := txn.First(tableParticipations, indexID, j.SID, j.ClientID)
+	if err != nil {
+		return fmt.Errorf("reading participation: %w", err)
+	}
+	if old, ok := raw.(*participation); ok && old.Seq >= seq {
+		return nil
+	}
+	p := &participation{SID: j.SID, ClientID: j.ClientID, Sub: j.Sub, JoinedAt: j.Time, Seq: seq}
+	if err := txn.Insert(tableParticipations, p); err != nil {
+		return fmt.Errorf("inserting participation: %w", err)
+	}
+	s, err := getSession(txn, j.SID)
+	if err != nil {
+		return err
+	}
+	var ns session
+	if s == nil {
+		ns = session{SID: j.SID, Sub: j.Sub, SubSeq: seq, Created: j.Time, Updated: j.Time}
+	} else {
+		ns = *s
+		// The session's sub is the first reported one: the lowest sequence.
+		if seq < ns.SubSeq || ns.SubSeq == 0 {
+			ns.Sub, ns.SubSeq = j.Sub, seq
+		}
+		if j.Time.Before(ns.Created) || ns.Created.IsZero() {
+			ns.Created = j.Time
+		}
+		if j.Time.After(ns.Updated) {
+			ns.Updated = j.Time
+		}
+	}
+	if err := txn.Insert(tableSessions, &ns); err != nil {
+		return fmt.Errorf("inserting session: %w", err)
+	}
+	txn.Commit()
+	return nil
+}
+
+// ApplyEnded marks every session of e as ended by e. The first logout of a
+// session wins; a second one for the same sid changes nothing (spec DES-3).
+// A sid the index does not know is recorded as ended, so that a repeated
+// logout is recognised.
+func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
+	txn := ix.db.Txn(true)
+	defer txn.Abort()
+	for _, sid := range e.SIDs() {
+		s, err := getSession(txn, sid)
+		if err != nil {
+			return err
+		}
+		var ns session
+		if s == nil {
+			ns = session{SID: sid, Sub: e.Sub, Created: e.Time, Updated: e.Time}
+		} else {
+			if !s.EndedAt.IsZero() {
+				continue
+			}
+			ns = *s
+		}
+		ns.EndedAt, ns.LogoutID, ns.Reason = e.Time, e.LogoutID, e.Reason
+		if e.Time.After(ns.Updated) {
+			ns.Updated = e.Time
+		}
+		if err := txn.Insert(tableSessions, &ns); err != nil {
+			return fmt.Errorf("inserting session: %w", err)
+		}
+	}
+	txn.Commit()
+	return nil
+}
+
+// ApplyDelivery records delivery progress; older sequences are ignored.
+func (ix *Index) ApplyDelivery(d *event.Delivery, seq uint64) error {
+	txn := ix.db.Txn(true)
+	defer txn.Abort()
+	raw, err := txn.First(tableDeliveries, indexID, d.LogoutID, d.Channel, d.ClientID)
+	if err != nil {
+		return fmt.Errorf("reading delivery: %w", err)
+	}
+	if old, ok := raw.(*delivery); ok && old.Seq >= seq {
+		return nil
+	}
+	if err := txn.Insert(tableDeliveries, &delivery{Delivery: *d, Seq: seq}); err != nil {
+		return fmt.Errorf("inserting delivery: %w", err)
+	}
+	txn.Commit()
+	return nil
+}
+
+func getSession(txn *memdb.Txn, sid string) (*session, error) {
+	raw, err := txn.First(tableSessions, indexID, sid)
+	if err != nil {
+		return nil, fmt.Errorf("reading session: %w", err)
+	}
+	s, _ := raw.(*session)
+	return s, nil
+}
+
+// Session returns a snapshot of session sid.
+func (ix *Index) Session(sid string) (*Session, bool) {
+	txn := ix.db.Txn(false)
+	s, err := getSession(txn, sid)
+	if err != nil || s == nil {
+		return nil, false
+	}
+	return view(txn, s), true
+}
+
+func view(txn *memdb.Txn, s *session) *Session {
+	v := &Session{SID: s.SID, Sub: s.Sub, Created: s.Created, LogoutID: s.LogoutID, Reason: s.Reason,
+		Clients: []Client{}, Deliveries: []Delivery{}}
+	if !s.EndedAt.IsZero() {
+		t := s.EndedAt
+		v.EndedAt = &t
+	}
+	it, err := txn.Get(tableParticipations, indexID+"_prefix", s.SID, "")
+	if err == nil {
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			p := raw.(*participation)
+			if p.SID != s.SID { // the prefix may match a longer sid
+				continue
+			}
+			v.Clients = append(v.Clients, Client{ClientID: p.ClientID, Sub: p.Sub})
+		}
+	}
+	if s.LogoutID != "" {
+		v.Deliveries = deliveries(txn, s.LogoutID, nil)
+	}
+	return v
+}
+
+func deliveries(txn *memdb.Txn, logoutID string, ws memdb.WatchSet) []Delivery {
+	out := []Delivery{}
+	it, err := txn.Get(tableDeliveries, indexID+"_prefix", logoutID, "")
+	if err != nil {
+		return out
+	}
+	if ws != nil {
+		ws.Add(it.WatchCh())
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		d := raw.(*delivery)
+		if d.LogoutID != logoutID {
+			continue
+		}
+		out = append(out, Delivery{ClientID: d.ClientID, Channel: d.Channel, Status: d.Status,
+			Attempts: d.Attempts, LastError: d.LastError})
+	}
+	return out
+}
+
+// LiveSessionsOf returns the sids of the live sessions in which clientID
+// took part with the given sub.
+func (ix *Index) LiveSessionsOf(clientID, sub string) []string {
+	txn := ix.db.Txn(false)
+	it, err := txn.Get(tableParticipations, indexClientSub, clientID, sub)
+	if err != nil {
+		return nil
+	}
+	var sids []string
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		p := raw.(*participation)
+		if s, _ := getSession(txn, p.SID); s != nil && s.EndedAt.IsZero() {
+			sids = append(sids, p.SID)
+		}
+	}
+	return sids
+}
+
+// Target is a delivery the front waits for.
+type Target struct {
+	ClientID string
+	Channel  string
+}
+
+// WaitSettled blocks until every target of logoutID has a settled delivery
+// (delivered, failed, deferred or skipped) or ctx ends, whichever comes
+// first. It watches the index (a go-memdb WatchSet): no polling. It returns
+// the deliveries seen last and whether all targets settled.
+func (ix *Index) WaitSettled(ctx context.Context, logoutID string, targets []Target) ([]Delivery, bool) {
+	for {
+		ws := memdb.NewWatchSet()
+		ds := deliveries(ix.db.Txn(false), logoutID, ws)
+		if allSettled(ds, targets) {
+			return ds, true
+		}
+		if err := ws.WatchCtx(ctx); err != nil {
+			return ds, false
+		}
+	}
+}
+
+func allSettled(ds []Delivery, targets []Target) bool {
+	for _, t := range targets {
+		i := slices.IndexFunc(ds, func(d Delivery) bool { return d.ClientID == t.ClientID && d.Channel == t.Channel })
+		if i < 0 || !ds[i].Status.Settled() {
+			return false
+		}
+	}
+	return true
+}
+
+// Len returns the number of sessions in the index.
+func (ix *Index) Len() int {
+	txn := ix.db.Txn(false)
+	it, err := txn.Get(tableSessions, indexID)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		n++
+	}
+	return n
+}
+
+// Stale returns the sessions whose last change is before cutoff, oldest
+// first, at most limit of them.
+func (ix *Index) Stale(cutoff time.Time, limit int) []*Session {
+	txn := ix.db.Txn(false)
+	it, err := txn.LowerBound(tableSessions, indexUpdated, time.Unix(0, 0))
+	if err != nil {
+		return nil
+	}
+	var out []*Session
+	for raw := it.Next(); raw != nil && len(out) < limit; raw = it.Next() {
+		s := raw.(*session)
+		if !s.Updated.Before(cutoff) {
+			break
+		}
+		out = append(out, view(txn, s))
+	}
+	return out
+}
+
+// Remove deletes session sid with its participations and the deliveries of
+// its logout.
+func (ix *Index) Remove(sid string) error {
+	txn := ix.db.Txn(true)
+	defer txn.Abort()
+	s, err := getSession(txn, sid)
+	if err != nil || s == nil {
+		return err
+	}
+	if err := txn.Delete(tableSessions, s); err != nil {
+		return fmt.Errorf("deleting session: %w", err)
+	}
+	if _, err := txn.DeleteAll(tableParticipations, indexID+"_prefix", sid, ""); err != nil {
+		return fmt.Errorf("deleting participations: %w", err)
+	}
+	if s.LogoutID != "" {
+		if _, err := txn.DeleteAll(tableDeliveries, indexID+"_prefix", s.LogoutID, ""); err != nil {
+			return fmt.Errorf("deleting deliveries: %w", err)
+		}
+	}
+	txn.Commit()
+	return nil
+}

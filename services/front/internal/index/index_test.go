@@ -1,0 +1,126 @@
+package index
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/event"
+)
+
+var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+func TestSchemaValid(t *testing.T) {
+	_, err := memdb.NewMemDB(schema())
+	require.NoError(t, err)
+}
+
+func join(t *testing.T, ix *Index, sid, client, sub string, seq uint64, at time.Time) {
+	t.Helper()
+	require.NoError(t, ix.ApplyJoined(&event.Joined{SID: sid, ClientID: client, Sub: sub, Time: at}, seq))
+}
+
+func TestJoinedBuildsSessions(t *testing.T) {
+	ix, err := New()
+	require.NoError(t, err)
+	// Applied out of order: the session's sub is the lowest sequence's.
+	join(t, ix, "s1", "app2", "pairwise-2", 7, t0.Add(time.Minute))
+	join(t, ix, "s1", "app1", "alice", 3, t0)
+	join(t, ix, "s10", "app1", "bob", 4, t0)  // a sid that extends "s1"
+	join(t, ix, "s1", "app1", "stale", 2, t0) // older than what is applied: ignored
+
+	s, ok := ix.Session("s1")
+	require.True(t, ok)
+	assert.Equal(t, "alice", s.Sub)
+	assert.ElementsMatch(t, []Client{{"app1", "alice"}, {"app2", "pairwise-2"}}, s.Clients)
+	assert.Equal(t, t0, s.Created)
+	assert.Nil(t, s.EndedAt)
+	assert.Empty(t, s.Deliveries)
+	assert.True(t, s.HasClient("app2"))
+	assert.False(t, s.HasClient("app3"))
+	assert.Equal(t, 2, ix.Len())
+	assert.Equal(t, []string{"s1"}, ix.LiveSessionsOf("app1", "alice"))
+	assert.Equal(t, []string{"s1"}, ix.LiveSessionsOf("app2", "pairwise-2"))
+	assert.Empty(t, ix.LiveSessionsOf("app2", "alice"))
+
+	_, ok = ix.Session("nope")
+	assert.False(t, ok)
+}
+
+func TestEndedIsFirstWins(t *testing.T) {
+	ix, err := New()
+	require.NoError(t, err)
+	join(t, ix, "s1", "app1", "alice", 1, t0)
+	e1 := &event.SessionEnded{LogoutID: "L1", SID: "s1", Sub: "alice", Reason: event.ReasonEndSession, Time: t0.Add(time.Minute)}
+	e2 := &event.SessionEnded{LogoutID: "L2", SID: "s1", Sub: "alice", Reason: event.ReasonAPI, Time: t0.Add(2 * time.Minute)}
+	require.NoError(t, ix.ApplyEnded(e1))
+	require.NoError(t, ix.ApplyEnded(e2))
+	s, _ := ix.Session("s1")
+	require.NotNil(t, s.EndedAt)
+	assert.Equal(t, t0.Add(time.Minute), *s.EndedAt)
+	assert.Equal(t, "L1", s.LogoutID)
+	assert.Empty(t, ix.LiveSessionsOf("app1", "alice"))
+
+	// An unknown sid is remembered as ended.
+	require.NoError(t, ix.ApplyEnded(&event.SessionEnded{LogoutID: "L3", Sessions: []string{"x", "y"}, Sub: "carol", Reason: event.ReasonAPISubject, Time: t0}))
+	x, ok := ix.Session("x")
+	require.True(t, ok)
+	assert.True(t, x.Ended())
+}
+
+func TestWaitSettled(t *testing.T) {
+	ix, err := New()
+	require.NoError(t, err)
+	targets := []Target{{"app1", "backchannel"}, {"app2", "backchannel"}}
+	put := func(client string, st event.Status, seq uint64) {
+		require.NoError(t, ix.ApplyDelivery(&event.Delivery{LogoutID: "L1", ClientID: client, Channel: "backchannel", Status: st, Attempts: 1}, seq))
+	}
+	put("app1", event.StatusDelivered, 1)
+	put("app2", event.StatusRetrying, 2)
+
+	// Not settled: the wait ends with its context.
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, ok := ix.WaitSettled(ctx, "L1", targets)
+	assert.False(t, ok)
+
+	// Settles while waiting: the watch wakes the waiter.
+	done := make(chan bool)
+	go func() {
+		_, ok := ix.WaitSettled(t.Context(), "L1", targets)
+		done <- ok
+	}()
+	put("app2", event.StatusPending, 1) // older sequence: ignored
+	put("app2", event.StatusDeferred, 3)
+	assert.True(t, <-done)
+
+	// No targets: settled at once.
+	_, ok = ix.WaitSettled(t.Context(), "L-none", nil)
+	assert.True(t, ok)
+}
+
+func TestStaleAndRemove(t *testing.T) {
+	ix, err := New()
+	require.NoError(t, err)
+	join(t, ix, "old", "app1", "alice", 1, t0)
+	join(t, ix, "new", "app1", "alice", 2, t0.Add(time.Hour))
+	require.NoError(t, ix.ApplyEnded(&event.SessionEnded{LogoutID: "L1", SID: "old", Sub: "alice", Reason: event.ReasonAPI, Time: t0.Add(time.Second)}))
+	require.NoError(t, ix.ApplyDelivery(&event.Delivery{LogoutID: "L1", ClientID: "app1", Channel: "backchannel", Status: event.StatusDelivered}, 3))
+
+	stale := ix.Stale(t0.Add(time.Minute), 10)
+	require.Len(t, stale, 1)
+	assert.Equal(t, "old", stale[0].SID)
+	assert.Len(t, stale[0].Deliveries, 1)
+
+	require.NoError(t, ix.Remove("old"))
+	_, ok := ix.Session("old")
+	assert.False(t, ok)
+	assert.Equal(t, 1, ix.Len())
+	ds, _ := ix.WaitSettled(t.Context(), "L1", nil)
+	assert.Empty(t, ds)
+	require.NoError(t, ix.Remove("absent"))
+}

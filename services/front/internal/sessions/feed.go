@@ -1,0 +1,152 @@
+package sessions
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signoff/signoff/services/front/internal/index"
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
+)
+
+// Feed projects the state and events streams into the index. The state
+// stream is read last-message-per-subject, and session-ended events from
+// the start of the retention window, so a rebuild costs what is live, not
+// the whole history.
+type Feed struct {
+	js        jetstream.JetStream
+	ix        *index.Index
+	retention time.Duration
+	logger    *slog.Logger
+
+	mu      sync.Mutex
+	ccs     []jetstream.ConsumeContext
+	pending atomic.Int32 // consumers not yet caught up
+	ready   chan struct{}
+	once    sync.Once
+}
+
+// NewFeed returns a Feed; Start runs it.
+func NewFeed(js jetstream.JetStream, ix *index.Index, retention time.Duration, logger *slog.Logger) *Feed {
+	return &Feed{js: js, ix: ix, retention: retention, logger: logger, ready: make(chan struct{})}
+}
+
+// Start begins the projection. It returns once the consumers exist; Ready
+// is closed when both have caught up with what the streams held at start.
+func (f *Feed) Start(ctx context.Context) error {
+	start := time.Now().Add(-f.retention)
+	specs := []struct {
+		stream string
+		cfg    jetstream.OrderedConsumerConfig
+		handle func(jetstream.Msg) error
+	}{
+		{natsconn.StreamState, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{event.StatePrefix + ">"},
+			DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+		}, f.applyState},
+		{natsconn.StreamEvents, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{event.SubjectSessionEnded},
+			DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
+			OptStartTime:   &start,
+		}, f.applyEnded},
+	}
+	f.pending.Store(int32(len(specs)))
+	for _, sp := range specs {
+		if err := f.consume(ctx, sp.stream, sp.cfg, sp.handle); err != nil {
+			f.Stop()
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig, handle func(jetstream.Msg) error) error {
+	cons, err := f.js.OrderedConsumer(ctx, stream, cfg)
+	if err != nil {
+		return fmt.Errorf("creating %s projection consumer: %w", stream, err)
+	}
+	var caughtUp sync.Once
+	done := func() { caughtUp.Do(f.caughtUp) }
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if err := handle(m); err != nil {
+			f.logger.Warn("skipping message the index cannot apply", "subject", m.Subject(), "err", err)
+		}
+		if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
+			done()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("consuming %s: %w", stream, err)
+	}
+	f.mu.Lock()
+	f.ccs = append(f.ccs, cc)
+	f.mu.Unlock()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("reading %s projection consumer: %w", stream, err)
+	}
+	// Nothing to deliver and nothing delivered: caught up already. If some
+	// was delivered, the last message says NumPending 0 itself.
+	if info.NumPending == 0 && info.Delivered.Stream == 0 {
+		done()
+	}
+	return nil
+}
+
+func (f *Feed) caughtUp() {
+	if f.pending.Add(-1) == 0 {
+		f.once.Do(func() { close(f.ready) })
+	}
+}
+
+// Ready is closed once the index holds everything the streams held when
+// the feed started.
+func (f *Feed) Ready() <-chan struct{} { return f.ready }
+
+// Stop ends the projection.
+func (f *Feed) Stop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, cc := range f.ccs {
+		cc.Stop()
+	}
+	f.ccs = nil
+}
+
+func (f *Feed) applyState(m jetstream.Msg) error {
+	md, err := m.Metadata()
+	if err != nil {
+		return fmt.Errorf("reading metadata: %w", err)
+	}
+	subj := m.Subject()
+	switch {
+	case strings.HasPrefix(subj, event.ParticipationPrefix):
+		j, err := event.Decode[event.Joined](m.Data())
+		if err != nil {
+			return err
+		}
+		return f.ix.ApplyJoined(j, md.Sequence.Stream)
+	case strings.HasPrefix(subj, event.DeliveryPrefix):
+		d, err := event.Decode[event.Delivery](m.Data())
+		if err != nil {
+			return err
+		}
+		return f.ix.ApplyDelivery(d, md.Sequence.Stream)
+	}
+	return nil
+}
+
+func (f *Feed) applyEnded(m jetstream.Msg) error {
+	e, err := event.Decode[event.SessionEnded](m.Data())
+	if err != nil {
+		return err
+	}
+	return f.ix.ApplyEnded(e)
+}

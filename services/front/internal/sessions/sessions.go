@@ -1,0 +1,98 @@
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signoff/signoff/services/front/internal/index"
+	"github.com/signoff/signoff/shared/event"
+)
+
+// Errors of the session service.
+var (
+	// ErrUnknownClient reports a participation of a client that is not
+	// registered.
+	ErrUnknownClient = errors.New("sessions: unknown client")
+	// ErrTooManyClients reports a session that already has
+	// sessions.max_clients clients.
+	ErrTooManyClients = errors.New("sessions: too many clients in the session")
+	// ErrUnavailable reports that NATS did not acknowledge a write: nothing
+	// was recorded.
+	ErrUnavailable = errors.New("sessions: nats unavailable")
+)
+
+// Publisher is the part of JetStream the service writes with.
+type Publisher interface {
+	Publish(ctx context.Context, subject string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+}
+
+// Service records participations and logouts in JetStream and applies them
+// to the local index at once, so that the same front sees its own writes
+// before the projection brings them back.
+type Service struct {
+	js         Publisher
+	ix         *index.Index
+	known      func(clientID string) bool
+	maxClients int
+	now        func() time.Time
+}
+
+// NewService returns a Service. known tells registered client ids.
+func NewService(js Publisher, ix *index.Index, known func(string) bool, maxClients int) *Service {
+	return &Service{js: js, ix: ix, known: known, maxClients: maxClients, now: time.Now}
+}
+
+// Join records that j.ClientID took part in session j.SID.
+func (s *Service) Join(ctx context.Context, j *event.Joined) error {
+	if err := j.Validate(); err != nil {
+		return err
+	}
+	if !s.known(j.ClientID) {
+		return fmt.Errorf("%w: %s", ErrUnknownClient, j.ClientID)
+	}
+	if cur, ok := s.ix.Session(j.SID); ok {
+		if slices.Contains(cur.Clients, index.Client{ClientID: j.ClientID, Sub: j.Sub}) {
+			// Reported before: keep the first record, so that the session's
+			// sub stays the first reported one. PUT is idempotent.
+			return nil
+		}
+		if !cur.HasClient(j.ClientID) && len(cur.Clients) >= s.maxClients {
+			return fmt.Errorf("%w: %d", ErrTooManyClients, s.maxClients)
+		}
+	}
+	if j.Time.IsZero() {
+		j.Time = s.now().UTC()
+	}
+	data, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("encoding participation: %w", err)
+	}
+	ack, err := s.js.Publish(ctx, event.ParticipationSubject(j.SID, j.ClientID), data)
+	if err != nil {
+		return fmt.Errorf("%w: publishing participation: %w", ErrUnavailable, err)
+	}
+	return s.ix.ApplyJoined(j, ack.Sequence)
+}
+
+// End publishes the session-ended event e and waits for JetStream's
+// acknowledgement; only then is the logout decided. The logout id is the
+// message id, so a retried publish is stored once.
+func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encoding session ended: %w", err)
+	}
+	if _, err := s.js.Publish(ctx, event.SubjectSessionEnded, data, jetstream.WithMsgID(e.LogoutID)); err != nil {
+		return fmt.Errorf("%w: publishing session ended: %w", ErrUnavailable, err)
+	}
+	return s.ix.ApplyEnded(e)
+}

@@ -1,0 +1,161 @@
+package sessions_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/services/front/internal/index"
+	"github.com/signoff/signoff/services/front/internal/sessions"
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/natstest"
+)
+
+// replica is what one front holds: an index, its feed, service and intake.
+type replica struct {
+	ix     *index.Index
+	svc    *sessions.Service
+	feed   *sessions.Feed
+	intake *sessions.Intake
+}
+
+func startReplica(t *testing.T, js jetstream.JetStream) *replica {
+	t.Helper()
+	ix, err := index.New()
+	require.NoError(t, err)
+	known := func(id string) bool { return id == "app1" || id == "app2" }
+	r := &replica{ix: ix, svc: sessions.NewService(js, ix, known, 3)}
+	r.feed = sessions.NewFeed(js, ix, time.Hour, slog.New(slog.DiscardHandler))
+	require.NoError(t, r.feed.Start(t.Context()))
+	r.intake = sessions.NewIntake(js, r.svc, slog.New(slog.DiscardHandler))
+	require.NoError(t, r.intake.Start(t.Context()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		r.intake.Stop(ctx)
+		r.feed.Stop()
+	})
+	select {
+	case <-r.feed.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("index not built")
+	}
+	return r
+}
+
+func setup(t *testing.T) jetstream.JetStream {
+	s := natstest.RunServer(t, "")
+	_, js := natstest.Connect(t, s)
+	cfg := config.Default()
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	return js
+}
+
+func TestReplicasBuildTheSameIndex(t *testing.T) {
+	js := setup(t)
+	a := startReplica(t, js)
+	b := startReplica(t, js)
+
+	// Through the API path on replica a: a sees it at once.
+	require.NoError(t, a.svc.Join(t.Context(), &event.Joined{SID: "s1", ClientID: "app1", Sub: "alice"}))
+	s, ok := a.ix.Session("s1")
+	require.True(t, ok)
+	assert.Equal(t, "alice", s.Sub)
+
+	// Published by an IdP on signoff.v1.session.joined: taken by one front,
+	// seen by both.
+	data, _ := json.Marshal(event.Joined{SID: "s1", ClientID: "app2", Sub: "pairwise-2"})
+	_, err := js.Publish(t.Context(), event.SubjectSessionJoined, data)
+	require.NoError(t, err)
+	// A report for an unknown client is dropped, not retried forever.
+	bad, _ := json.Marshal(event.Joined{SID: "s1", ClientID: "nobody", Sub: "x"})
+	_, err = js.Publish(t.Context(), event.SubjectSessionJoined, bad)
+	require.NoError(t, err)
+
+	for _, r := range []*replica{a, b} {
+		require.Eventually(t, func() bool {
+			s, ok := r.ix.Session("s1")
+			return ok && len(s.Clients) == 2
+		}, 10*time.Second, 10*time.Millisecond)
+	}
+	s, _ = b.ix.Session("s1")
+	assert.Equal(t, "alice", s.Sub)
+	assert.False(t, s.HasClient("nobody"))
+
+	// Unknown client and the per-session bound.
+	require.ErrorIs(t, a.svc.Join(t.Context(), &event.Joined{SID: "s1", ClientID: "zzz", Sub: "a"}), sessions.ErrUnknownClient)
+
+	// A logout decided on b reaches a.
+	e := &event.SessionEnded{LogoutID: "L1", SID: "s1", Sub: "alice", Iss: "http://127.0.0.1:8080",
+		Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}}, Reason: event.ReasonAPI, Time: time.Now().UTC()}
+	require.NoError(t, b.svc.End(t.Context(), e))
+	require.Eventually(t, func() bool {
+		s, _ := a.ix.Session("s1")
+		return s.Ended()
+	}, 10*time.Second, 10*time.Millisecond)
+	// The same logout published again (a retry) is stored once.
+	require.NoError(t, b.svc.End(t.Context(), e))
+	stream, err := js.Stream(t.Context(), natsconn.StreamEvents)
+	require.NoError(t, err)
+	info, err := stream.Info(t.Context())
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, info.State.Msgs)
+}
+
+func TestRestartRebuildsIndex(t *testing.T) {
+	dir := t.TempDir()
+	s := natstest.RunServer(t, dir)
+	_, js := natstest.Connect(t, s)
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default()))
+	a := startReplica(t, js)
+	for i, sid := range []string{"s1", "s2", "s3"} {
+		require.NoError(t, a.svc.Join(t.Context(), &event.Joined{SID: sid, ClientID: "app1", Sub: "alice"}))
+		require.NoError(t, a.svc.Join(t.Context(), &event.Joined{SID: sid, ClientID: "app2", Sub: "p" + sid}))
+		// Re-reported: replaces the earlier record, does not add one.
+		require.NoError(t, a.svc.Join(t.Context(), &event.Joined{SID: sid, ClientID: "app1", Sub: "alice"}))
+		_ = i
+	}
+	require.NoError(t, a.svc.End(t.Context(), &event.SessionEnded{LogoutID: "L2", SID: "s2", Sub: "alice",
+		Iss: "x", Reason: event.ReasonAPI, Time: time.Now().UTC()}))
+	_, err := js.Publish(t.Context(), event.DeliverySubject("L2", "backchannel", "app1"),
+		mustJSON(t, event.Delivery{LogoutID: "L2", SID: "s2", ClientID: "app1", Channel: "backchannel", Status: event.StatusDelivered, Attempts: 1}))
+	require.NoError(t, err)
+
+	// The NATS server restarts too, from its store; then a fresh front.
+	s.Shutdown()
+	s.WaitForShutdown()
+	s2 := natstest.RunServer(t, dir)
+	_, js2 := natstest.Connect(t, s2)
+	b := startReplica(t, js2)
+	assert.Equal(t, 3, b.ix.Len())
+	for _, sid := range []string{"s1", "s2", "s3"} {
+		got, ok := b.ix.Session(sid)
+		require.True(t, ok, sid)
+		assert.Equal(t, "alice", got.Sub)
+		assert.Len(t, got.Clients, 2)
+		assert.Equal(t, sid == "s2", got.Ended(), sid)
+	}
+	got, _ := b.ix.Session("s2")
+	require.Len(t, got.Deliveries, 1)
+	assert.Equal(t, event.StatusDelivered, got.Deliveries[0].Status)
+
+	st, err := js2.Stream(t.Context(), natsconn.StreamState)
+	require.NoError(t, err)
+	info, err := st.Info(t.Context())
+	require.NoError(t, err)
+	assert.EqualValues(t, 7, info.State.Msgs, "the state stream keeps the last record per subject only")
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
