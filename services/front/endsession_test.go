@@ -1,0 +1,333 @@
+package front_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/config"
+)
+
+func TestState90(t *testing.T) {
+	require.Len(t, state90, 90)
+	assert.NotContains(t, state90, "+")
+	assert.NotContains(t, state90, " ")
+	assert.NotContains(t, state90, ";")
+}
+
+// algNone replaces a token's header with {"alg":"none"} and drops its
+// signature (the conformance suite's modified-id-token-hint test).
+func algNone(tok string) string {
+	parts := strings.Split(tok, ".")
+	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + parts[1] + "."
+}
+
+// tamper changes the payload and keeps the signature.
+func tamper(t *testing.T, tok string) string {
+	parts := strings.Split(tok, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	payload = []byte(strings.Replace(string(payload), `"sub":"`, `"sub":"x`, 1))
+	return parts[0] + "." + base64.RawURLEncoding.EncodeToString(payload) + "." + parts[2]
+}
+
+// foreignHint is the conformance suite's bad-id-token-hint: iss=client_id,
+// aud=issuer, signed with the client's own key.
+func foreignHint(t *testing.T, iss, aud string) string {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+		"iss": iss, "aud": aud, "sub": "SubjectID", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString(k)
+	require.NoError(t, err)
+	return tok
+}
+
+// TestEndSessionRules is the table of RP-Initiated Logout 1.0 rules: every
+// refusal (400, no redirect) and every redirect with its exact Location.
+func TestEndSessionRules(t *testing.T) {
+	e := newEnv(t)
+	future := time.Now().Add(time.Hour)
+	past := time.Now().Add(-time.Hour)
+	const reg = "https://app1.example.com/signed-out"
+	qs := url.QueryEscape(state90)
+
+	tests := []struct {
+		name string
+		// params gets the case's own sid, so cases do not share sessions.
+		params       func(sid string) url.Values
+		method       string
+		wantStatus   int
+		wantLocation string
+		wantBody     string // a substring of the page
+		wantEnded    bool
+	}{
+		{
+			name: "hint, registered uri and the 90-character state",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)}, "post_logout_redirect_uri": {reg}, "state": {state90}}
+			},
+			wantStatus: 302, wantLocation: reg + "?state=" + qs, wantEnded: true,
+		},
+		{
+			name: "POST form behaves as GET",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)}, "post_logout_redirect_uri": {reg}, "state": {"xyz"}}
+			},
+			method: http.MethodPost, wantStatus: 303, wantLocation: reg + "?state=xyz", wantEnded: true,
+		},
+		{
+			name: "no state: none added (RIL-28)",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)}, "post_logout_redirect_uri": {reg}}
+			},
+			wantStatus: 302, wantLocation: reg, wantEnded: true,
+		},
+		{
+			name: "registered uri with a query keeps it, state appended with & (RIL-30)",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)},
+					"post_logout_redirect_uri": {"https://app1.example.com/bye?from=signoff"}, "state": {"s t&u"}}
+			},
+			wantStatus: 302, wantLocation: "https://app1.example.com/bye?from=signoff&state=s+t%26u", wantEnded: true,
+		},
+		{
+			name: "custom scheme of a native app",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)},
+					"post_logout_redirect_uri": {"com.example.app1:/logout"}, "state": {"n"}}
+			},
+			wantStatus: 302, wantLocation: "com.example.app1:/logout?state=n", wantEnded: true,
+		},
+		{
+			name: "expired hint is still accepted (RIL-11)",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, past)}, "post_logout_redirect_uri": {reg}, "state": {"old"}}
+			},
+			wantStatus: 302, wantLocation: reg + "?state=old", wantEnded: true,
+		},
+		{
+			name: "hint and matching client_id",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app2", "bob", sid, future)}, "client_id": {"app2"},
+					"post_logout_redirect_uri": {"https://app2.example.com/done/"}, "state": {"1"}}
+			},
+			wantStatus: 302, wantLocation: "https://app2.example.com/done/?state=1", wantEnded: true,
+		},
+		{
+			name: "hint and state, no uri: signed-out page, no redirect (RIL-24)",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)}, "state": {"s"}}
+			},
+			wantStatus: 200, wantBody: "You are signed out", wantEnded: true,
+		},
+		{
+			name: "query added to a registered uri (RIL-22)",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)}, "post_logout_redirect_uri": {reg + "?foo=bar"}, "state": {"s"}}
+			},
+			wantStatus: 400, wantBody: "post_logout_redirect_uri is not registered for client app1",
+		},
+		{
+			name: "trailing slash added",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)}, "post_logout_redirect_uri": {reg + "/"}}
+			},
+			wantStatus: 400, wantBody: "not registered",
+		},
+		{
+			name: "trailing slash removed",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app2", "bob", sid, future)}, "post_logout_redirect_uri": {"https://app2.example.com/done"}}
+			},
+			wantStatus: 400, wantBody: "not registered for client app2",
+		},
+		{
+			name: "host in other letter case",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)}, "post_logout_redirect_uri": {"https://APP1.example.com/signed-out"}}
+			},
+			wantStatus: 400, wantBody: "not registered",
+		},
+		{
+			name: "another client's uri",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)}, "post_logout_redirect_uri": {"https://app2.example.com/done/"}}
+			},
+			wantStatus: 400, wantBody: "not registered for client app1",
+		},
+		{
+			name: "alg none hint (RIL-10)",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {algNone(e.hint("app1", "alice", sid, future))}, "post_logout_redirect_uri": {reg}, "state": {"s"}}
+			},
+			wantStatus: 400, wantBody: "id_token_hint is not valid",
+		},
+		{
+			name: "tampered hint",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {tamper(t, e.hint("app1", "alice", sid, future))}, "post_logout_redirect_uri": {reg}}
+			},
+			wantStatus: 400, wantBody: "id_token_hint is not valid",
+		},
+		{
+			name: "hint signed by the client, not the OP (RIL-9)",
+			params: func(string) url.Values {
+				return url.Values{"id_token_hint": {foreignHint(t, "app1", issuer)}, "post_logout_redirect_uri": {reg}}
+			},
+			wantStatus: 400, wantBody: "id_token_hint is not valid",
+		},
+		{
+			name: "hint from another issuer",
+			params: func(sid string) url.Values {
+				tok, err := e.keys.IDToken("RS256", "https://evil.example.com", "app1", "alice", sid, time.Now(), future)
+				require.NoError(t, err)
+				return url.Values{"id_token_hint": {tok}, "post_logout_redirect_uri": {reg}}
+			},
+			wantStatus: 400, wantBody: "id_token_hint is not valid",
+		},
+		{
+			name: "garbage hint",
+			params: func(string) url.Values {
+				return url.Values{"id_token_hint": {"not-a-jwt"}}
+			},
+			wantStatus: 400, wantBody: "id_token_hint is not valid",
+		},
+		{
+			name: "hint for an unregistered client",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("stranger", "alice", sid, future)}}
+			},
+			wantStatus: 400, wantBody: "not issued to a registered client",
+		},
+		{
+			name: "client_id disagrees with the hint (RIL-16)",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)}, "client_id": {"app2"},
+					"post_logout_redirect_uri": {"https://app2.example.com/done/"}}
+			},
+			wantStatus: 400, wantBody: "does not match the client the id_token_hint was issued to",
+		},
+		{
+			name: "unknown client_id (RIL-17)",
+			params: func(string) url.Values {
+				return url.Values{"client_id": {"nobody"}, "post_logout_redirect_uri": {reg}}
+			},
+			wantStatus: 400, wantBody: "is not a registered client",
+		},
+		{
+			name: "uri without hint or client_id (RIL-23)",
+			params: func(string) url.Values {
+				return url.Values{"post_logout_redirect_uri": {reg}, "state": {"s"}}
+			},
+			wantStatus: 400, wantBody: "needs id_token_hint or client_id",
+		},
+		{
+			name: "a parameter given twice",
+			params: func(string) url.Values {
+				return url.Values{"state": {"a", "b"}}
+			},
+			wantStatus: 400, wantBody: "state is given more than once",
+		},
+		{
+			name: "input in messages is escaped",
+			params: func(string) url.Values {
+				return url.Values{"client_id": {"<script>alert(1)</script>"}}
+			},
+			wantStatus: 400, wantBody: "&lt;script&gt;",
+		},
+		{
+			name: "no parameters: confirmation, not an error (RIL-5)",
+			params: func(string) url.Values { return url.Values{} },
+			wantStatus: 200, wantBody: "Do you want to sign out?",
+		},
+		{
+			name: "only state: confirmation (RIL-19)",
+			params: func(string) url.Values { return url.Values{"state": {"s"}} },
+			wantStatus: 200, wantBody: `name="state" value="s"`,
+		},
+		{
+			name: "client_id and registered uri: confirmation first",
+			params: func(string) url.Values {
+				return url.Values{"client_id": {"app1"}, "post_logout_redirect_uri": {reg}, "state": {"s"}}
+			},
+			wantStatus: 200, wantBody: "App One asked to sign you out.",
+		},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sid := "sid-rules-" + string(rune('a'+i))
+			e.join(sid, "app1", "alice")
+			e.join(sid, "app2", "bob")
+			method := tc.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			r := e.do(newBrowser(t), method, "/connect/endsession", tc.params(sid))
+			assert.Equal(t, tc.wantStatus, r.status, r.body)
+			assert.Equal(t, tc.wantLocation, r.location)
+			assert.Contains(t, r.body, tc.wantBody)
+			assert.Equal(t, "no-store", r.header.Get("Cache-Control"))
+			if r.status != 302 && r.status != 303 {
+				assert.Contains(t, r.header.Get("Content-Security-Policy"), "frame-ancestors 'none'")
+			}
+			s, ok := e.front.Index().Session(sid)
+			require.True(t, ok)
+			assert.Equal(t, tc.wantEnded, s.Ended(), "session ended")
+		})
+	}
+}
+
+func TestEndSessionAliasPathAndJSONErrors(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-alias", "app1", "alice")
+	r := e.do(newBrowser(t), http.MethodGet, "/oauth2/logout", url.Values{
+		"id_token_hint": {e.hint("app1", "alice", "s-alias", time.Now().Add(time.Hour))},
+		"post_logout_redirect_uri": {"https://app1.example.com/signed-out"}, "state": {"a"},
+	})
+	assert.Equal(t, 302, r.status)
+	assert.Equal(t, "https://app1.example.com/signed-out?state=a", r.location)
+
+	r = e.do(newBrowser(t), http.MethodGet, "/connect/endsession",
+		url.Values{"client_id": {"nobody"}}, "Accept", "application/json")
+	assert.Equal(t, 400, r.status)
+	assert.Equal(t, "application/problem+json", r.header.Get("Content-Type"))
+	assert.Contains(t, r.body, `"status":400`)
+	assert.Contains(t, r.body, `"detail":"client_id \"nobody\" is not a registered client"`)
+}
+
+func TestEndSessionPolicies(t *testing.T) {
+	t.Run("strict mode needs a hint or client_id", func(t *testing.T) {
+		e := newEnv(t, func(c *config.Config) { c.Logout.RequireClientOrHint = true })
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{"state": {"s"}})
+		assert.Equal(t, 400, r.status)
+		assert.Contains(t, r.body, "either id_token_hint or client_id must be present")
+	})
+	t.Run("client_id alone may not carry a redirect when disabled", func(t *testing.T) {
+		no := false
+		e := newEnv(t, func(c *config.Config) { c.Logout.ClientIDRedirect = &no })
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"client_id": {"app1"}, "post_logout_redirect_uri": {"https://app1.example.com/signed-out"}})
+		assert.Equal(t, 400, r.status)
+		assert.Contains(t, r.body, "post_logout_redirect_uri needs an id_token_hint")
+		assert.Empty(t, r.location)
+	})
+	t.Run("configured signed-out page", func(t *testing.T) {
+		e := newEnv(t, func(c *config.Config) { c.Logout.SignedOutURL = "https://portal.example.com/" })
+		e.join("s-portal", "app1", "alice")
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app1", "alice", "s-portal", time.Now().Add(time.Hour))}})
+		assert.Equal(t, 302, r.status)
+		assert.Equal(t, "https://portal.example.com/", r.location)
+	})
+}

@@ -1,0 +1,196 @@
+// Package front is signoff's front service: the OpenID Connect end-session
+// endpoint, discovery and JWKS, the session index and its API. It exports
+// New and Run so that the all-in-one binary and cmd/front compose it the
+// same way.
+package front
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/signoff/signoff/services/front/internal/endsession"
+	"github.com/signoff/signoff/services/front/internal/httpapi"
+	"github.com/signoff/signoff/services/front/internal/index"
+	"github.com/signoff/signoff/services/front/internal/pages"
+	"github.com/signoff/signoff/services/front/internal/sessions"
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/keys"
+	"github.com/signoff/signoff/shared/natsconn"
+)
+
+// Deps are the front's outside dependencies, built by the caller.
+type Deps struct {
+	NATS   *natsconn.Conn
+	Keys   *keys.Set
+	Logger *slog.Logger
+	// WaitFor returns the channels whose deliveries to a client the front
+	// waits on before answering; nil waits on nothing (no worker runs).
+	WaitFor func(*config.Client) []string
+	// Backchannel and Frontchannel are advertised in discovery.
+	Backchannel, Frontchannel bool
+	// HTTPClient fetches id_token_hint.jwks_uri; nil means a client with
+	// timeouts.
+	HTTPClient *http.Client
+}
+
+// Front is a running front: its index, its NATS consumers and its HTTP
+// handler.
+type Front struct {
+	cfg      *config.Config
+	logger   *slog.Logger
+	index    *index.Index
+	feed     *sessions.Feed
+	intake   *sessions.Intake
+	verifier *keys.HintVerifier
+	handler  http.Handler
+	nats     *natsconn.Conn
+}
+
+// New builds the front: declares the streams, starts the projection into
+// the index and the intake of participation reports, and wires the HTTP
+// handler. Close releases what New started.
+func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
+	if err := natsconn.EnsureStreams(ctx, d.NATS.JS, cfg); err != nil {
+		return nil, err
+	}
+	ix, err := index.New()
+	if err != nil {
+		return nil, err
+	}
+	clients := cfg.Registry()
+	httpClient := d.HTTPClient
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	verifier, err := keys.NewHintVerifier(ctx, cfg.IDTokenHint, cfg.Issuer, d.Keys, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("setting up id_token_hint verification: %w", err)
+	}
+	renderer, err := pages.New()
+	if err != nil {
+		return nil, err
+	}
+	known := func(id string) bool { _, ok := clients.Client(id); return ok }
+	svc := sessions.NewService(d.NATS.JS, ix, known, cfg.Sessions.MaxClients)
+	f := &Front{
+		cfg: cfg, logger: d.Logger, index: ix, verifier: verifier, nats: d.NATS,
+		feed:   sessions.NewFeed(d.NATS.JS, ix, cfg.Sessions.Retention, d.Logger),
+		intake: sessions.NewIntake(d.NATS.JS, svc, d.Logger),
+	}
+	if err := f.feed.Start(ctx); err != nil {
+		f.Close(ctx)
+		return nil, err
+	}
+	if err := f.intake.Start(ctx); err != nil {
+		f.Close(ctx)
+		return nil, err
+	}
+	f.handler = httpapi.New(httpapi.Deps{
+		Config: cfg, Clients: clients, Index: ix, Sessions: svc, Pages: renderer,
+		Decider: endsession.NewDecider(cfg, clients, verifier, ix),
+		JWKS:    d.Keys.JWKS(), CSRFKey: csrfKey(d.Keys),
+		Ready: f.Ready, WaitFor: d.WaitFor, Backchannel: d.Backchannel, Frontchannel: d.Frontchannel,
+		Logger: d.Logger,
+	})
+	return f, nil
+}
+
+// csrfKey is the key of the confirmation form's CSRF tokens, derived from
+// the signing keys so that every front replica shares it.
+func csrfKey(ks *keys.Set) []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// Handler is the front's HTTP handler.
+func (f *Front) Handler() http.Handler { return f.handler }
+
+// Index is the front's session index.
+func (f *Front) Index() *index.Index { return f.index }
+
+// Ready reports whether NATS is connected and the index built.
+func (f *Front) Ready() bool {
+	select {
+	case <-f.feed.Ready():
+		return f.nats.Connected()
+	default:
+		return false
+	}
+}
+
+// WaitReady blocks until the index is built or ctx ends.
+func (f *Front) WaitReady(ctx context.Context) error {
+	select {
+	case <-f.feed.Ready():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("building the session index: %w", ctx.Err())
+	}
+}
+
+// Serve serves HTTP on ln until ctx ends, then shuts down gracefully: it
+// stops taking requests and lets those in flight finish.
+func (f *Front) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           f.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      f.cfg.Logout.Wait + 15*time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(f.logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	f.logger.Info("front listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving http: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Logout.Wait+10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down http: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving http: %w", err)
+	}
+	return nil
+}
+
+// Close stops the NATS consumers (draining the intake) and the hint key
+// refresher. Call it after Serve returns.
+func (f *Front) Close(ctx context.Context) {
+	if f.intake != nil {
+		f.intake.Stop(ctx)
+	}
+	if f.feed != nil {
+		f.feed.Stop()
+	}
+	if f.verifier != nil {
+		f.verifier.Close()
+	}
+}
+
+// Run builds the front, serves cfg.Listen until ctx ends, and shuts down.
+func Run(ctx context.Context, cfg *config.Config, d Deps) error {
+	f, err := New(ctx, cfg, d)
+	if err != nil {
+		return err
+	}
+	defer f.Close(context.WithoutCancel(ctx))
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	return f.Serve(ctx, ln)
+}

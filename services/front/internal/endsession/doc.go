@@ -1,0 +1,21 @@
+// Package endsession decides what an OpenID Connect RP-Initiated Logout 1.0
+// request asks for and may have: which client it comes from, whether its
+// post_logout_redirect_uri is honoured, which sessions end, and whether the
+// person must confirm first. It knows nothing of HTTP beyond the request's
+// parameters, so every rule of the spec (../shared/spec.md section A) is
+// tested as a table.
+//
+// Choices where the spec leaves room, documented for operators:
+//   - A valid id_token_hint whose session is live in this browser ends it
+//     without a question (RIL-18 permits skipping it).
+//   - Without a valid hint the person always confirms (RIL-19).
+//   - client_id alone may carry a post_logout_redirect_uri (RIL-23's "other
+//     way to confirm the target"): the URI must be registered for that
+//     client, exactly, and the person confirms. logout.client_id_redirect:
+//     false turns this off.
+//   - Which session ends: the hint's sid; else the session cookie; a hint
+//     with only sub ends that subject's live sessions that the hint's client
+//     took part in.
+//   - logout_hint is a sid or a sub. One that names neither the session to
+//     end nor its subject makes the request suspect: the person confirms.
+package endsession

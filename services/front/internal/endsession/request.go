@@ -1,0 +1,103 @@
+package endsession
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Parameter size limits: far above anything legitimate, small enough that
+// a request cannot make the front do much work.
+const (
+	maxHintLen  = 16 << 10
+	maxParamLen = 2048
+)
+
+// Request holds the end-session parameters (RP-Initiated Logout 1.0 §2).
+type Request struct {
+	IDTokenHint           string
+	LogoutHint            string
+	ClientID              string
+	PostLogoutRedirectURI string
+	State                 string
+	HasState              bool
+	UILocales             string
+}
+
+// ParseRequest reads the parameters from a query or a form. A parameter
+// given twice is an error, as OAuth 2.0 §3.1 asks of authorization requests.
+func ParseRequest(v url.Values) (Request, *Error) {
+	var r Request
+	fields := []struct {
+		name string
+		dst  *string
+		max  int
+	}{
+		{"id_token_hint", &r.IDTokenHint, maxHintLen},
+		{"logout_hint", &r.LogoutHint, maxParamLen},
+		{"client_id", &r.ClientID, maxParamLen},
+		{"post_logout_redirect_uri", &r.PostLogoutRedirectURI, maxParamLen},
+		{"state", &r.State, maxParamLen},
+		{"ui_locales", &r.UILocales, maxParamLen},
+	}
+	for _, f := range fields {
+		vals, ok := v[f.name]
+		if !ok {
+			continue
+		}
+		if len(vals) > 1 {
+			return r, invalidRequest(f.name + " is given more than once")
+		}
+		if len(vals[0]) > f.max {
+			return r, invalidRequest(f.name + " is too long")
+		}
+		*f.dst = vals[0]
+		if f.name == "state" {
+			r.HasState = true
+		}
+	}
+	r.IDTokenHint = strings.TrimSpace(r.IDTokenHint)
+	return r, nil
+}
+
+// Values returns the request as form values, for the confirmation form to
+// send back. Only parameters that were present are included.
+func (r Request) Values() url.Values {
+	v := url.Values{}
+	set := func(k, s string) {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	set("id_token_hint", r.IDTokenHint)
+	set("logout_hint", r.LogoutHint)
+	set("client_id", r.ClientID)
+	set("post_logout_redirect_uri", r.PostLogoutRedirectURI)
+	set("ui_locales", r.UILocales)
+	if r.HasState {
+		v.Set("state", r.State)
+	}
+	return v
+}
+
+// Error is a request the endpoint refuses: an HTML 400 page for a browser,
+// RFC 9457 problem JSON for a client that asks for JSON. Description is
+// written for people and never holds unescaped input: renderers escape it.
+type Error struct {
+	Status      int
+	Code        string
+	Description string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Description }
+
+func invalidRequest(desc string) *Error {
+	return &Error{Status: 400, Code: "invalid_request", Description: desc}
+}
+
+// quote shortens untrusted input for a message.
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strings.ToValidUTF8(`"`+s+`"`, "?")
+}

@@ -1,0 +1,78 @@
+package httpapi
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/signoff/signoff/services/front/internal/sessions"
+	"github.com/signoff/signoff/shared/event"
+)
+
+// authenticate admits requests with Authorization: Bearer <api.token>. An
+// empty api.token disables the API: every call is refused.
+func (h *handler) authenticate(c *gin.Context) {
+	token := h.Config.API.Token
+	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		c.Header("WWW-Authenticate", `Bearer realm="signoff"`)
+		detail := "a valid bearer token is required"
+		if token == "" {
+			detail = "the API is disabled: set api.token"
+		}
+		problem(c, http.StatusUnauthorized, "unauthorized", detail)
+		c.Abort()
+		return
+	}
+	c.Next()
+}
+
+// putParticipation records that a client took part in a session:
+// PUT /api/v1/sessions/{sid}/clients/{client_id} {"sub": "..."}.
+func (h *handler) putParticipation(c *gin.Context) {
+	var body struct {
+		Sub string `json:"sub"`
+	}
+	if err := json.NewDecoder(c.Request.Body).Decode(&body); err != nil {
+		problem(c, http.StatusBadRequest, "invalid_request", "body must be JSON {\"sub\": \"...\"}")
+		return
+	}
+	j := &event.Joined{SID: c.Param("sid"), ClientID: c.Param("client_id"), Sub: body.Sub}
+	err := h.Sessions.Join(c.Request.Context(), j)
+	switch {
+	case err == nil:
+		c.Status(http.StatusNoContent)
+	case errors.Is(err, event.ErrInvalid):
+		problem(c, http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, sessions.ErrUnknownClient):
+		problem(c, http.StatusBadRequest, "invalid_client", "client_id "+quoteID(j.ClientID)+" is not a registered client")
+	case errors.Is(err, sessions.ErrTooManyClients):
+		problem(c, http.StatusConflict, "too_many_clients", err.Error())
+	default:
+		h.Logger.Error("recording participation", "request_id", reqID(c), "err", err)
+		problem(c, http.StatusServiceUnavailable, "unavailable", "the participation could not be recorded; retry")
+	}
+}
+
+// getSession shows a session, its clients and its deliveries.
+func (h *handler) getSession(c *gin.Context) {
+	s, ok := h.Index.Session(c.Param("sid"))
+	if !ok {
+		problem(c, http.StatusNotFound, "not_found", "no such session")
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, s)
+}
+
+func quoteID(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}

@@ -1,0 +1,146 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/signoff/signoff/services/front/internal/endsession"
+	"github.com/signoff/signoff/services/front/internal/pages"
+)
+
+// endSession serves GET and POST (form) of the end-session endpoint
+// (RP-Initiated Logout 1.0 §2): both are handled the same (RIL-3, RIL-4).
+func (h *handler) endSession(c *gin.Context) {
+	pages.SetNoStore(c.Writer.Header())
+	vals, ok := h.params(c)
+	if !ok {
+		return
+	}
+	req, perr := endsession.ParseRequest(vals)
+	if perr != nil {
+		h.refuse(c, req, perr)
+		return
+	}
+	dec, derr := h.Decider.Decide(c.Request.Context(), req, h.cookieSID(c))
+	if derr != nil {
+		h.refuse(c, req, derr)
+		return
+	}
+	if dec.Confirm {
+		h.askConfirmation(c, req, dec)
+		return
+	}
+	h.logout(c, req, dec)
+}
+
+// confirm receives the confirmation form. It decides the request again
+// from its parameters (nothing in the form is trusted that the endpoint
+// would not check) and acts only on a valid CSRF token and a "yes".
+func (h *handler) confirm(c *gin.Context) {
+	pages.SetNoStore(c.Writer.Header())
+	if err := c.Request.ParseForm(); err != nil {
+		h.fail(c, http.StatusBadRequest, "invalid_request", "the form could not be read")
+		return
+	}
+	form := c.Request.PostForm
+	if !h.checkCSRF(c, form.Get("csrf_token")) {
+		h.fail(c, http.StatusBadRequest, "invalid_request",
+			"the confirmation form expired or did not come from this site; start the sign-out again")
+		return
+	}
+	answer := form.Get("confirm")
+	for _, k := range []string{"csrf_token", "confirm"} {
+		form.Del(k)
+	}
+	req, perr := endsession.ParseRequest(form)
+	if perr != nil {
+		h.refuse(c, req, perr)
+		return
+	}
+	if answer != "yes" {
+		// RIL-20: "no" leaves everything alone and notifies nobody.
+		h.Pages.Render(c.Writer, http.StatusOK, pages.Stay, pages.Data{Lang: h.lang(c, req.UILocales)})
+		return
+	}
+	dec, derr := h.Decider.Decide(c.Request.Context(), req, h.cookieSID(c))
+	if derr != nil {
+		h.refuse(c, req, derr)
+		return
+	}
+	h.logout(c, req, dec)
+}
+
+// params returns the request's parameters: the query for GET, the form
+// body for POST.
+func (h *handler) params(c *gin.Context) (url.Values, bool) {
+	if c.Request.Method != http.MethodPost {
+		return c.Request.URL.Query(), true
+	}
+	if err := c.Request.ParseForm(); err != nil {
+		h.fail(c, http.StatusBadRequest, "invalid_request", "the form body could not be read")
+		return nil, false
+	}
+	return c.Request.PostForm, true
+}
+
+func (h *handler) cookieSID(c *gin.Context) string {
+	if h.Config.SessionCookie == "" {
+		return ""
+	}
+	v, err := c.Cookie(h.Config.SessionCookie)
+	if err != nil || len(v) > 255 {
+		return ""
+	}
+	return v
+}
+
+// refuse answers an invalid request: 400, never a redirect (RIL-31).
+func (h *handler) refuse(c *gin.Context, req endsession.Request, e *endsession.Error) {
+	h.Logger.Info("end-session request refused", "request_id", reqID(c), "reason", e.Description)
+	if wantsJSON(c) {
+		problem(c, e.Status, e.Code, e.Description)
+		return
+	}
+	h.Pages.Render(c.Writer, e.Status, pages.Error, pages.Data{
+		Lang: h.lang(c, req.UILocales), Message: e.Description, RequestID: reqID(c),
+	})
+}
+
+func (h *handler) askConfirmation(c *gin.Context, req endsession.Request, dec *endsession.Decision) {
+	var hidden []pages.Field
+	vals := req.Values()
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		hidden = append(hidden, pages.Field{Name: k, Value: vals.Get(k)})
+	}
+	d := pages.Data{
+		Lang: h.lang(c, req.UILocales), Action: ConfirmPath, CSRF: h.issueCSRF(c),
+		Hidden: hidden, Suspect: dec.Suspect,
+	}
+	if dec.Client != nil {
+		d.ClientName = dec.Client.DisplayName()
+	}
+	if o := origin(dec.Redirect); o != "" {
+		d.FormTargets = append(d.FormTargets, o)
+	}
+	if o := origin(h.Config.Logout.SignedOutURL); o != "" {
+		d.FormTargets = append(d.FormTargets, o)
+	}
+	h.Pages.Render(c.Writer, http.StatusOK, pages.Confirm, d)
+}
+
+// origin is scheme://host[:port] of an absolute http(s) URI, for CSP.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}

@@ -1,0 +1,172 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/signoff/signoff/services/front/internal/endsession"
+	"github.com/signoff/signoff/services/front/internal/index"
+	"github.com/signoff/signoff/services/front/internal/pages"
+	"github.com/signoff/signoff/services/front/internal/sessions"
+	"github.com/signoff/signoff/shared/event"
+)
+
+var logoutIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// NewLogoutID returns a random logout id: 128 bits, one subject token.
+func NewLogoutID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return strings.ToLower(logoutIDEncoding.EncodeToString(b))
+}
+
+// logout ends the decided sessions: one session-ended event per session,
+// each acknowledged by JetStream before the browser gets an answer; then a
+// bounded wait for the deliveries; then the redirect or the signed-out page.
+func (h *handler) logout(c *gin.Context, req endsession.Request, dec *endsession.Decision) {
+	ctx := c.Request.Context()
+	now := h.Now().UTC()
+	var ended []*event.SessionEnded
+	for _, sid := range dec.SIDs {
+		e := h.endedEvent(sid, dec, now)
+		if err := h.Sessions.End(ctx, e); err != nil {
+			h.Logger.Error("publishing session ended", "request_id", reqID(c), "sid", sid, "err", err)
+			if len(ended) == 0 {
+				// Nothing is half done: no session ended, nothing changed.
+				status := http.StatusServiceUnavailable
+				if !errors.Is(err, sessions.ErrUnavailable) {
+					status = http.StatusInternalServerError
+				}
+				h.fail(c, status, "temporarily_unavailable", "signing out is temporarily unavailable; try again")
+				return
+			}
+			// Some sessions did end: say so rather than pretend all failed.
+			break
+		}
+		h.Logger.Info("session ended", "request_id", reqID(c), "logout_id", e.LogoutID, "sid", sid,
+			"clients", len(e.Clients), "reason", e.Reason)
+		ended = append(ended, e)
+	}
+	h.expireSessionCookie(c)
+
+	apps, pending := h.wait(ctx, ended)
+	switch {
+	case dec.Redirect != "":
+		c.Redirect(redirectStatus(c), dec.Redirect)
+	case h.Config.Logout.SignedOutURL != "":
+		c.Redirect(redirectStatus(c), h.Config.Logout.SignedOutURL)
+	default:
+		h.Pages.Render(c.Writer, http.StatusOK, pages.SignedOut, pages.Data{
+			Lang: h.lang(c, req.UILocales), Apps: apps, Pending: pending,
+		})
+	}
+}
+
+// endedEvent snapshots the session's participants (spec DES-1). A session
+// the index does not know ends with the hint's client as its only known
+// participant.
+func (h *handler) endedEvent(sid string, dec *endsession.Decision, now time.Time) *event.SessionEnded {
+	e := &event.SessionEnded{
+		LogoutID: NewLogoutID(), SID: sid, Iss: h.Config.Issuer,
+		Reason: event.ReasonEndSession, Time: now, Clients: []event.Participant{},
+	}
+	if dec.Client != nil {
+		e.InitiatingClientID = dec.Client.ClientID
+	}
+	if s, ok := h.Index.Session(sid); ok {
+		e.Sub = s.Sub
+		for _, p := range s.Clients {
+			e.Clients = append(e.Clients, event.Participant{ClientID: p.ClientID, Sub: p.Sub})
+		}
+	} else if dec.Hint != nil && dec.Hint.SID == sid {
+		e.Sub = dec.Hint.Subject
+		e.Clients = append(e.Clients, event.Participant{ClientID: dec.Client.ClientID, Sub: dec.Hint.Subject})
+	}
+	return e
+}
+
+// expireSessionCookie expires the IdP's session cookie when one is
+// configured and the browser sent it.
+func (h *handler) expireSessionCookie(c *gin.Context) {
+	name := h.Config.SessionCookie
+	if name == "" {
+		return
+	}
+	if _, err := c.Cookie(name); err != nil {
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: h.secureCookies(), SameSite: http.SameSiteLaxMode})
+}
+
+// wait blocks until the deliveries the front waits on have settled or
+// logout.wait has passed, and returns the applications signed out of and
+// those still pending.
+func (h *handler) wait(ctx context.Context, ended []*event.SessionEnded) (apps, pending []string) {
+	ctx, cancel := context.WithTimeout(ctx, h.Config.Logout.Wait)
+	defer cancel()
+	for _, e := range ended {
+		var targets []index.Target
+		for _, p := range e.Clients {
+			c, ok := h.Clients.Client(p.ClientID)
+			if !ok {
+				continue
+			}
+			for _, ch := range h.WaitFor(c) {
+				targets = append(targets, index.Target{ClientID: p.ClientID, Channel: ch})
+			}
+		}
+		ds, _ := h.Index.WaitSettled(ctx, e.LogoutID, targets)
+		for _, p := range e.Clients {
+			name := p.ClientID
+			if c, ok := h.Clients.Client(p.ClientID); ok {
+				name = c.DisplayName()
+			}
+			if settledFor(ds, p.ClientID) || len(targetsOf(targets, p.ClientID)) == 0 {
+				apps = append(apps, name)
+			} else {
+				pending = append(pending, name)
+			}
+		}
+	}
+	return apps, pending
+}
+
+func settledFor(ds []index.Delivery, clientID string) bool {
+	found := false
+	for _, d := range ds {
+		if d.ClientID == clientID {
+			if !d.Status.Settled() {
+				return false
+			}
+			found = true
+		}
+	}
+	return found
+}
+
+func targetsOf(ts []index.Target, clientID string) []index.Target {
+	var out []index.Target
+	for _, t := range ts {
+		if t.ClientID == clientID {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// redirectStatus is 303 after a POST (the browser must GET the target) and
+// 302 after a GET.
+func redirectStatus(c *gin.Context) int {
+	if c.Request.Method == http.MethodPost {
+		return http.StatusSeeOther
+	}
+	return http.StatusFound
+}

@@ -1,0 +1,91 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+const requestIDHeader = "X-Request-ID"
+
+type ctxKey string
+
+const requestIDKey ctxKey = "request_id"
+
+// requestID takes a sane X-Request-ID from the caller or makes one, and
+// echoes it.
+func (h *handler) requestID(c *gin.Context) {
+	id := c.GetHeader(requestIDHeader)
+	if !saneID(id) {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	c.Set(string(requestIDKey), id)
+	c.Header(requestIDHeader, id)
+	c.Next()
+}
+
+func saneID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func reqID(c *gin.Context) string { return c.GetString(string(requestIDKey)) }
+
+// accessLog logs one line per request, without the query: it may carry an
+// id_token_hint.
+func (h *handler) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	level := slog.LevelInfo
+	if c.Writer.Status() >= 500 {
+		level = slog.LevelError
+	}
+	h.Logger.LogAttrs(c.Request.Context(), level, "http request",
+		slog.String("request_id", reqID(c)),
+		slog.String("method", c.Request.Method),
+		slog.String("path", c.FullPath()),
+		slog.Int("status", c.Writer.Status()),
+		slog.Duration("duration", time.Since(start)),
+	)
+}
+
+// recover turns a panic into a 500 page or problem, logged with its stack.
+func (h *handler) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.Logger.Error("panic serving request", "request_id", reqID(c), "panic", fmt.Sprint(v),
+				"stack", string(debug.Stack()))
+			if !c.Writer.Written() {
+				h.fail(c, http.StatusInternalServerError, "server_error", "internal error")
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+// limitBody bounds the request body.
+func limitBody(c *gin.Context) {
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
+	}
+	c.Next()
+}

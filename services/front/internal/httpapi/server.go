@@ -1,0 +1,104 @@
+// Package httpapi is the front's HTTP surface on gin: discovery and JWKS,
+// the end-session endpoint with its confirmation form, the authenticated
+// /api/v1 session API, and health checks.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/signoff/signoff/services/front/internal/endsession"
+	"github.com/signoff/signoff/services/front/internal/index"
+	"github.com/signoff/signoff/services/front/internal/pages"
+	"github.com/signoff/signoff/services/front/internal/sessions"
+	"github.com/signoff/signoff/shared/config"
+)
+
+// EndSessionPath is the end-session endpoint; ConfirmPath receives the
+// confirmation form.
+const (
+	EndSessionPath = "/connect/endsession"
+	ConfirmPath    = "/connect/endsession/confirm"
+	JWKSPath       = "/.well-known/jwks.json"
+	DiscoveryPath  = "/.well-known/openid-configuration"
+)
+
+// maxBody bounds every request body: forms and API JSON are small.
+const maxBody = 64 << 10
+
+// Deps is what the HTTP layer needs, built once by the front's Run.
+type Deps struct {
+	Config   *config.Config
+	Clients  *config.Registry
+	Decider  *endsession.Decider
+	Sessions *sessions.Service
+	Index    *index.Index
+	Pages    *pages.Renderer
+	// JWKS is the JSON served at jwks_uri.
+	JWKS []byte
+	// CSRFKey signs the confirmation form's CSRF token.
+	CSRFKey []byte
+	// Ready reports whether NATS is connected and the index built.
+	Ready func() bool
+	// WaitFor returns the channels whose deliveries to client the front
+	// waits on before it answers (back-channel, once a worker runs).
+	WaitFor func(c *config.Client) []string
+	// Backchannel and Frontchannel say which propagation runs, for
+	// discovery.
+	Backchannel, Frontchannel bool
+	Logger                    *slog.Logger
+	Now                       func() time.Time
+}
+
+// handler holds the dependencies of the route handlers.
+type handler struct {
+	Deps
+}
+
+// New returns the front's HTTP handler.
+func New(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.WaitFor == nil {
+		d.WaitFor = func(*config.Client) []string { return nil }
+	}
+	h := &handler{Deps: d}
+	e := gin.New()
+	e.UseRawPath = true // sids in paths may hold escaped slashes
+	e.UnescapePathValues = true
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(h.requestID, h.accessLog, h.recover, limitBody)
+
+	e.GET(DiscoveryPath, h.discovery)
+	e.GET(JWKSPath, h.jwks)
+	for _, p := range append([]string{EndSessionPath}, d.Config.Logout.Paths...) {
+		e.GET(p, h.endSession)
+		e.POST(p, h.endSession)
+	}
+	e.POST(ConfirmPath, h.confirm)
+
+	api := e.Group("/api/v1", h.authenticate)
+	api.PUT("/sessions/:sid/clients/:client_id", h.putParticipation)
+	api.GET("/sessions/:sid", h.getSession)
+
+	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", h.readyz)
+	e.NoRoute(func(c *gin.Context) { h.fail(c, http.StatusNotFound, "not_found", "no such page") })
+	e.NoMethod(func(c *gin.Context) {
+		h.fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+	})
+	return e
+}
+
+func (h *handler) readyz(c *gin.Context) {
+	if !h.Ready() {
+		c.String(http.StatusServiceUnavailable, "not ready\n")
+		return
+	}
+	c.String(http.StatusOK, "ready\n")
+}
