@@ -247,13 +247,13 @@ func TestEndSessionRules(t *testing.T) {
 			wantStatus: 400, wantBody: "&lt;script&gt;",
 		},
 		{
-			name: "no parameters: confirmation, not an error (RIL-5)",
-			params: func(string) url.Values { return url.Values{} },
+			name:       "no parameters: confirmation, not an error (RIL-5)",
+			params:     func(string) url.Values { return url.Values{} },
 			wantStatus: 200, wantBody: "Do you want to sign out?",
 		},
 		{
-			name: "only state: confirmation (RIL-19)",
-			params: func(string) url.Values { return url.Values{"state": {"s"}} },
+			name:       "only state: confirmation (RIL-19)",
+			params:     func(string) url.Values { return url.Values{"state": {"s"}} },
 			wantStatus: 200, wantBody: `name="state" value="s"`,
 		},
 		{
@@ -292,7 +292,7 @@ func TestEndSessionAliasPathAndJSONErrors(t *testing.T) {
 	e := newEnv(t)
 	e.join("s-alias", "app1", "alice")
 	r := e.do(newBrowser(t), http.MethodGet, "/oauth2/logout", url.Values{
-		"id_token_hint": {e.hint("app1", "alice", "s-alias", time.Now().Add(time.Hour))},
+		"id_token_hint":            {e.hint("app1", "alice", "s-alias", time.Now().Add(time.Hour))},
 		"post_logout_redirect_uri": {"https://app1.example.com/signed-out"}, "state": {"a"},
 	})
 	assert.Equal(t, 302, r.status)

@@ -1,6 +1,9 @@
 package front_test
 
 import (
+	"io"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,3 +16,7 @@ func jetstreamFilter() jetstream.OrderedConsumerConfig {
 }
 
 func jetstreamWait() jetstream.FetchOpt { return jetstream.FetchMaxWait(5 * time.Second) }
+
+func sbReadFrom(sb *strings.Builder, resp *http.Response) (int64, error) {
+	return io.Copy(sb, resp.Body)
+}

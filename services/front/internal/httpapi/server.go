@@ -67,6 +67,7 @@ func New(d Deps) http.Handler {
 		d.WaitFor = func(*config.Client) []string { return nil }
 	}
 	h := &handler{Deps: d}
+	gin.SetMode(gin.ReleaseMode) // gin's mode is process-wide; we never want its debug output
 	e := gin.New()
 	e.UseRawPath = true // sids in paths may hold escaped slashes
 	e.UnescapePathValues = true

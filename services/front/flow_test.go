@@ -1,0 +1,303 @@
+package front_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/event"
+)
+
+var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// formOf returns the confirmation form's fields, HTML-unescaped.
+func formOf(t *testing.T, body string) url.Values {
+	t.Helper()
+	v := url.Values{}
+	for _, m := range hiddenField.FindAllStringSubmatch(body, -1) {
+		v.Set(m[1], htmlUnescape(m[2]))
+	}
+	require.NotEmpty(t, v.Get("csrf_token"), "no csrf token in %s", body)
+	return v
+}
+
+func htmlUnescape(s string) string {
+	r := strings.NewReplacer("&#34;", `"`, "&#39;", "'", "&amp;", "&", "&lt;", "<", "&gt;", ">", "&#43;", "+", "&quot;", `"`)
+	return r.Replace(s)
+}
+
+func TestConfirmationFlow(t *testing.T) {
+	e := newEnv(t)
+	const reg = "https://app1.example.com/signed-out"
+
+	t.Run("yes ends the browser's session and redirects with state", func(t *testing.T) {
+		e.join("s-yes", "app1", "alice")
+		b := newBrowser(t)
+		e.setCookie(b, "s-yes")
+		r := e.do(b, http.MethodGet, "/connect/endsession", url.Values{"client_id": {"app1"}, "post_logout_redirect_uri": {reg}, "state": {state90}})
+		require.Equal(t, 200, r.status)
+		// The form may end at the RP after its redirect (CSP form-action).
+		assert.Contains(t, r.header.Get("Content-Security-Policy"), "form-action 'self' https://app1.example.com")
+		s, _ := e.front.Index().Session("s-yes")
+		assert.False(t, s.Ended(), "nothing ends before the person confirms")
+
+		form := formOf(t, r.body)
+		assert.Equal(t, state90, form.Get("state"))
+		form.Set("confirm", "yes")
+		r = e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+		assert.Equal(t, 303, r.status)
+		assert.Equal(t, reg+"?state="+url.QueryEscape(state90), r.location)
+		s, _ = e.front.Index().Session("s-yes")
+		assert.True(t, s.Ended())
+		// The IdP's session cookie is expired.
+		assert.Contains(t, strings.Join(r.header.Values("Set-Cookie"), "\n"), "idp_session=; Path=/; Max-Age=0")
+	})
+
+	t.Run("no leaves everything alone", func(t *testing.T) {
+		e.join("s-no", "app1", "alice")
+		b := newBrowser(t)
+		e.setCookie(b, "s-no")
+		r := e.do(b, http.MethodGet, "/connect/endsession", nil)
+		form := formOf(t, r.body)
+		form.Set("confirm", "no")
+		r = e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+		assert.Equal(t, 200, r.status)
+		assert.Contains(t, r.body, "You are still signed in")
+		s, _ := e.front.Index().Session("s-no")
+		assert.False(t, s.Ended())
+	})
+
+	t.Run("a forged confirmation ends nothing (CSRF)", func(t *testing.T) {
+		e.join("s-csrf", "app1", "alice")
+		victim := newBrowser(t)
+		e.setCookie(victim, "s-csrf")
+		// The victim has a confirmation cookie of its own.
+		_ = formOf(t, e.do(victim, http.MethodGet, "/connect/endsession", nil).body)
+		// The attacker's own page gives a token for the attacker's cookie.
+		attacker := newBrowser(t)
+		form := formOf(t, e.do(attacker, http.MethodGet, "/connect/endsession", nil).body)
+		form.Set("confirm", "yes")
+		r := e.do(victim, http.MethodPost, "/connect/endsession/confirm", form)
+		assert.Equal(t, 400, r.status)
+		assert.Contains(t, r.body, "did not come from this site")
+		// A GET with a forged "yes" is just a new request: it asks again.
+		form.Del("csrf_token")
+		r = e.do(victim, http.MethodGet, "/connect/endsession/confirm", form)
+		assert.Equal(t, 405, r.status)
+		s, _ := e.front.Index().Session("s-csrf")
+		assert.False(t, s.Ended())
+	})
+
+	t.Run("a hint from another session than the browser's is suspect (RIL-13)", func(t *testing.T) {
+		e.join("s-x", "app1", "alice")
+		e.join("s-y", "app1", "mallory")
+		b := newBrowser(t)
+		e.setCookie(b, "s-y")
+		r := e.do(b, http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app1", "alice", "s-x", time.Now().Add(time.Hour))}, "post_logout_redirect_uri": {reg}})
+		assert.Equal(t, 200, r.status)
+		assert.Contains(t, r.body, "may not come from you")
+		for _, sid := range []string{"s-x", "s-y"} {
+			s, _ := e.front.Index().Session(sid)
+			assert.False(t, s.Ended(), sid)
+		}
+		form := formOf(t, r.body)
+		form.Set("confirm", "yes")
+		r = e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+		assert.Equal(t, 303, r.status)
+		assert.Equal(t, reg, r.location)
+		for _, sid := range []string{"s-x", "s-y"} {
+			s, _ := e.front.Index().Session(sid)
+			assert.True(t, s.Ended(), sid)
+		}
+	})
+
+	t.Run("a valid hint for the browser's own live session asks nothing", func(t *testing.T) {
+		e.join("s-own", "app1", "alice")
+		b := newBrowser(t)
+		e.setCookie(b, "s-own")
+		r := e.do(b, http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app1", "alice", "s-own", time.Now().Add(time.Hour))}, "post_logout_redirect_uri": {reg}, "state": {"q"}})
+		assert.Equal(t, 302, r.status)
+		assert.Equal(t, reg+"?state=q", r.location)
+	})
+
+	t.Run("a logout_hint naming someone else is suspect", func(t *testing.T) {
+		e.join("s-lh", "app1", "alice")
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app1", "alice", "s-lh", time.Now().Add(time.Hour))}, "logout_hint": {"bob"}})
+		assert.Equal(t, 200, r.status)
+		assert.Contains(t, r.body, "may not come from you")
+		// The right one is fine.
+		r = e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app1", "alice", "s-lh", time.Now().Add(time.Hour))}, "logout_hint": {"alice"}})
+		assert.Equal(t, 200, r.status)
+		assert.Contains(t, r.body, "You are signed out")
+	})
+
+	t.Run("the page speaks the ui_locales language", func(t *testing.T) {
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{"ui_locales": {"de-CH fr"}})
+		assert.Contains(t, r.body, "Möchten Sie sich abmelden?")
+		assert.Equal(t, "de", r.header.Get("Content-Language"))
+		r = e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{"ui_locales": {"tlh"}})
+		assert.Contains(t, r.body, "Do you want to sign out?")
+	})
+}
+
+func TestLogoutPublishesOneEventAndIsIdempotent(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-ev", "app1", "alice")
+	e.join("s-ev", "app2", "pairwise-bob")
+	params := url.Values{
+		"id_token_hint":            {e.hint("app1", "alice", "s-ev", time.Now().Add(time.Hour))},
+		"post_logout_redirect_uri": {"https://app1.example.com/signed-out"}, "state": {"z"},
+	}
+	for range 2 {
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", params)
+		require.Equal(t, 302, r.status, "the same request twice is no error (RIL-32)")
+		assert.Equal(t, "https://app1.example.com/signed-out?state=z", r.location)
+	}
+	evs := e.endedEvents()
+	require.Len(t, evs, 1)
+	ev := evs[0]
+	assert.Equal(t, "s-ev", ev.SID)
+	assert.Equal(t, "alice", ev.Sub)
+	assert.Equal(t, issuer, ev.Iss)
+	assert.Equal(t, "app1", ev.InitiatingClientID)
+	assert.Equal(t, event.ReasonEndSession, ev.Reason)
+	assert.ElementsMatch(t, []event.Participant{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "pairwise-bob"}}, ev.Clients)
+	assert.NotEmpty(t, ev.LogoutID)
+}
+
+func TestSubOnlyHintEndsTheSubjectsSessionsOfThatClient(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-a", "app1", "alice")
+	e.join("s-b", "app1", "alice")
+	e.join("s-c", "app2", "alice") // alice at another client only
+	e.join("s-d", "app1", "bob")
+	r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+		"id_token_hint": {e.hint("app1", "alice", "", time.Now().Add(time.Hour))}})
+	require.Equal(t, 200, r.status)
+	for sid, want := range map[string]bool{"s-a": true, "s-b": true, "s-c": false, "s-d": false} {
+		s, _ := e.front.Index().Session(sid)
+		assert.Equal(t, want, s.Ended(), sid)
+	}
+}
+
+func TestNATSDownIsA503AndNothingEnds(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-down", "app1", "alice")
+	e.nats.NC.Close()
+	r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+		"id_token_hint":            {e.hint("app1", "alice", "s-down", time.Now().Add(time.Hour))},
+		"post_logout_redirect_uri": {"https://app1.example.com/signed-out"}, "state": {"z"}})
+	assert.Equal(t, 503, r.status)
+	assert.Empty(t, r.location)
+	assert.Contains(t, r.body, "temporarily unavailable")
+	s, _ := e.front.Index().Session("s-down")
+	assert.False(t, s.Ended())
+	r = e.do(newBrowser(t), http.MethodGet, "/readyz", nil)
+	assert.Equal(t, 503, r.status)
+}
+
+func TestSessionAPI(t *testing.T) {
+	e := newEnv(t)
+	api := func(method, path, body, token string) response {
+		req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var sb strings.Builder
+		_, _ = sbReadFrom(&sb, resp)
+		return response{status: resp.StatusCode, body: sb.String(), header: resp.Header}
+	}
+	sid := "odd/sid with spaces"
+	path := "/api/v1/sessions/" + url.PathEscape(sid)
+
+	tests := []struct {
+		name, method, path, body, token string
+		wantStatus                      int
+		wantBody                        string
+	}{
+		{"no token", http.MethodPut, path + "/clients/app1", `{"sub":"alice"}`, "", 401, "bearer token"},
+		{"wrong token", http.MethodPut, path + "/clients/app1", `{"sub":"alice"}`, "nope", 401, "bearer token"},
+		{"unknown client", http.MethodPut, path + "/clients/zzz", `{"sub":"alice"}`, "test-token", 400, `is not a registered client`},
+		{"bad json", http.MethodPut, path + "/clients/app1", `{"sub":`, "test-token", 400, "body must be JSON"},
+		{"missing sub", http.MethodPut, path + "/clients/app1", `{}`, "test-token", 400, "sub: required"},
+		{"ok", http.MethodPut, path + "/clients/app1", `{"sub":"alice"}`, "test-token", 204, ""},
+		{"again is idempotent", http.MethodPut, path + "/clients/app1", `{"sub":"alice"}`, "test-token", 204, ""},
+		{"second client", http.MethodPut, path + "/clients/app2", `{"sub":"pw-2"}`, "test-token", 204, ""},
+		{"get unknown", http.MethodGet, "/api/v1/sessions/none", "", "test-token", 404, "no such session"},
+		{"get without token", http.MethodGet, path, "", "", 401, ""},
+		{"body too large", http.MethodPut, path + "/clients/app1", `{"sub":"` + strings.Repeat("a", 100<<10) + `"}`, "test-token", 400, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := api(tc.method, tc.path, tc.body, tc.token)
+			assert.Equal(t, tc.wantStatus, r.status, r.body)
+			assert.Contains(t, r.body, tc.wantBody)
+			if r.status >= 400 {
+				assert.Equal(t, "application/problem+json", r.header.Get("Content-Type"))
+			}
+		})
+	}
+
+	r := api(http.MethodGet, path, "", "test-token")
+	require.Equal(t, 200, r.status)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.body), &got))
+	assert.Equal(t, sid, got["sid"])
+	assert.Equal(t, "alice", got["sub"])
+	assert.Nil(t, got["ended_at"])
+	assert.Equal(t, []any{}, got["deliveries"])
+	assert.ElementsMatch(t, []any{
+		map[string]any{"client_id": "app1", "sub": "alice"},
+		map[string]any{"client_id": "app2", "sub": "pw-2"},
+	}, got["clients"])
+}
+
+func TestDiscoveryAndJWKS(t *testing.T) {
+	e := newEnv(t)
+	r := e.do(newBrowser(t), http.MethodGet, "/.well-known/openid-configuration", nil)
+	require.Equal(t, 200, r.status)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.body), &doc))
+	assert.Equal(t, issuer, doc["issuer"])
+	assert.Equal(t, issuer+"/connect/endsession", doc["end_session_endpoint"])
+	assert.Equal(t, issuer+"/.well-known/jwks.json", doc["jwks_uri"])
+	for _, k := range []string{"frontchannel_logout_supported", "frontchannel_logout_session_supported",
+		"backchannel_logout_supported", "backchannel_logout_session_supported"} {
+		_, isBool := doc[k].(bool)
+		assert.True(t, isBool, "%s must be a JSON boolean", k)
+	}
+
+	r = e.do(newBrowser(t), http.MethodGet, "/.well-known/jwks.json", nil)
+	require.Equal(t, 200, r.status)
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.body), &set))
+	algs := map[string]bool{}
+	for _, k := range set.Keys {
+		algs[k["alg"].(string)] = true
+		assert.NotEmpty(t, k["kid"])
+		assert.NotContains(t, k, "d", "no private key material")
+	}
+	assert.True(t, algs["RS256"] && algs["ES256"], "a key for every client's algorithm: %v", algs)
+
+	assert.Equal(t, 200, e.do(newBrowser(t), http.MethodGet, "/healthz", nil).status)
+	assert.Equal(t, 200, e.do(newBrowser(t), http.MethodGet, "/readyz", nil).status)
+	nf := e.do(newBrowser(t), http.MethodGet, "/nope", nil)
+	assert.Equal(t, 404, nf.status)
+}
