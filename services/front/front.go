@@ -6,7 +6,6 @@ package front
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,6 +75,12 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The confirmation form's CSRF key comes from the signing keys, so that
+	// every front replica shares it without more configuration.
+	csrfKey, err := d.Keys.DeriveSecret("csrf")
+	if err != nil {
+		return nil, err
+	}
 	known := func(id string) bool { _, ok := clients.Client(id); return ok }
 	svc := sessions.NewService(d.NATS.JS, ix, known, cfg.Sessions.MaxClients)
 	f := &Front{
@@ -94,19 +99,11 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 	f.handler = httpapi.New(httpapi.Deps{
 		Config: cfg, Clients: clients, Index: ix, Sessions: svc, Pages: renderer,
 		Decider: endsession.NewDecider(cfg, clients, verifier, ix),
-		JWKS:    d.Keys.JWKS(), CSRFKey: csrfKey(d.Keys),
+		JWKS:    d.Keys.JWKS(), CSRFKey: csrfKey,
 		Ready: f.Ready, WaitFor: d.WaitFor, Backchannel: d.Backchannel, Frontchannel: d.Frontchannel,
 		Logger: d.Logger,
 	})
 	return f, nil
-}
-
-// csrfKey is the key of the confirmation form's CSRF tokens, derived from
-// the signing keys so that every front replica shares it.
-func csrfKey(ks *keys.Set) []byte {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return b
 }
 
 // Handler is the front's HTTP handler.

@@ -1,0 +1,48 @@
+# signoff: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CONFIG ?= deployments/signoff.yaml
+# Every module of go.work: shared first, then the services.
+MODULES := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
+GOTEST_FLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: ## run signoff all-in-one (embedded NATS, sample config) on 127.0.0.1:8080
+	@echo "signoff on http://127.0.0.1:8080 (config $(CONFIG)); try:"
+	@echo "  curl -s http://127.0.0.1:8080/.well-known/openid-configuration"
+	@echo "  README.md, section 'Walkthrough', for a whole logout with curl"
+	go run ./services/signoff -config $(CONFIG)
+
+.PHONY: test
+test: ## run every test of every module, with -race
+	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done
+
+.PHONY: test-short
+test-short: ## run the unit tests only (-short skips the slow ones)
+	@set -e; for m in $(MODULES); do (cd $$m && go test -short ./...); done
+
+.PHONY: bench
+bench: ## run the benchmarks (numbers go into docs/benchmarks.md)
+	cd shared && go test -run '^$$' -bench . -benchmem ./keys/
+	cd services/front && go test -run '^$$' -bench . -benchmem -benchtime 1x ./internal/index/ ./internal/sessions/
+
+.PHONY: build
+build: ## build every binary into bin/
+	@mkdir -p bin
+	go build -o bin/signoff ./services/signoff
+	go build -o bin/front ./services/front/cmd/front
+
+.PHONY: check
+check: ## gofmt, go vet, go mod tidy drift, GOWORK=off builds, import boundaries
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	@set -e; for m in $(MODULES); do (cd $$m && go vet ./... && GOWORK=off go build ./... \
+		&& cp go.mod /tmp/go.mod.bak && cp go.sum /tmp/go.sum.bak && GOWORK=off go mod tidy \
+		&& if ! diff -q go.mod /tmp/go.mod.bak >/dev/null || ! diff -q go.sum /tmp/go.sum.bak >/dev/null; then \
+			cp /tmp/go.mod.bak go.mod; cp /tmp/go.sum.bak go.sum; echo "go mod tidy changes $$m"; exit 1; fi); done
+	@if (cd shared && go list -deps ./... | grep -q 'signoff/services'); then echo "shared must not import services"; exit 1; fi
+	@echo check ok

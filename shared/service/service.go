@@ -1,0 +1,74 @@
+// Package service holds what every signoff main does the same way: read
+// the flags and the configuration, build the slog logger.
+package service
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/signoff/signoff/shared/config"
+)
+
+// ErrHelp is returned when -h was asked for; the usage was printed.
+var ErrHelp = flag.ErrHelp
+
+// Flags are the command-line flags every signoff service takes. Flags win
+// over the file and the environment.
+type Flags struct {
+	ConfigPath string
+	Listen     string
+	NATSURL    string
+}
+
+// Parse reads flags from args (without the program name) into a FlagSet
+// named name. Extra flags can be added with extra before parsing.
+func Parse(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*Flags, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := &Flags{}
+	fs.StringVar(&f.ConfigPath, "config", getenv(config.EnvConfigFile), "configuration file (env "+config.EnvConfigFile+")")
+	fs.StringVar(&f.Listen, "listen", "", "override listen (host:port)")
+	fs.StringVar(&f.NATSURL, "nats-url", "", "override nats.url")
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	return f, fs, nil
+}
+
+// LoadConfig loads the configuration: defaults, file, SIGNOFF_* env, flags.
+func LoadConfig(f *Flags, getenv func(string) string) (*config.Config, error) {
+	if f.ConfigPath == "" {
+		return nil, errors.New("no configuration: pass -config PATH or set " + config.EnvConfigFile)
+	}
+	cfg, err := config.Load(f.ConfigPath, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("loading configuration %s:\n%w", f.ConfigPath, err)
+	}
+	if f.Listen != "" || f.NATSURL != "" {
+		if f.Listen != "" {
+			cfg.Listen = f.Listen
+		}
+		if f.NATSURL != "" {
+			cfg.NATS.URL = f.NATSURL
+		}
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("validating configuration with flags:\n%w", err)
+		}
+	}
+	return cfg, nil
+}
+
+// Logger builds the process's one logger from log.level and log.format.
+func Logger(cfg config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	if cfg.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
