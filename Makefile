@@ -40,7 +40,7 @@ build: ## build every binary into bin/
 .PHONY: check
 check: ## gofmt, go vet, go mod tidy drift, GOWORK=off builds, import boundaries
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
-	@set -e; for m in $(MODULES); do (cd $$m && go vet ./... && GOWORK=off go build ./... \
+	@set -e; for m in $(MODULES); do (cd $$m && go vet ./... && GOWORK=off go build -o /dev/null ./... \
 		&& cp go.mod /tmp/go.mod.bak && cp go.sum /tmp/go.sum.bak && GOWORK=off go mod tidy \
 		&& if ! diff -q go.mod /tmp/go.mod.bak >/dev/null || ! diff -q go.sum /tmp/go.sum.bak >/dev/null; then \
 			cp /tmp/go.mod.bak go.mod; cp /tmp/go.sum.bak go.sum; echo "go mod tidy changes $$m"; exit 1; fi); done
