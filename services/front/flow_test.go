@@ -1,7 +1,9 @@
 package front_test
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -12,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signoff/signoff/services/front"
+	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
 )
 
@@ -300,4 +304,50 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	assert.Equal(t, 200, e.do(newBrowser(t), http.MethodGet, "/readyz", nil).status)
 	nf := e.do(newBrowser(t), http.MethodGet, "/nope", nil)
 	assert.Equal(t, 404, nf.status)
+}
+
+func TestSessionsLeaveTheIndexAfterRetention(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Sessions.Retention = 2 * time.Second })
+	e.join("s-short", "app1", "alice")
+	require.Eventually(t, func() bool {
+		_, ok := e.front.Index().Session("s-short")
+		return !ok
+	}, 30*time.Second, 50*time.Millisecond)
+	// It ended with reason expired, through the same pipeline as a logout.
+	require.Eventually(t, func() bool {
+		for _, ev := range e.endedEvents() {
+			if ev.SID == "s-short" && ev.Reason == event.ReasonExpired {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 100*time.Millisecond)
+}
+
+func TestRestartedFrontRebuildsItsIndex(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-r1", "app1", "alice")
+	e.join("s-r1", "app2", "bob")
+	e.join("s-r2", "app1", "carol")
+	r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+		"id_token_hint": {e.hint("app1", "carol", "s-r2", time.Now().Add(time.Hour))}})
+	require.Equal(t, 200, r.status)
+
+	// A second front on the same NATS: what a restarted or added replica
+	// sees.
+	logger := slog.New(slog.DiscardHandler)
+	f2, err := front.New(t.Context(), e.cfg, front.Deps{NATS: e.nats, Keys: e.keys, Logger: logger})
+	require.NoError(t, err)
+	t.Cleanup(func() { f2.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, f2.WaitReady(ctx))
+	s1, ok := f2.Index().Session("s-r1")
+	require.True(t, ok)
+	assert.Len(t, s1.Clients, 2)
+	assert.False(t, s1.Ended())
+	s2, ok := f2.Index().Session("s-r2")
+	require.True(t, ok)
+	assert.True(t, s2.Ended())
+	assert.Equal(t, "carol", s2.Sub)
 }

@@ -49,6 +49,9 @@ type Front struct {
 	verifier *keys.HintVerifier
 	handler  http.Handler
 	nats     *natsconn.Conn
+	// stopJanitor ends the retention sweep; janitorDone closes when it has.
+	stopJanitor context.CancelFunc
+	janitorDone chan struct{}
 }
 
 // New builds the front: declares the streams, starts the projection into
@@ -96,6 +99,13 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 		f.Close(ctx)
 		return nil, err
 	}
+	janitorCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	f.stopJanitor, f.janitorDone = stop, make(chan struct{})
+	janitor := sessions.NewJanitor(svc, ix, cfg.Sessions.Retention, cfg.Issuer, d.Logger)
+	go func() {
+		defer close(f.janitorDone)
+		janitor.Run(janitorCtx, sweepInterval(cfg.Sessions.Retention))
+	}()
 	f.handler = httpapi.New(httpapi.Deps{
 		Config: cfg, Clients: clients, Index: ix, Sessions: svc, Pages: renderer,
 		Decider: endsession.NewDecider(cfg, clients, verifier, ix),
@@ -104,6 +114,12 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 		Logger: d.Logger,
 	})
 	return f, nil
+}
+
+// sweepInterval is how often the retention sweep runs: a tenth of the
+// retention, between a second and a minute.
+func sweepInterval(retention time.Duration) time.Duration {
+	return min(max(retention/10, time.Second), time.Minute)
 }
 
 // Handler is the front's HTTP handler.
@@ -167,6 +183,10 @@ func (f *Front) Serve(ctx context.Context, ln net.Listener) error {
 // Close stops the NATS consumers (draining the intake) and the hint key
 // refresher. Call it after Serve returns.
 func (f *Front) Close(ctx context.Context) {
+	if f.stopJanitor != nil {
+		f.stopJanitor()
+		<-f.janitorDone
+	}
 	if f.intake != nil {
 		f.intake.Stop(ctx)
 	}

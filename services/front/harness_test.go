@@ -50,7 +50,7 @@ func testConfig(t testing.TB) *config.Config {
 
 // env is one front on a real NATS server, served over loopback.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    *config.Config
 	keys   *keys.Set
 	front  *front.Front
@@ -59,7 +59,7 @@ type env struct {
 	client *http.Client
 }
 
-func newEnv(t *testing.T, mutate ...func(*config.Config)) *env {
+func newEnv(t testing.TB, mutate ...func(*config.Config)) *env {
 	t.Helper()
 	cfg := testConfig(t)
 	for _, m := range mutate {
@@ -89,7 +89,7 @@ func newEnv(t *testing.T, mutate ...func(*config.Config)) *env {
 
 // newBrowser is an HTTP client that keeps cookies and does not follow
 // redirects, so tests see every Location.
-func newBrowser(t *testing.T) *http.Client {
+func newBrowser(t testing.TB) *http.Client {
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
 	return &http.Client{

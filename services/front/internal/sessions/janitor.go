@@ -1,0 +1,93 @@
+package sessions
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/signoff/signoff/services/front/internal/index"
+	"github.com/signoff/signoff/shared/event"
+)
+
+// Janitor removes sessions from the index once sessions.retention has
+// passed since their last change. A session that is still live then has
+// expired: it ends through the same pipeline as any logout, with reason
+// expired, so every client hears of it.
+type Janitor struct {
+	svc       *Service
+	ix        *index.Index
+	retention time.Duration
+	issuer    string
+	logger    *slog.Logger
+	now       func() time.Time
+}
+
+// NewJanitor returns a Janitor; Run runs it.
+func NewJanitor(svc *Service, ix *index.Index, retention time.Duration, issuer string, logger *slog.Logger) *Janitor {
+	return &Janitor{svc: svc, ix: ix, retention: retention, issuer: issuer, logger: logger, now: time.Now}
+}
+
+// Run sweeps every interval until ctx ends.
+func (j *Janitor) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			j.Sweep(ctx)
+		}
+	}
+}
+
+// Sweep handles every stale session once and returns how many left the
+// index. A session whose expiry could not be published stays for the next
+// sweep: no logout is lost.
+func (j *Janitor) Sweep(ctx context.Context) int {
+	removed := 0
+	cutoff := j.now().Add(-j.retention)
+	for {
+		stale := j.ix.Stale(cutoff, 500)
+		progress := false
+		for _, s := range stale {
+			if !s.Ended() {
+				e := expiredEvent(s, j.issuer, j.now().UTC())
+				if err := j.svc.End(ctx, e); err != nil {
+					j.logger.Warn("session expiry not published yet", "sid", s.SID, "err", err)
+					continue
+				}
+				j.logger.Info("session expired", "sid", s.SID, "logout_id", e.LogoutID, "clients", len(e.Clients))
+			}
+			if err := j.ix.Remove(s.SID); err != nil {
+				j.logger.Error("removing session from the index", "sid", s.SID, "err", err)
+				continue
+			}
+			removed++
+			progress = true
+		}
+		if len(stale) < 500 || !progress {
+			return removed
+		}
+	}
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// expiredEvent is the same for every front replica that sweeps the same
+// session, so its logout id (the JetStream message id) is stored once.
+func expiredEvent(s *index.Session, issuer string, now time.Time) *event.SessionEnded {
+	sum := sha256.Sum256([]byte("expired\x00" + s.SID + "\x00" + s.Created.UTC().Format(time.RFC3339Nano)))
+	e := &event.SessionEnded{
+		LogoutID: "exp" + strings.ToLower(idEncoding.EncodeToString(sum[:15])),
+		SID:      s.SID, Sub: s.Sub, Iss: issuer, Reason: event.ReasonExpired, Time: now,
+		Clients: make([]event.Participant, 0, len(s.Clients)),
+	}
+	for _, c := range s.Clients {
+		e.Clients = append(e.Clients, event.Participant{ClientID: c.ClientID, Sub: c.Sub})
+	}
+	return e
+}

@@ -1,0 +1,60 @@
+package sessions
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/services/front/internal/index"
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/natstest"
+)
+
+func TestJanitorExpiresAndRemoves(t *testing.T) {
+	s := natstest.RunServer(t, "")
+	nc, js := natstest.Connect(t, s)
+	_ = nc
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default()))
+	ix, err := index.New()
+	require.NoError(t, err)
+	svc := NewService(js, ix, func(string) bool { return true }, 10)
+	now := time.Now()
+	svc.now = func() time.Time { return now.Add(-2 * time.Hour) }
+	require.NoError(t, svc.Join(t.Context(), &event.Joined{SID: "old-live", ClientID: "app1", Sub: "alice"}))
+	require.NoError(t, svc.Join(t.Context(), &event.Joined{SID: "old-ended", ClientID: "app1", Sub: "bob"}))
+	require.NoError(t, svc.End(t.Context(), &event.SessionEnded{LogoutID: "L1", SID: "old-ended", Sub: "bob", Iss: "i",
+		Reason: event.ReasonAPI, Time: now.Add(-2 * time.Hour)}))
+	svc.now = time.Now
+	require.NoError(t, svc.Join(t.Context(), &event.Joined{SID: "fresh", ClientID: "app1", Sub: "carol"}))
+
+	sub, err := nc.SubscribeSync(event.SubjectSessionEnded)
+	require.NoError(t, err)
+	j := NewJanitor(svc, ix, time.Hour, "http://issuer", slog.New(slog.DiscardHandler))
+	// Two replicas sweeping the same session publish one expiry.
+	assert.Equal(t, 2, j.Sweep(t.Context()))
+	msg, err := sub.NextMsg(5 * time.Second)
+	require.NoError(t, err)
+	e, err := event.Decode[event.SessionEnded](msg.Data)
+	require.NoError(t, err)
+	assert.Equal(t, event.ReasonExpired, e.Reason)
+	assert.Equal(t, "old-live", e.SID)
+	assert.Equal(t, []event.Participant{{ClientID: "app1", Sub: "alice"}}, e.Clients)
+
+	_, ok := ix.Session("old-live")
+	assert.False(t, ok)
+	_, ok = ix.Session("old-ended")
+	assert.False(t, ok)
+	_, ok = ix.Session("fresh")
+	assert.True(t, ok)
+
+	created := now.Add(-2 * time.Hour).UTC()
+	again := expiredEvent(&index.Session{SID: "old-live", Created: created}, "i", time.Now())
+	first := expiredEvent(&index.Session{SID: "old-live", Created: created}, "i", time.Now().Add(time.Minute))
+	assert.Equal(t, first.LogoutID, again.LogoutID, "replicas agree on the expiry's logout id")
+	assert.True(t, event.ValidToken(first.LogoutID))
+}
