@@ -32,8 +32,11 @@ const (
 	// signoff.v1.state.session.<sid_token>.client.<client_id>.
 	ParticipationPrefix = StatePrefix + "session."
 	// DeadLetterPrefix starts dead-letter subjects:
-	// signoff.v1.deadletter.<channel>.<client_id>.
+	// signoff.v1.deadletter.<channel>.<client_id>.<logout_id>.
 	DeadLetterPrefix = Prefix + "deadletter."
+	// WorkPrefix starts the subjects of durable retry tasks:
+	// signoff.v1.work.<channel>.<client_id>.
+	WorkPrefix = Prefix + "work."
 )
 
 // SIDToken encodes a sid as one subject token (unpadded base64url), so that
@@ -66,8 +69,13 @@ func DeliverySubject(logoutID, channel, clientID string) string {
 }
 
 // DeadLetterSubject is the subject on which a failed delivery is published.
-func DeadLetterSubject(channel, clientID string) string {
-	return DeadLetterPrefix + channel + "." + clientID
+func DeadLetterSubject(channel, clientID, logoutID string) string {
+	return DeadLetterPrefix + channel + "." + clientID + "." + logoutID
+}
+
+// WorkSubject is the subject of the retry tasks of one channel and client.
+func WorkSubject(channel, clientID string) string {
+	return WorkPrefix + channel + "." + clientID
 }
 
 // ValidToken reports whether s can be used as one subject token: printable

@@ -23,6 +23,9 @@ const (
 	// StreamIntake is the work queue of participation reports published on
 	// signoff.v1.session.joined, until a front records them.
 	StreamIntake = "SIGNOFF_INTAKE"
+	// StreamWork is the work queue of deliveries waiting for a retry: one
+	// subject per channel and client, removed once handled.
+	StreamWork = "SIGNOFF_WORK"
 )
 
 // DuplicateWindow is how long JetStream remembers message ids: a logout
@@ -39,7 +42,7 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 			Subjects: []string{
 				event.SubjectSessionEnded,
 				event.LogoutPrefix + "*",
-				event.DeadLetterPrefix + ">",
+				event.DeadLetterPrefix + "*.*.*",
 			},
 			Retention:  jetstream.LimitsPolicy,
 			MaxAge:     cfg.NATS.EventRetention,
@@ -57,6 +60,16 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 			Duplicates:        min(DuplicateWindow, cfg.Sessions.Retention),
 			Storage:           jetstream.FileStorage,
 			Replicas:          replicas,
+		},
+		{
+			Name:        StreamWork,
+			Description: "signoff: deliveries waiting for a retry",
+			Subjects:    []string{event.WorkPrefix + "*.*"},
+			Retention:   jetstream.WorkQueuePolicy,
+			MaxAge:      cfg.NATS.EventRetention,
+			Duplicates:  min(DuplicateWindow, cfg.NATS.EventRetention),
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
 		},
 		{
 			Name:        StreamIntake,

@@ -1,0 +1,99 @@
+package propagate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
+)
+
+// ledger reads and writes delivery progress in the state stream and hands
+// tasks and dead letters to their streams. Every write waits for
+// JetStream's acknowledgement: a worker acknowledges its input only after
+// its output is stored.
+type ledger struct {
+	js    jetstream.JetStream
+	state jetstream.Stream
+	kind  string
+	m     *metrics
+}
+
+func newLedger(ctx context.Context, js jetstream.JetStream, kind string, m *metrics) (*ledger, error) {
+	st, err := js.Stream(ctx, natsconn.StreamState)
+	if err != nil {
+		return nil, fmt.Errorf("opening the state stream: %w", err)
+	}
+	return &ledger{js: js, state: st, kind: kind, m: m}, nil
+}
+
+// last returns the latest progress of one delivery, nil when there is none.
+func (l *ledger) last(ctx context.Context, logoutID, clientID string) (*event.Delivery, error) {
+	msg, err := l.state.GetLastMsgForSubject(ctx, event.DeliverySubject(logoutID, l.kind, clientID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading delivery progress: %w", err)
+	}
+	d, err := event.Decode[event.Delivery](msg.Data)
+	if err != nil {
+		return nil, fmt.Errorf("reading delivery progress: %w", err)
+	}
+	return d, nil
+}
+
+// record stores one delivery's progress.
+func (l *ledger) record(ctx context.Context, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string) error {
+	d := event.Delivery{
+		LogoutID: e.LogoutID, SID: e.SID, ClientID: clientID, Channel: l.kind,
+		Status: st, Attempts: attempts, LastError: truncate(lastErr, 512), Time: time.Now().UTC(),
+	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encoding delivery progress: %w", err)
+	}
+	if _, err := l.js.Publish(ctx, event.DeliverySubject(e.LogoutID, l.kind, clientID), data); err != nil {
+		return fmt.Errorf("recording delivery %s: %w", st, err)
+	}
+	l.m.status(l.kind, clientID, st)
+	return nil
+}
+
+// handOff stores a task for the retry stage.
+func (l *ledger) handOff(ctx context.Context, t *Task) error {
+	data, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("encoding task: %w", err)
+	}
+	if _, err := l.js.Publish(ctx, event.WorkSubject(t.Kind, t.ClientID), data, jetstream.WithMsgID(t.msgID())); err != nil {
+		return fmt.Errorf("handing off delivery: %w", err)
+	}
+	return nil
+}
+
+// deadLetter publishes a failed delivery.
+func (l *ledger) deadLetter(ctx context.Context, t *Task) error {
+	data, err := json.Marshal(DeadLetter{Task: *t, FailedAt: time.Now().UTC()})
+	if err != nil {
+		return fmt.Errorf("encoding dead letter: %w", err)
+	}
+	subj := event.DeadLetterSubject(t.Kind, t.ClientID, t.Event.LogoutID)
+	if _, err := l.js.Publish(ctx, subj, data, jetstream.WithMsgID("dl."+t.msgID())); err != nil {
+		return fmt.Errorf("publishing dead letter: %w", err)
+	}
+	l.m.deadLetter(t.Kind, t.ClientID)
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

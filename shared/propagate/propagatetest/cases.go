@@ -1,0 +1,151 @@
+package propagatetest
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/propagate"
+)
+
+func testOncePerTarget(t *testing.T, w Worker) {
+	h := setup(t, w, 5)
+	h.start(4)
+	var logouts []*event.SessionEnded
+	for range 3 {
+		logouts = append(logouts, h.publish())
+	}
+	for _, e := range logouts {
+		for _, c := range h.cfg.Clients {
+			d := h.waitStatus(e.LogoutID, c.ClientID, event.StatusDelivered)
+			assert.Equal(t, 1, d.Attempts)
+			assert.Equal(t, e.SID, d.SID)
+		}
+	}
+	for _, c := range h.cfg.Clients {
+		got := h.recv.Requests(c.ClientID)
+		assert.Len(t, got, len(logouts), c.ClientID)
+		for _, e := range logouts {
+			assert.Equal(t, 1, count(got, e.LogoutID), "%s got %s %d times", c.ClientID, e.LogoutID, count(got, e.LogoutID))
+		}
+	}
+}
+
+func testPermanent(t *testing.T, w Worker) {
+	h := setup(t, w, 2)
+	h.recv.Answer("c1", http.StatusBadRequest)
+	h.start(4)
+	e := h.publish()
+	d := h.waitStatus(e.LogoutID, "c1", event.StatusFailed)
+	assert.Equal(t, 1, d.Attempts)
+	assert.Contains(t, d.LastError, "invalid_request")
+	h.waitStatus(e.LogoutID, "c2", event.StatusDelivered)
+	// Give a wrongful retry the time to show up.
+	time.Sleep(300 * time.Millisecond)
+	assert.Len(t, h.recv.Requests("c1"), 1, "a 400 is never retried")
+
+	st, err := h.js.Stream(t.Context(), natsconn.StreamEvents)
+	require.NoError(t, err)
+	msg, err := st.GetLastMsgForSubject(t.Context(), event.DeadLetterSubject(w.Kind, "c1", e.LogoutID))
+	require.NoError(t, err, "the failure is dead-lettered")
+	assert.Contains(t, string(msg.Data), e.LogoutID)
+
+	// The client is fixed; an operator replays the dead letter.
+	h.recv.Answer("c1", http.StatusOK)
+	_, err = propagate.Replay(t.Context(), h.js, w.Kind, "c1", e.LogoutID)
+	require.NoError(t, err)
+	h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
+	assert.Len(t, h.recv.Requests("c1"), 2)
+	_, err = propagate.Replay(t.Context(), h.js, w.Kind, "c2", e.LogoutID)
+	assert.ErrorIs(t, err, propagate.ErrNoDeadLetter)
+}
+
+func testTransient(t *testing.T, w Worker) {
+	h := setup(t, w, 2)
+	h.recv.Answer("c1", http.StatusInternalServerError, http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusOK)
+	h.start(4)
+	e := h.publish()
+	d := h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
+	assert.Equal(t, 4, d.Attempts)
+	assert.Equal(t, []string{e.LogoutID, e.LogoutID, e.LogoutID, e.LogoutID}, h.recv.Requests("c1"))
+	assert.Contains(t, h.statuses(e.LogoutID, "c1"), event.StatusRetrying)
+	assert.Equal(t, 1, count(statusStrings(h.statuses(e.LogoutID, "c1")), string(event.StatusDelivered)))
+	h.waitStatus(e.LogoutID, "c2", event.StatusDelivered)
+}
+
+func testBreaker(t *testing.T, w Worker) {
+	h := setup(t, w, 2)
+	// Three failures open c1's breaker (the suite's policy); then it heals.
+	h.recv.Answer("c1", 500, 500, 500, 200)
+	h.start(4)
+	first := h.publish()
+	require.Eventually(t, func() bool { return len(h.recv.Requests("c1")) >= 3 }, 10*time.Second, 10*time.Millisecond)
+	second := h.publish()
+	for _, e := range []*event.SessionEnded{first, second} {
+		h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
+		h.waitStatus(e.LogoutID, "c2", event.StatusDelivered)
+	}
+	assert.Contains(t, h.statuses(second.LogoutID, "c1"), event.StatusDeferred,
+		"a logout arriving while the breaker is open is parked as deferred")
+	assert.Equal(t, 1, count(h.recv.Requests("c2"), second.LogoutID), "c2's breaker is its own")
+}
+
+func testPerTarget(t *testing.T, w Worker) {
+	h := setup(t, w, 2)
+	release := h.recv.Hang("c1")
+	h.start(2)
+	var logouts []*event.SessionEnded
+	for range 5 {
+		logouts = append(logouts, h.publish())
+	}
+	// c2 is served while c1 hangs.
+	for _, e := range logouts {
+		h.waitStatus(e.LogoutID, "c2", event.StatusDelivered)
+	}
+	assert.LessOrEqual(t, len(h.recv.Requests("c1")), 2, "at most PerTarget requests to a hanging client")
+	release()
+	for _, e := range logouts {
+		h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
+		assert.Equal(t, 1, count(statusStrings(h.statuses(e.LogoutID, "c1")), string(event.StatusDelivered)))
+	}
+}
+
+func testDeadReplica(t *testing.T, w Worker) {
+	h := setup(t, w, 3)
+	release := h.recv.Hang("c3")
+	stopA := h.start(4)
+	e := h.publish()
+	h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
+	h.waitStatus(e.LogoutID, "c2", event.StatusDelivered)
+	require.Eventually(t, func() bool { return len(h.recv.Requests("c3")) == 1 }, 10*time.Second, 10*time.Millisecond)
+	// Replica A dies in the middle of the logout; B takes over.
+	go stopA(true)
+	release()
+	h.start(4)
+	h.waitStatus(e.LogoutID, "c3", event.StatusDelivered)
+	for _, c := range []string{"c1", "c2", "c3"} {
+		assert.Equal(t, 1, count(statusStrings(h.statuses(e.LogoutID, c)), string(event.StatusDelivered)),
+			"%s: one delivered, whatever the redeliveries", c)
+	}
+	assert.Len(t, h.recv.Requests("c1"), 1, "a delivered target is not delivered again")
+	cons, err := h.js.Consumer(t.Context(), natsconn.StreamEvents, propagate.EventsConsumer(w.Kind))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(t.Context())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	}, 10*time.Second, 20*time.Millisecond, "the event is acknowledged in the end")
+}
+
+func statusStrings(ss []event.Status) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	return slices.Clip(out)
+}

@@ -1,0 +1,207 @@
+// Package propagatetest is the conformance suite that every propagation
+// worker passes: it runs the worker against a real in-process NATS
+// JetStream server and real HTTP receivers, and checks exactly-once
+// delivery per target, retries, dead letters and replay, circuit
+// breakers, the per-target bound, and recovery from a dead replica.
+//
+//	func TestConformance(t *testing.T) {
+//		propagatetest.Run(t, propagatetest.Worker{Kind: "webhook", ...})
+//	}
+package propagatetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/natstest"
+	"github.com/signoff/signoff/shared/propagate"
+)
+
+// Worker is what a worker kind gives the suite.
+type Worker struct {
+	// Kind is the worker kind under test.
+	Kind string
+	// Configure makes c a target of the worker whose deliveries reach url.
+	Configure func(c *config.Client, url string)
+	// Options returns the worker's Wants, Skip and Propagator for cfg; the
+	// suite sets JS, Clients, Logger and fast retry and breaker policies.
+	Options func(t testing.TB, cfg *config.Config) propagate.Options
+	// Check verifies one request that reached clientID and returns the
+	// logout id it carries. It fails t when the request is not valid.
+	Check func(t testing.TB, r *http.Request, body []byte, clientID string) string
+}
+
+// Issuer is the issuer of the suite's configuration.
+const Issuer = "http://127.0.0.1:8080"
+
+// Run runs the suite.
+func Run(t *testing.T, w Worker) {
+	t.Run("every target gets exactly one delivery", func(t *testing.T) { testOncePerTarget(t, w) })
+	t.Run("a permanent failure is not retried and is dead-lettered, then replayed", func(t *testing.T) { testPermanent(t, w) })
+	t.Run("transient failures are retried until delivered", func(t *testing.T) { testTransient(t, w) })
+	t.Run("an open breaker defers and later delivers", func(t *testing.T) { testBreaker(t, w) })
+	t.Run("a hanging target takes only its own slots", func(t *testing.T) { testPerTarget(t, w) })
+	t.Run("a dead replica's logout is completed by another", func(t *testing.T) { testDeadReplica(t, w) })
+}
+
+type harness struct {
+	t        *testing.T
+	w        Worker
+	srv      *server.Server
+	js       jetstream.JetStream
+	cfg      *config.Config
+	recv     *Receiver
+	mu       sync.Mutex
+	progress []event.Delivery // every progress record, in order
+}
+
+func setup(t *testing.T, w Worker, clients int) *harness {
+	t.Helper()
+	h := &harness{t: t, w: w}
+	h.recv = newReceiver(t, w.Check)
+	h.srv = natstest.RunServer(t, "")
+	nc, js := natstest.Connect(t, h.srv)
+	h.js = js
+	cfg := config.Default()
+	cfg.Issuer = Issuer
+	cfg.Keys.GenerateDir = t.TempDir()
+	for i := 1; i <= clients; i++ {
+		c := config.Client{ClientID: "c" + strconv.Itoa(i), Name: "Client " + strconv.Itoa(i)}
+		w.Configure(&c, h.recv.URL(c.ClientID))
+		cfg.Clients = append(cfg.Clients, c)
+	}
+	h.cfg = cfg
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	_, err := nc.Subscribe(event.DeliveryPrefix+">", func(m *nats.Msg) {
+		var d event.Delivery
+		if json.Unmarshal(m.Data, &d) == nil {
+			h.mu.Lock()
+			h.progress = append(h.progress, d)
+			h.mu.Unlock()
+		}
+	})
+	require.NoError(t, err)
+	return h
+}
+
+// start runs one replica of the worker on its own connection and returns
+// a function that stops it: gracefully, or as if it died (its connection
+// closes first).
+func (h *harness) start(perTarget int) (stop func(die bool)) {
+	nc, js := natstest.Connect(h.t, h.srv)
+	o := h.w.Options(h.t, h.cfg)
+	o.JS, o.Clients = js, h.cfg.Registry()
+	o.Logger = slog.New(slog.DiscardHandler)
+	o.PerTarget = perTarget
+	o.Timeout = 3 * time.Second
+	o.AckWait = 2 * time.Second
+	o.Retry = propagate.RetryPolicy{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond, MaxAttempts: 8}
+	o.Breaker = propagate.BreakerPolicy{Failures: 3, OpenFor: 600 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- propagate.Run(ctx, o) }()
+	var once sync.Once
+	stop = func(die bool) {
+		once.Do(func() {
+			if die {
+				nc.Close()
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if !die {
+					assert.NoError(h.t, err)
+				}
+			case <-time.After(10 * time.Second):
+				h.t.Error("worker did not stop")
+			}
+		})
+	}
+	h.t.Cleanup(func() { stop(true) })
+	return stop
+}
+
+var logoutSeq int
+
+// publish publishes a session-ended event for every client and returns it.
+func (h *harness) publish() *event.SessionEnded {
+	h.t.Helper()
+	logoutSeq++
+	e := &event.SessionEnded{
+		LogoutID: "L" + strconv.Itoa(logoutSeq) + strconv.FormatInt(time.Now().UnixNano(), 36),
+		SID:      "sid-" + strconv.Itoa(logoutSeq), Sub: "alice", Iss: Issuer,
+		Reason: event.ReasonEndSession, Time: time.Now().UTC(),
+	}
+	for _, c := range h.cfg.Clients {
+		e.Clients = append(e.Clients, event.Participant{ClientID: c.ClientID, Sub: "sub-" + c.ClientID})
+	}
+	data, err := json.Marshal(e)
+	require.NoError(h.t, err)
+	_, err = h.js.Publish(h.t.Context(), event.SubjectSessionEnded, data, jetstream.WithMsgID(e.LogoutID))
+	require.NoError(h.t, err)
+	return e
+}
+
+// statuses returns every status recorded for one delivery, in order.
+func (h *harness) statuses(logoutID, clientID string) []event.Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []event.Status
+	for _, d := range h.progress {
+		if d.LogoutID == logoutID && d.ClientID == clientID && d.Channel == h.w.Kind {
+			out = append(out, d.Status)
+		}
+	}
+	return out
+}
+
+// last returns the last progress record of one delivery from the state
+// stream (what the front's index shows).
+func (h *harness) last(logoutID, clientID string) *event.Delivery {
+	st, err := h.js.Stream(h.t.Context(), natsconn.StreamState)
+	require.NoError(h.t, err)
+	msg, err := st.GetLastMsgForSubject(h.t.Context(), event.DeliverySubject(logoutID, h.w.Kind, clientID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	require.NoError(h.t, err)
+	d, err := event.Decode[event.Delivery](msg.Data)
+	require.NoError(h.t, err)
+	return d
+}
+
+func (h *harness) waitStatus(logoutID, clientID string, want event.Status) *event.Delivery {
+	h.t.Helper()
+	var d *event.Delivery
+	require.Eventually(h.t, func() bool {
+		d = h.last(logoutID, clientID)
+		return d != nil && d.Status == want
+	}, 20*time.Second, 20*time.Millisecond, "%s/%s never %s (last %+v)", logoutID, clientID, want, d)
+	return d
+}
+
+func count(ids []string, id string) int {
+	n := 0
+	for _, s := range ids {
+		if s == id {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,191 @@
+package propagate
+
+import (
+	"encoding/json"
+	"log/slog"
+
+	"context"
+	"errors"
+	"fmt"
+	"github.com/signoff/signoff/shared/config"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
+)
+
+// TasksConsumer is the name of the durable consumer of one kind's retry
+// tasks for one client.
+func TasksConsumer(kind, clientID string) string { return "retry-" + kind + "-" + clientID }
+
+// consumeTasks binds the retry stage of one target: a durable consumer of
+// its tasks with at most PerTarget in flight, so that one slow client
+// cannot take every slot of the worker.
+func (w *worker) consumeTasks(ctx context.Context, clientID string) (jetstream.ConsumeContext, error) {
+	name := TasksConsumer(w.o.Kind, clientID)
+	cons, err := w.o.JS.CreateOrUpdateConsumer(ctx, natsconn.StreamWork, jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "signoff " + w.o.Kind + " worker: retries for " + clientID,
+		FilterSubject: event.WorkSubject(w.o.Kind, clientID),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       w.o.AckWait,
+		MaxAckPending: w.o.PerTarget,
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("binding consumer %s: %w", name, err)
+	}
+	t := w.targets[clientID]
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		w.busy.Go(func() { w.handleTask(context.WithoutCancel(ctx), msg, t) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consuming %s: %w", name, err)
+	}
+	return cc, nil
+}
+
+// handleTask is stage 2: one more attempt of a delivery that is waiting
+// for a retry, a free slot or a closed breaker.
+func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target) {
+	var task Task
+	if err := decodeTask(msg.Data(), &task); err != nil {
+		w.o.Logger.Error("dropping an invalid task", "err", err)
+		_ = msg.Term()
+		return
+	}
+	e := task.Event
+	logger := w.o.Logger.With("logout_id", e.LogoutID, "sid", e.SID, "client_id", task.ClientID)
+	last, err := w.ledger.last(ctx, e.LogoutID, task.ClientID)
+	if err != nil {
+		logger.Warn("reading delivery progress", "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	attempts := task.Attempts
+	if last != nil {
+		switch last.Status {
+		case event.StatusDelivered, event.StatusFailed, event.StatusSkipped:
+			if task.Replay == 0 || last.Status != event.StatusFailed {
+				_ = msg.Ack() // handled already: never a second delivery
+				return
+			}
+		default:
+			attempts = max(attempts, last.Attempts)
+		}
+	}
+	if wait := time.Until(task.NotBefore); wait > 0 && attempts <= task.Attempts {
+		_ = msg.NakWithDelay(wait)
+		return
+	}
+	if w.exhausted(&task, attempts) && attempts > 0 {
+		w.finish(msg, w.fail(ctx, &task, attempts, errors.New(lastError(last, &task)), logger))
+		return
+	}
+	if t.open() {
+		w.deferTask(ctx, msg, &task, last, attempts, logger)
+		return
+	}
+	// The target's slots are shared with first attempts: at most PerTarget
+	// calls to one client, whichever stage makes them.
+	if !w.acquire(t, msg) {
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	n := attempts + 1
+	d := &Delivery{Event: e, Client: w.clientOf(task.ClientID), Sub: task.Sub, Kind: w.o.Kind, Attempt: n}
+	err = t.call(ctx, w.o.Propagator, d, w.o.Timeout, w.m)
+	<-w.slots
+	t.release()
+
+	switch {
+	case err == nil:
+		logger.Info("delivered", "attempts", n)
+		w.finish(msg, w.ledger.record(ctx, e, task.ClientID, event.StatusDelivered, n, ""))
+	case errors.Is(err, errBreakerOpen):
+		w.deferTask(ctx, msg, &task, last, attempts, logger)
+	case IsPermanent(err) || w.exhausted(&task, n):
+		w.finish(msg, w.fail(ctx, &task, n, err, logger))
+	default:
+		delay := w.o.Retry.backoff(n, retryAfterOf(err))
+		logger.Info("delivery failed, will retry", "attempts", n, "err", err, "retry_in", delay)
+		if err := w.ledger.record(ctx, e, task.ClientID, event.StatusRetrying, n, err.Error()); err != nil {
+			logger.Warn("recording retry", "err", err)
+		}
+		_ = msg.NakWithDelay(delay)
+	}
+}
+
+// acquire waits for a slot of the target, then of the worker, telling
+// JetStream meanwhile that the task is in progress so it is not
+// redelivered. It gives up (false) after a few AckWaits.
+func (w *worker) acquire(t *target, msg jetstream.Msg) bool {
+	tick := time.NewTicker(max(w.o.AckWait/3, 10*time.Millisecond))
+	defer tick.Stop()
+	deadline := time.Now().Add(3 * w.o.AckWait)
+	for {
+		select {
+		case t.slots <- struct{}{}:
+			w.slots <- struct{}{}
+			return true
+		case <-tick.C:
+			if time.Now().After(deadline) {
+				return false
+			}
+			_ = msg.InProgress()
+		}
+	}
+}
+
+// deferTask parks a task behind an open breaker: it is marked deferred
+// once and looked at again when the breaker may let a probe through.
+func (w *worker) deferTask(ctx context.Context, msg jetstream.Msg, task *Task, last *event.Delivery, attempts int, logger *slog.Logger) {
+	if last == nil || last.Status != event.StatusDeferred {
+		logger.Info("delivery deferred: circuit breaker open")
+		if err := w.ledger.record(ctx, task.Event, task.ClientID, event.StatusDeferred, attempts, lastError(last, task)); err != nil {
+			logger.Warn("recording deferral", "err", err)
+		}
+	}
+	_ = msg.NakWithDelay(w.o.deferDelay())
+}
+
+// finish acknowledges a task whose outcome is stored, or lets it come back
+// when storing failed.
+func (w *worker) finish(msg jetstream.Msg, err error) {
+	if err != nil {
+		w.o.Logger.Warn("delivery outcome not stored, the task will come back", "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	_ = msg.Ack()
+}
+
+func (w *worker) clientOf(id string) *config.Client {
+	c, _ := w.o.Clients.Client(id)
+	return c
+}
+
+func lastError(last *event.Delivery, task *Task) string {
+	if last != nil && last.LastError != "" {
+		return last.LastError
+	}
+	if task.LastError != "" {
+		return task.LastError
+	}
+	return "retry budget exhausted"
+}
+
+func decodeTask(data []byte, t *Task) error {
+	if err := json.Unmarshal(data, t); err != nil {
+		return fmt.Errorf("decoding task: %w", err)
+	}
+	if t.Event == nil {
+		return errors.New("decoding task: no event")
+	}
+	if err := t.Event.Validate(); err != nil {
+		return fmt.Errorf("decoding task: %w", err)
+	}
+	return nil
+}

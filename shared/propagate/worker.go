@@ -1,0 +1,241 @@
+package propagate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
+)
+
+// worker is one running worker kind.
+type worker struct {
+	o       Options
+	m       *metrics
+	ledger  *ledger
+	targets map[string]*target // built once: read without a lock
+	slots   chan struct{}      // Concurrency slots, shared by both stages
+	busy    sync.WaitGroup     // handlers in flight
+}
+
+// Run runs a worker until ctx ends, then drains: deliveries in flight
+// finish or are left to redelivery, nothing is lost. The durable consumers
+// are shared by every replica that runs the same kind.
+func Run(ctx context.Context, o Options) error {
+	if err := o.defaults(); err != nil {
+		return err
+	}
+	m, err := newMetrics(o.Metrics)
+	if err != nil {
+		return err
+	}
+	l, err := newLedger(ctx, o.JS, o.Kind, m)
+	if err != nil {
+		return err
+	}
+	w := &worker{o: o, m: m, ledger: l, targets: map[string]*target{}, slots: make(chan struct{}, o.Concurrency)}
+	for _, c := range o.Clients.Clients() {
+		if o.Wants(&c) {
+			w.targets[c.ClientID] = newTarget(c.ClientID, &w.o, m)
+		}
+	}
+
+	var ccs []jetstream.ConsumeContext
+	stopAll := func() {
+		for _, cc := range ccs {
+			cc.Drain()
+		}
+		for _, cc := range ccs {
+			<-cc.Closed()
+		}
+	}
+	for id := range w.targets {
+		cc, err := w.consumeTasks(ctx, id)
+		if err != nil {
+			stopAll()
+			return err
+		}
+		ccs = append(ccs, cc)
+	}
+	cc, err := w.consumeEvents(ctx)
+	if err != nil {
+		stopAll()
+		return err
+	}
+	ccs = append(ccs, cc)
+	o.Logger.Info("worker running", "targets", len(w.targets))
+	<-ctx.Done()
+	stopAll()
+	w.busy.Wait()
+	o.Logger.Info("worker stopped")
+	return nil
+}
+
+// EventsConsumer is the name of a worker kind's durable consumer of
+// session-ended events.
+func EventsConsumer(kind string) string { return "worker-" + kind }
+
+// consumeEvents binds the kind's durable consumer of session-ended events,
+// creating it on first start from the oldest event still within the age
+// budget, so a kind added later still delivers recent logouts.
+func (w *worker) consumeEvents(ctx context.Context) (jetstream.ConsumeContext, error) {
+	name := EventsConsumer(w.o.Kind)
+	cons, err := w.o.JS.Consumer(ctx, natsconn.StreamEvents, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		start := time.Now().Add(-w.o.Retry.MaxAge)
+		cons, err = w.o.JS.CreateConsumer(ctx, natsconn.StreamEvents, jetstream.ConsumerConfig{
+			Durable:       name,
+			Description:   "signoff " + w.o.Kind + " worker: session-ended events",
+			FilterSubject: event.SubjectSessionEnded,
+			DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+			OptStartTime:  &start,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       w.o.AckWait,
+			MaxAckPending: 256,
+			MaxDeliver:    -1,
+		})
+		if errors.Is(err, jetstream.ErrConsumerExists) {
+			cons, err = w.o.JS.Consumer(ctx, natsconn.StreamEvents, name)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("binding consumer %s: %w", name, err)
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		w.busy.Go(func() { w.handleEvent(context.WithoutCancel(ctx), msg) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consuming %s: %w", name, err)
+	}
+	return cc, nil
+}
+
+// handleEvent is stage 1: a first attempt for every target, in parallel.
+// The event is acknowledged once every target's outcome (delivered,
+// failed, skipped, or handed to the retry stage) is stored.
+func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
+	e, err := event.Decode[event.SessionEnded](msg.Data())
+	if err != nil {
+		w.o.Logger.Error("dropping an invalid session-ended event", "err", err)
+		_ = msg.Term()
+		return
+	}
+	logger := w.o.Logger.With("logout_id", e.LogoutID, "sid", e.SID)
+	if time.Since(e.Time) > w.o.Retry.MaxAge {
+		logger.Warn("skipping a logout older than the retry age budget", "time", e.Time)
+		_ = msg.Ack()
+		return
+	}
+	md, err := msg.Metadata()
+	redelivered := err != nil || md.NumDelivered > 1
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(e.Clients))
+	for i, p := range e.Clients {
+		c, ok := w.o.Clients.Client(p.ClientID)
+		if !ok || !w.o.Wants(c) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = w.first(ctx, e, c, p.Sub, redelivered, logger.With("client_id", c.ClientID))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		logger.Warn("logout not fully recorded, it will be redelivered", "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	_ = msg.Ack()
+}
+
+// first makes the first attempt of one delivery, or hands it off.
+func (w *worker) first(ctx context.Context, e *event.SessionEnded, c *config.Client, sub string, redelivered bool, logger *slog.Logger) error {
+	if redelivered {
+		// The event came back: a delivery with progress was handled (or
+		// handed off) before.
+		if last, err := w.ledger.last(ctx, e.LogoutID, c.ClientID); err != nil || last != nil {
+			return err
+		}
+	}
+	if w.o.Skip != nil {
+		if reason, skip := w.o.Skip(c, e); skip {
+			logger.Info("delivery skipped", "reason", reason)
+			return w.ledger.record(ctx, e, c.ClientID, event.StatusSkipped, 0, reason)
+		}
+	}
+	t := w.targets[c.ClientID]
+	task := &Task{Kind: w.o.Kind, ClientID: c.ClientID, Sub: sub, Event: e, NotBefore: time.Now()}
+	if t == nil {
+		// A client registered after the worker started: the retry stage
+		// has no consumer for it either, so record why it is not served.
+		return w.ledger.record(ctx, e, c.ClientID, event.StatusSkipped, 0, "client unknown to this worker; restart it")
+	}
+	if t.open() {
+		return w.park(ctx, task, event.StatusDeferred, logger)
+	}
+	if !t.tryAcquire() {
+		return w.park(ctx, task, event.StatusPending, logger)
+	}
+	defer t.release()
+	w.slots <- struct{}{}
+	defer func() { <-w.slots }()
+
+	d := &Delivery{Event: e, Client: c, Sub: sub, Kind: w.o.Kind, Attempt: 1}
+	err := t.call(ctx, w.o.Propagator, d, w.o.Timeout, w.m)
+	return w.settleFirst(ctx, task, err, logger)
+}
+
+// park hands a delivery that was not attempted to the retry stage.
+func (w *worker) park(ctx context.Context, task *Task, st event.Status, logger *slog.Logger) error {
+	if err := w.ledger.handOff(ctx, task); err != nil {
+		return err
+	}
+	logger.Info("delivery parked", "status", st)
+	return w.ledger.record(ctx, task.Event, task.ClientID, st, task.Attempts, task.LastError)
+}
+
+// settleFirst records the outcome of a first attempt. A transient failure
+// goes to the retry stage, to be tried again after a backoff.
+func (w *worker) settleFirst(ctx context.Context, task *Task, err error, logger *slog.Logger) error {
+	switch {
+	case err == nil:
+		logger.Info("delivered", "attempts", 1)
+		return w.ledger.record(ctx, task.Event, task.ClientID, event.StatusDelivered, 1, "")
+	case errors.Is(err, errBreakerOpen):
+		return w.park(ctx, task, event.StatusDeferred, logger)
+	case IsPermanent(err) || w.exhausted(task, 1):
+		return w.fail(ctx, task, 1, err, logger)
+	}
+	task.Attempts, task.LastError = 1, err.Error()
+	task.NotBefore = time.Now().Add(w.o.Retry.backoff(1, retryAfterOf(err)))
+	logger.Info("delivery failed, will retry", "attempts", 1, "err", err, "retry_at", task.NotBefore)
+	if err := w.ledger.handOff(ctx, task); err != nil {
+		return err
+	}
+	return w.ledger.record(ctx, task.Event, task.ClientID, event.StatusRetrying, 1, err.Error())
+}
+
+// exhausted reports whether the task has used its budget after n attempts.
+func (w *worker) exhausted(task *Task, n int) bool {
+	return n >= w.o.Retry.MaxAttempts || time.Since(task.Event.Time) >= w.o.Retry.MaxAge
+}
+
+// fail marks a delivery failed for good and dead-letters it.
+func (w *worker) fail(ctx context.Context, task *Task, n int, err error, logger *slog.Logger) error {
+	task.Attempts, task.LastError = n, err.Error()
+	logger.Warn("delivery failed", "attempts", n, "err", err, "permanent", IsPermanent(err))
+	if err := w.ledger.deadLetter(ctx, task); err != nil {
+		return err
+	}
+	return w.ledger.record(ctx, task.Event, task.ClientID, event.StatusFailed, n, err.Error())
+}
