@@ -94,4 +94,3 @@ func (o *Options) deferDelay() time.Duration {
 	j := time.Duration(rand.Int64N(int64(o.Breaker.OpenFor)/4 + 1))
 	return o.Breaker.OpenFor/2 + j
 }
-

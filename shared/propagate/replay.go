@@ -42,10 +42,11 @@ func Replay(ctx context.Context, js jetstream.JetStream, kind, clientID, logoutI
 	task.Attempts, task.LastError, task.NotBefore = 0, "", time.Now()
 	task.Replay = int(msg.Sequence) // unique per dead letter message
 	l := &ledger{js: js, kind: kind}
-	if err := l.handOff(ctx, &task); err != nil {
+	// Progress first, then the task: the worker may finish it at once.
+	if err := l.record(ctx, task.Event, clientID, event.StatusPending, 0, "replayed from dead letter"); err != nil {
 		return nil, err
 	}
-	if err := l.record(ctx, task.Event, clientID, event.StatusPending, 0, "replayed from dead letter"); err != nil {
+	if err := l.handOff(ctx, &task); err != nil {
 		return nil, err
 	}
 	return &task, nil

@@ -68,10 +68,8 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target) {
 	if last != nil {
 		switch last.Status {
 		case event.StatusDelivered, event.StatusFailed, event.StatusSkipped:
-			if task.Replay == 0 || last.Status != event.StatusFailed {
-				_ = msg.Ack() // handled already: never a second delivery
-				return
-			}
+			_ = msg.Ack() // handled already: never a second delivery
+			return
 		default:
 			attempts = max(attempts, last.Attempts)
 		}

@@ -161,10 +161,19 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 // first makes the first attempt of one delivery, or hands it off.
 func (w *worker) first(ctx context.Context, e *event.SessionEnded, c *config.Client, sub string, redelivered bool, logger *slog.Logger) error {
 	if redelivered {
-		// The event came back: a delivery with progress was handled (or
-		// handed off) before.
-		if last, err := w.ledger.last(ctx, e.LogoutID, c.ClientID); err != nil || last != nil {
+		// The event came back. A delivery with a final status is done; one
+		// that was parked is handed off again, in case the first hand-off
+		// was lost (the task's message id makes it a no-op otherwise).
+		last, err := w.ledger.last(ctx, e.LogoutID, c.ClientID)
+		if err != nil {
 			return err
+		}
+		if last != nil {
+			if last.Status.Settled() && last.Status != event.StatusDeferred {
+				return nil
+			}
+			return w.ledger.handOff(ctx, &Task{Kind: w.o.Kind, ClientID: c.ClientID, Sub: sub, Event: e,
+				Attempts: last.Attempts, LastError: last.LastError, NotBefore: time.Now()})
 		}
 	}
 	if w.o.Skip != nil {
@@ -195,13 +204,15 @@ func (w *worker) first(ctx context.Context, e *event.SessionEnded, c *config.Cli
 	return w.settleFirst(ctx, task, err, logger)
 }
 
-// park hands a delivery that was not attempted to the retry stage.
+// park hands a delivery to the retry stage. Its progress is recorded
+// first: once the task exists, the retry stage may record a later status
+// at any moment, and an earlier one must not overwrite it.
 func (w *worker) park(ctx context.Context, task *Task, st event.Status, logger *slog.Logger) error {
-	if err := w.ledger.handOff(ctx, task); err != nil {
+	if err := w.ledger.record(ctx, task.Event, task.ClientID, st, task.Attempts, task.LastError); err != nil {
 		return err
 	}
-	logger.Info("delivery parked", "status", st)
-	return w.ledger.record(ctx, task.Event, task.ClientID, st, task.Attempts, task.LastError)
+	logger.Info("delivery parked", "status", st, "attempts", task.Attempts)
+	return w.ledger.handOff(ctx, task)
 }
 
 // settleFirst records the outcome of a first attempt. A transient failure
@@ -218,11 +229,8 @@ func (w *worker) settleFirst(ctx context.Context, task *Task, err error, logger 
 	}
 	task.Attempts, task.LastError = 1, err.Error()
 	task.NotBefore = time.Now().Add(w.o.Retry.backoff(1, retryAfterOf(err)))
-	logger.Info("delivery failed, will retry", "attempts", 1, "err", err, "retry_at", task.NotBefore)
-	if err := w.ledger.handOff(ctx, task); err != nil {
-		return err
-	}
-	return w.ledger.record(ctx, task.Event, task.ClientID, event.StatusRetrying, 1, err.Error())
+	logger.Info("delivery failed, will retry", "err", err, "retry_at", task.NotBefore)
+	return w.park(ctx, task, event.StatusRetrying, logger)
 }
 
 // exhausted reports whether the task has used its budget after n attempts.
