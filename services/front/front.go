@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/signoff/signoff/services/front/internal/endsession"
 	"github.com/signoff/signoff/services/front/internal/httpapi"
 	"github.com/signoff/signoff/services/front/internal/index"
@@ -21,6 +23,7 @@ import (
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/keys"
 	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/propagate"
 )
 
 // Deps are the front's outside dependencies, built by the caller.
@@ -29,10 +32,12 @@ type Deps struct {
 	Keys   *keys.Set
 	Logger *slog.Logger
 	// WaitFor returns the channels whose deliveries to a client the front
-	// waits on before answering; nil waits on nothing (no worker runs).
+	// waits on before answering; nil means the back-channel deliveries of
+	// every client with a backchannel_logout_uri.
 	WaitFor func(*config.Client) []string
-	// Backchannel and Frontchannel are advertised in discovery.
-	Backchannel, Frontchannel bool
+	// Metrics registers and serves the front's metrics at /metrics; nil
+	// means a registry of its own.
+	Metrics *prometheus.Registry
 	// HTTPClient fetches id_token_hint.jwks_uri; nil means a client with
 	// timeouts.
 	HTTPClient *http.Client
@@ -106,14 +111,60 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 		defer close(f.janitorDone)
 		janitor.Run(janitorCtx, sweepInterval(cfg.Sessions.Retention))
 	}()
+	reg := d.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	endSession, err := frontMetrics(reg, ix)
+	if err != nil {
+		f.Close(ctx)
+		return nil, err
+	}
+	waitFor := d.WaitFor
+	if waitFor == nil {
+		waitFor = WaitForBackchannel
+	}
+	js := d.NATS.JS
 	f.handler = httpapi.New(httpapi.Deps{
 		Config: cfg, Clients: clients, Index: ix, Sessions: svc, Pages: renderer,
 		Decider: endsession.NewDecider(cfg, clients, verifier, ix),
 		JWKS:    d.Keys.JWKS(), CSRFKey: csrfKey,
-		Ready: f.Ready, WaitFor: d.WaitFor, Backchannel: d.Backchannel, Frontchannel: d.Frontchannel,
+		Ready: f.Ready, WaitFor: waitFor, Backchannel: true, Frontchannel: true,
+		Replay: func(ctx context.Context, channel, clientID, logoutID string) (*propagate.Task, error) {
+			return propagate.Replay(ctx, js, channel, clientID, logoutID)
+		},
+		Gatherer: reg, EndSessionSeconds: endSession,
 		Logger: d.Logger,
 	})
 	return f, nil
+}
+
+// WaitForBackchannel is the front's default wait: the back-channel
+// delivery of every client with a backchannel_logout_uri.
+func WaitForBackchannel(c *config.Client) []string {
+	if c.BackchannelLogoutURI != "" {
+		return []string{"backchannel"}
+	}
+	return nil
+}
+
+// frontMetrics registers the front's own metrics.
+func frontMetrics(reg prometheus.Registerer, ix *index.Index) (prometheus.Observer, error) {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "signoff_end_session_duration_seconds",
+		Help:    "Latency of the end-session endpoint as the browser sees it, bounded wait included.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 3, 5, 10},
+	})
+	size := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "signoff_index_sessions",
+		Help: "Sessions in the front's session index.",
+	}, func() float64 { return float64(ix.Len()) })
+	for _, c := range []prometheus.Collector{h, size} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering front metrics: %w", err)
+		}
+	}
+	return h, nil
 }
 
 // sweepInterval is how often the retention sweep runs: a tenth of the

@@ -4,17 +4,21 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/signoff/signoff/services/front/internal/endsession"
 	"github.com/signoff/signoff/services/front/internal/index"
 	"github.com/signoff/signoff/services/front/internal/pages"
 	"github.com/signoff/signoff/services/front/internal/sessions"
 	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/propagate"
 )
 
 // EndSessionPath is the end-session endpoint; ConfirmPath receives the
@@ -49,8 +53,14 @@ type Deps struct {
 	// Backchannel and Frontchannel say which propagation runs, for
 	// discovery.
 	Backchannel, Frontchannel bool
-	Logger                    *slog.Logger
-	Now                       func() time.Time
+	// Replay sends a dead-lettered delivery back to its worker.
+	Replay func(ctx context.Context, channel, clientID, logoutID string) (*propagate.Task, error)
+	// Gatherer serves /metrics; EndSessionSeconds observes the end-session
+	// endpoint's latency (nil: not observed).
+	Gatherer          prometheus.Gatherer
+	EndSessionSeconds prometheus.Observer
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 // handler holds the dependencies of the route handlers.
@@ -78,14 +88,20 @@ func New(d Deps) http.Handler {
 	e.GET(DiscoveryPath, h.discovery)
 	e.GET(JWKSPath, h.jwks)
 	for _, p := range append([]string{EndSessionPath}, d.Config.Logout.Paths...) {
-		e.GET(p, h.endSession)
-		e.POST(p, h.endSession)
+		e.GET(p, h.observe, h.endSession)
+		e.POST(p, h.observe, h.endSession)
 	}
-	e.POST(ConfirmPath, h.confirm)
+	e.POST(ConfirmPath, h.observe, h.confirm)
 
 	api := e.Group("/api/v1", h.authenticate)
 	api.PUT("/sessions/:sid/clients/:client_id", h.putParticipation)
 	api.GET("/sessions/:sid", h.getSession)
+	api.DELETE("/sessions/:sid", h.deleteSession)
+	api.DELETE("/subjects/:sub/sessions", h.deleteSubject)
+	api.POST("/deadletters/:channel/:client_id/:logout_id/replay", h.replay)
+	if d.Gatherer != nil {
+		e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{})))
+	}
 
 	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", h.readyz)
@@ -94,6 +110,16 @@ func New(d Deps) http.Handler {
 		h.fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
 	})
 	return e
+}
+
+// observe records the end-session endpoint's latency, as the browser sees
+// it: publishing, the bounded wait and the answer.
+func (h *handler) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	if h.EndSessionSeconds != nil {
+		h.EndSessionSeconds.Observe(time.Since(start).Seconds())
+	}
 }
 
 func (h *handler) readyz(c *gin.Context) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -14,7 +15,8 @@ import (
 // Index is the session index. It is safe for concurrent use: readers see
 // consistent snapshots and never block writers.
 type Index struct {
-	db *memdb.MemDB
+	db    *memdb.MemDB
+	count atomic.Int64 // sessions in the index
 }
 
 // New returns an empty index.
@@ -102,6 +104,9 @@ func (ix *Index) ApplyJoined(j *event.Joined, seq uint64) error {
 		return fmt.Errorf("inserting session: %w", err)
 	}
 	txn.Commit()
+	if s == nil {
+		ix.count.Add(1)
+	}
 	return nil
 }
 
@@ -112,6 +117,7 @@ func (ix *Index) ApplyJoined(j *event.Joined, seq uint64) error {
 func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
+	added := 0
 	for _, sid := range e.SIDs() {
 		s, err := getSession(txn, sid)
 		if err != nil {
@@ -120,6 +126,7 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 		var ns session
 		if s == nil {
 			ns = session{SID: sid, Sub: e.Sub, Created: e.Time, Updated: e.Time}
+			added++
 		} else {
 			if !s.EndedAt.IsZero() {
 				continue
@@ -135,6 +142,7 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 		}
 	}
 	txn.Commit()
+	ix.count.Add(int64(added))
 	return nil
 }
 
@@ -270,17 +278,23 @@ func allSettled(ds []Delivery, targets []Target) bool {
 }
 
 // Len returns the number of sessions in the index.
-func (ix *Index) Len() int {
+func (ix *Index) Len() int { return int(ix.count.Load()) }
+
+// LiveSessionsBySub returns the live sessions whose sub (the first one
+// reported) is sub.
+func (ix *Index) LiveSessionsBySub(sub string) []*Session {
 	txn := ix.db.Txn(false)
-	it, err := txn.Get(tableSessions, indexID)
+	it, err := txn.Get(tableSessions, indexSub, sub)
 	if err != nil {
-		return 0
+		return nil
 	}
-	n := 0
+	var out []*Session
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		n++
+		if s := raw.(*session); s.EndedAt.IsZero() {
+			out = append(out, view(txn, s))
+		}
 	}
-	return n
+	return out
 }
 
 // Stale returns the sessions whose last change is before cutoff, oldest
@@ -323,5 +337,6 @@ func (ix *Index) Remove(sid string) error {
 		}
 	}
 	txn.Commit()
+	ix.count.Add(-1)
 	return nil
 }

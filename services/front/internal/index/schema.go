@@ -23,6 +23,7 @@ const (
 	indexID        = "id"
 	indexClientSub = "client_sub"
 	indexUpdated   = "updated"
+	indexSub       = "sub"
 )
 
 // session is one row of the sessions table. Rows are immutable once
@@ -83,6 +84,7 @@ func schema() *memdb.DBSchema {
 			Indexes: map[string]*memdb.IndexSchema{
 				indexID:      {Name: indexID, Unique: true, Indexer: &memdb.StringFieldIndex{Field: "SID"}},
 				indexUpdated: {Name: indexUpdated, Indexer: updatedIndex{}},
+				indexSub:     {Name: indexSub, AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "Sub"}},
 			},
 		},
 		tableParticipations: {

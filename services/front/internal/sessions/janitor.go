@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
 	"log/slog"
@@ -81,13 +82,26 @@ var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 // session, so its logout id (the JetStream message id) is stored once.
 func expiredEvent(s *index.Session, issuer string, now time.Time) *event.SessionEnded {
 	sum := sha256.Sum256([]byte("expired\x00" + s.SID + "\x00" + s.Created.UTC().Format(time.RFC3339Nano)))
+	id := "exp" + strings.ToLower(idEncoding.EncodeToString(sum[:15]))
+	return Snapshot(s, id, event.ReasonExpired, issuer, now)
+}
+
+// Snapshot is the session-ended event of s: its participants as the index
+// holds them, taken before the session is marked ended (spec DES-1).
+func Snapshot(s *index.Session, logoutID string, reason event.Reason, issuer string, now time.Time) *event.SessionEnded {
 	e := &event.SessionEnded{
-		LogoutID: "exp" + strings.ToLower(idEncoding.EncodeToString(sum[:15])),
-		SID:      s.SID, Sub: s.Sub, Iss: issuer, Reason: event.ReasonExpired, Time: now,
+		LogoutID: logoutID, SID: s.SID, Sub: s.Sub, Iss: issuer, Reason: reason, Time: now,
 		Clients: make([]event.Participant, 0, len(s.Clients)),
 	}
 	for _, c := range s.Clients {
 		e.Clients = append(e.Clients, event.Participant{ClientID: c.ClientID, Sub: c.Sub})
 	}
 	return e
+}
+
+// NewLogoutID returns a random logout id: 128 bits, one subject token.
+func NewLogoutID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return strings.ToLower(idEncoding.EncodeToString(b))
 }

@@ -1,0 +1,106 @@
+package front_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/event"
+)
+
+func (e *env) api(method, path string) (int, map[string]any) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, nil)
+	require.NoError(e.t, err)
+	req.Header.Set("Authorization", "Bearer test-token")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body
+}
+
+func TestAPIEndsSessions(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-api", "app1", "alice")
+	e.join("s-api", "app2", "pw-alice")
+
+	status, body := e.api(http.MethodDelete, "/api/v1/sessions/s-api")
+	require.Equal(t, http.StatusAccepted, status, body)
+	logoutID := body["logout_id"].(string)
+	s, _ := e.front.Index().Session("s-api")
+	assert.True(t, s.Ended())
+	assert.Equal(t, event.ReasonAPI, s.Reason)
+
+	// Again: idempotent, the first logout is reported.
+	status, body = e.api(http.MethodDelete, "/api/v1/sessions/s-api")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, logoutID, body["logout_id"])
+	assert.Equal(t, true, body["already_ended"])
+
+	status, _ = e.api(http.MethodDelete, "/api/v1/sessions/unknown")
+	assert.Equal(t, http.StatusNotFound, status)
+
+	evs := e.endedEvents()
+	require.Len(t, evs, 1)
+	assert.Equal(t, event.ReasonAPI, evs[0].Reason)
+	assert.Len(t, evs[0].Clients, 2)
+	assert.Empty(t, evs[0].InitiatingClientID)
+}
+
+func TestAPIEndsAllSessionsOfASubject(t *testing.T) {
+	e := newEnv(t)
+	e.join("s1", "app1", "bob")
+	e.join("s1", "app2", "pw-bob")
+	e.join("s2", "app1", "bob")
+	e.join("s3", "app1", "carol")
+
+	status, body := e.api(http.MethodDelete, "/api/v1/subjects/bob/sessions")
+	require.Equal(t, http.StatusAccepted, status, body)
+	assert.ElementsMatch(t, []any{"s1", "s2"}, body["sessions"])
+	for sid, want := range map[string]bool{"s1": true, "s2": true, "s3": false} {
+		s, _ := e.front.Index().Session(sid)
+		assert.Equal(t, want, s.Ended(), sid)
+	}
+	evs := e.endedEvents()
+	require.Len(t, evs, 1)
+	ev := evs[0]
+	assert.Empty(t, ev.SID, "a subject-wide logout has no sid (BCL-12)")
+	assert.ElementsMatch(t, []string{"s1", "s2"}, ev.Sessions)
+	assert.Equal(t, event.ReasonAPISubject, ev.Reason)
+	assert.ElementsMatch(t, []event.Participant{{ClientID: "app1", Sub: "bob"}, {ClientID: "app2", Sub: "pw-bob"}}, ev.Clients)
+
+	status, body = e.api(http.MethodDelete, "/api/v1/subjects/nobody/sessions")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Empty(t, body["sessions"])
+}
+
+func TestAPIReplayUnknownDeadLetter(t *testing.T) {
+	e := newEnv(t)
+	status, body := e.api(http.MethodPost, "/api/v1/deadletters/backchannel/app1/nope/replay")
+	assert.Equal(t, http.StatusNotFound, status, body)
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/deadletters/backchannel/app1/nope/replay", nil)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-m", "app1", "alice")
+	_ = e.do(newBrowser(t), http.MethodGet, "/connect/endsession", nil)
+	resp, err := http.Get(e.srv.URL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	text := string(b)
+	assert.Contains(t, text, "signoff_index_sessions 1")
+	assert.True(t, strings.Contains(text, "signoff_end_session_duration_seconds_count 1"), text)
+}

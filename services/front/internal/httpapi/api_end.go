@@ -1,0 +1,105 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/signoff/signoff/services/front/internal/sessions"
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/propagate"
+)
+
+// endResponse is the answer of the API calls that end sessions.
+type endResponse struct {
+	LogoutID string   `json:"logout_id,omitempty"`
+	Sessions []string `json:"sessions"`
+	// AlreadyEnded is true when the session had ended before the call.
+	AlreadyEnded bool `json:"already_ended,omitempty"`
+}
+
+// deleteSession ends one session: DELETE /api/v1/sessions/{sid}. It goes
+// through the same pipeline as a logout at the endpoint, with reason api,
+// and never redirects anyone (RIL-25).
+func (h *handler) deleteSession(c *gin.Context) {
+	s, ok := h.Index.Session(c.Param("sid"))
+	if !ok {
+		problem(c, http.StatusNotFound, "not_found", "no such session")
+		return
+	}
+	if s.Ended() {
+		c.JSON(http.StatusOK, endResponse{LogoutID: s.LogoutID, Sessions: []string{s.SID}, AlreadyEnded: true})
+		return
+	}
+	e := sessions.Snapshot(s, sessions.NewLogoutID(), event.ReasonAPI, h.Config.Issuer, h.Now().UTC())
+	if !h.publishEnded(c, e) {
+		return
+	}
+	c.JSON(http.StatusAccepted, endResponse{LogoutID: e.LogoutID, Sessions: []string{s.SID}})
+}
+
+// deleteSubject ends all live sessions of a subject:
+// DELETE /api/v1/subjects/{sub}/sessions. One event carries them all,
+// without a sid, so back-channel logout tokens name only the sub
+// (Back-Channel Logout 1.0 §2.4).
+func (h *handler) deleteSubject(c *gin.Context) {
+	sub := c.Param("sub")
+	live := h.Index.LiveSessionsBySub(sub)
+	if len(live) == 0 {
+		c.JSON(http.StatusOK, endResponse{Sessions: []string{}})
+		return
+	}
+	e := &event.SessionEnded{
+		LogoutID: sessions.NewLogoutID(), Sub: sub, Iss: h.Config.Issuer,
+		Reason: event.ReasonAPISubject, Time: h.Now().UTC(), Clients: []event.Participant{},
+	}
+	seen := map[event.Participant]bool{}
+	for _, s := range live {
+		e.Sessions = append(e.Sessions, s.SID)
+		for _, p := range s.Clients {
+			pp := event.Participant{ClientID: p.ClientID, Sub: p.Sub}
+			if !seen[pp] {
+				seen[pp] = true
+				e.Clients = append(e.Clients, pp)
+			}
+		}
+	}
+	if !h.publishEnded(c, e) {
+		return
+	}
+	c.JSON(http.StatusAccepted, endResponse{LogoutID: e.LogoutID, Sessions: e.Sessions})
+}
+
+func (h *handler) publishEnded(c *gin.Context, e *event.SessionEnded) bool {
+	if err := h.Sessions.End(c.Request.Context(), e); err != nil {
+		h.Logger.Error("publishing session ended", "request_id", reqID(c), "logout_id", e.LogoutID, "err", err)
+		problem(c, http.StatusServiceUnavailable, "unavailable", "the logout could not be published; nothing ended; retry")
+		return false
+	}
+	h.Logger.Info("session ended", "request_id", reqID(c), "logout_id", e.LogoutID, "sid", e.SID,
+		"sessions", len(e.SIDs()), "clients", len(e.Clients), "reason", e.Reason)
+	return true
+}
+
+// replay sends a dead-lettered delivery back to its worker:
+// POST /api/v1/deadletters/{channel}/{client_id}/{logout_id}/replay.
+func (h *handler) replay(c *gin.Context) {
+	if h.Replay == nil {
+		problem(c, http.StatusNotImplemented, "not_implemented", "replay is not available on this front")
+		return
+	}
+	task, err := h.Replay(c.Request.Context(), c.Param("channel"), c.Param("client_id"), c.Param("logout_id"))
+	switch {
+	case errors.Is(err, propagate.ErrNoDeadLetter):
+		problem(c, http.StatusNotFound, "not_found", "no such dead letter")
+	case err != nil:
+		h.Logger.Error("replaying dead letter", "request_id", reqID(c), "err", err)
+		problem(c, http.StatusServiceUnavailable, "unavailable", "the dead letter could not be replayed; retry")
+	default:
+		h.Logger.Info("dead letter replayed", "request_id", reqID(c), "logout_id", task.Event.LogoutID,
+			"client_id", task.ClientID, "channel", task.Kind)
+		c.JSON(http.StatusAccepted, gin.H{"logout_id": task.Event.LogoutID, "client_id": task.ClientID,
+			"channel": task.Kind, "status": event.StatusPending})
+	}
+}
