@@ -185,6 +185,8 @@ func (d *Delivery) Validate() error {
 	return invalid(errs)
 }
 
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
 func invalid(errs []error) error {
 	if len(errs) == 0 {
 		return nil

@@ -32,6 +32,10 @@ func goldenCases() map[string]any {
 			Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}},
 			Reason:  event.ReasonAPISubject, Time: when,
 		},
+		"client_logout": &event.ClientLogout{
+			Type: event.ClientLogoutType, LogoutID: "01JDX3Q5ZK8Q7W2V9C4T6B1N0M", SID: "08a5019c-17e1-4977-8f42-65a12843ea02",
+			Sub: "pairwise-7f3c", Iss: "https://idp.example.com", ClientID: "app2", Reason: event.ReasonEndSession, Time: when,
+		},
 		"joined": &event.Joined{SID: "08a5019c-17e1-4977-8f42-65a12843ea02", ClientID: "app1", Sub: "alice", Time: when},
 		"delivery": &event.Delivery{
 			LogoutID: "01JDX3Q5ZK8Q7W2V9C4T6B1N0M", SID: "08a5019c-17e1-4977-8f42-65a12843ea02",
@@ -96,6 +100,9 @@ func TestSessionEndedValidate(t *testing.T) {
 	assert.Contains(t, err.Error(), "reason")
 	assert.Contains(t, err.Error(), "sid or sub")
 	assert.Equal(t, []string{"s1", "s2"}, goldenCases()["session_ended_subject"].(*event.SessionEnded).SIDs())
+	cl := ok.ForClient(ok.Clients[1])
+	assert.Equal(t, goldenCases()["client_logout"], &cl, "a client sees its own sub")
+	require.NoError(t, cl.Validate())
 }
 
 func TestSubjects(t *testing.T) {
@@ -130,6 +137,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		if j, err := event.Decode[event.Joined](data); err == nil {
 			require.True(t, event.ValidToken(j.ClientID))
+		}
+		if c, err := event.Decode[event.ClientLogout](data); err == nil {
+			require.Equal(t, event.ClientLogoutType, c.Type)
 		}
 		if d, err := event.Decode[event.Delivery](data); err == nil {
 			require.True(t, d.Status.Valid())
