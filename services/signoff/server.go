@@ -8,6 +8,10 @@ import (
 	"io"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/signoff/signoff/services/front"
 	"github.com/signoff/signoff/shared/keys"
 	"github.com/signoff/signoff/shared/natsconn"
@@ -42,13 +46,36 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 		conn.Close(closeCtx)
 		logger.Info("signoff stopped")
 	}()
-	logger.Info("signoff starting", "issuer", cfg.Issuer, "listen", cfg.Listen,
-		"nats", natsDescription(cfg.NATS.URL, cfg.NATS.Listen), "clients", len(cfg.Clients))
-	err = front.Run(ctx, cfg, front.Deps{NATS: conn, Keys: ks, Logger: logger})
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if err := natsconn.EnsureStreams(ctx, conn.JS, cfg); err != nil {
 		return err
 	}
-	return nil
+	logger.Info("signoff starting", "issuer", cfg.Issuer, "listen", cfg.Listen,
+		"nats", natsDescription(cfg.NATS.URL, cfg.NATS.Listen), "clients", len(cfg.Clients))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Workers stop after the front: requests in flight may wait on their
+	// deliveries.
+	workersCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorkers()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, w := range builtins(cfg, workerDeps{js: conn.JS, keys: ks, logger: logger, metrics: reg}) {
+		g.Go(func() error {
+			if err := w.run(workersCtx); err != nil {
+				return fmt.Errorf("%s worker: %w", w.kind, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer stopWorkers()
+		err := front.Run(gctx, cfg, front.Deps{NATS: conn, Keys: ks, Logger: logger, Metrics: reg})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	})
+	return g.Wait()
 }
 
 func natsDescription(url, listen string) string {

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// freeAddr returns a loopback address that is free now.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// recorder is a relying party that records what reaches it.
+type recorder struct {
+	mu   sync.Mutex
+	hits map[string][]string // path -> bodies
+	srv  *httptest.Server
+	hang chan struct{}
+}
+
+func newRecorder(t *testing.T) *recorder {
+	r := &recorder{hits: map[string][]string{}, hang: make(chan struct{})}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.hits[req.URL.Path] = append(r.hits[req.URL.Path], string(b))
+		r.mu.Unlock()
+		if strings.HasSuffix(req.URL.Path, "/hang") {
+			select {
+			case <-r.hang:
+			case <-req.Context().Done():
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(func() { close(r.hang); r.srv.Close() })
+	return r
+}
+
+func (r *recorder) body(path string, i int) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.hits[path][i]
+}
+
+func (r *recorder) count(path string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.hits[path])
+}
+
+// TestAllInOne runs signoff as `make run` does, with real relying parties,
+// and signs a person out of three of them.
+func TestAllInOne(t *testing.T) {
+	rp := newRecorder(t)
+	listen := freeAddr(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "signoff.yaml")
+	cfg := fmt.Sprintf(`
+issuer: http://%[1]s
+listen: %[1]s
+nats: {store_dir: %[2]s/nats}
+api: {token: t0ken}
+keys: {generate_dir: %[2]s/keys}
+logout: {wait: 1s}
+clients:
+  - client_id: app1
+    post_logout_redirect_uris: [%[3]s/signed-out]
+    backchannel_logout_uri: %[3]s/app1/bc
+  - client_id: app2
+    id_token_signed_response_alg: ES256
+    backchannel_logout_uri: %[3]s/app2/bc
+  - client_id: app3
+    webhook_uri: %[3]s/app3/hook
+    webhook_secret: s3cret
+  - client_id: slow
+    backchannel_logout_uri: %[3]s/slow/hang
+`, listen, dir, rp.srv.URL)
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"signoff", "-config", cfgPath}, os.Getenv, &out, io.Discard) }()
+	base := "http://" + listen
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, 20*time.Second, 50*time.Millisecond)
+
+	api := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer t0ken")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, c := range []string{"app1", "app2", "app3", "slow"} {
+		status, body := api(http.MethodPut, "/api/v1/sessions/s-1/clients/"+c, `{"sub":"alice-`+c+`"}`)
+		require.Equal(t, 204, status, body)
+	}
+
+	var hint bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"signoff", "hint", "-config", cfgPath, "-client", "app1", "-sub", "alice-app1", "-sid", "s-1"}, os.Getenv, &hint, io.Discard))
+	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	q := url.Values{"id_token_hint": {strings.TrimSpace(hint.String())}, "post_logout_redirect_uri": {rp.srv.URL + "/signed-out"}, "state": {"xyz"}}
+	start := time.Now()
+	resp, err := browser.Get(base + "/connect/endsession?" + q.Encode())
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusFound, resp.StatusCode)
+	assert.Equal(t, rp.srv.URL+"/signed-out?state=xyz", resp.Header.Get("Location"))
+	t.Logf("browser waited %s with one hanging client (logout.wait 1s)", time.Since(start))
+
+	require.Eventually(t, func() bool {
+		return rp.count("/app1/bc") == 1 && rp.count("/app2/bc") == 1 && rp.count("/app3/hook") == 1
+	}, 20*time.Second, 20*time.Millisecond)
+	assert.True(t, strings.HasPrefix(rp.body("/app1/bc", 0), "logout_token="))
+
+	var sess struct {
+		EndedAt    *time.Time `json:"ended_at"`
+		Deliveries []struct {
+			ClientID string `json:"client_id"`
+			Channel  string `json:"channel"`
+			Status   string `json:"status"`
+		} `json:"deliveries"`
+	}
+	require.Eventually(t, func() bool {
+		_, body := api(http.MethodGet, "/api/v1/sessions/s-1", "")
+		require.NoError(t, json.Unmarshal([]byte(body), &sess))
+		got := map[string]string{}
+		for _, d := range sess.Deliveries {
+			got[d.ClientID+"/"+d.Channel] = d.Status
+		}
+		return got["app1/backchannel"] == "delivered" && got["app2/backchannel"] == "delivered" &&
+			got["app3/webhook"] == "delivered" && got["app1/events"] == "delivered"
+	}, 20*time.Second, 50*time.Millisecond, "the session's deliveries")
+	t.Logf("deliveries: %+v", sess.Deliveries)
+	require.NotNil(t, sess.EndedAt)
+
+	resp, err = http.Get(base + "/metrics")
+	require.NoError(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(metrics), `signoff_deliveries_total{channel="backchannel",client_id="app1",status="delivered"} 1`)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("signoff did not stop")
+	}
+	assert.Contains(t, out.String(), "signoff stopped")
+}
