@@ -1,0 +1,97 @@
+package backchannel
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/keys"
+	"github.com/signoff/signoff/shared/propagate"
+)
+
+// Kind is the worker kind and the channel of its deliveries.
+const Kind = "backchannel"
+
+// userAgent identifies signoff's requests in receivers' logs.
+const userAgent = "signoff-backchannel/1"
+
+// SkipNoSID is the reason a client that requires sid is skipped by a
+// logout of all of a subject's sessions (BCL-4).
+const SkipNoSID = "client requires sid; a logout of all of a subject's sessions has none"
+
+// Wants reports whether c receives back-channel logouts: it has a
+// backchannel_logout_uri.
+func Wants(c *config.Client) bool { return c.BackchannelLogoutURI != "" }
+
+// Skip excludes a client that registered backchannel_logout_session_required
+// from a logout without a sid (a logout of all of a subject's sessions),
+// since every logout token it receives must carry one (Back-Channel Logout
+// 1.0 §2.2, BCL-4).
+func Skip(c *config.Client, e *event.SessionEnded) (reason string, skip bool) {
+	if c.BackchannelLogoutSessionRequired && e.SID == "" {
+		return SkipNoSID, true
+	}
+	return "", false
+}
+
+// Propagator delivers logout tokens. It holds no mutable state and takes
+// no lock, so one Propagator serves every delivery concurrently.
+type Propagator struct {
+	keys   *keys.Set
+	issuer string
+	client *http.Client
+	// Header values shared, read-only, by every request.
+	contentType, userAgent []string
+}
+
+// New returns a Propagator that signs with ks as issuer and sends with
+// client, which should not follow redirects (see [NewHTTPClient]); a nil
+// client means NewHTTPClient().
+func New(ks *keys.Set, issuer string, client *http.Client) *Propagator {
+	if client == nil {
+		client = NewHTTPClient()
+	}
+	return &Propagator{
+		keys:        ks,
+		issuer:      issuer,
+		client:      client,
+		contentType: []string{"application/x-www-form-urlencoded"},
+		userAgent:   []string{userAgent},
+	}
+}
+
+// Propagate POSTs a logout token to d.Client's backchannel_logout_uri
+// (Back-Channel Logout 1.0 §2.5). Every call mints a new token (new jti,
+// iat and exp), so a retry, however late, never replays an expired or
+// already seen token (BCL-30). The token has aud = client_id, sub = d.Sub
+// when not empty and sid = the event's sid when it has one.
+//
+// The error is permanent when the token cannot be minted (no key for the
+// client's algorithm, neither sub nor sid) or the client answered a 3xx or
+// a 4xx other than 408 and 429; otherwise a failure is transient.
+func (p *Propagator) Propagate(ctx context.Context, d *propagate.Delivery) error {
+	c := d.Client
+	token, err := p.keys.LogoutToken(c.SigningAlg(), p.issuer, c.ClientID, d.Sub, d.Event.SID, time.Time{})
+	if err != nil {
+		return propagate.Permanent(fmt.Errorf("minting logout token: %w", err))
+	}
+	// A compact JWS is base64url and dots: nothing to form-encode.
+	body := strings.NewReader("logout_token=" + token)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BackchannelLogoutURI, body)
+	if err != nil {
+		return propagate.Permanent(fmt.Errorf("building back-channel logout request: %w", err))
+	}
+	req.Header = http.Header{"Content-Type": p.contentType, "User-Agent": p.userAgent}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("posting logout token: %w", transportError(err))
+	}
+	if err := checkResponse(resp); err != nil {
+		return fmt.Errorf("posting logout token: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+package backchannel
+
+// This file is the HTTP status classifier of propagation workers. The
+// webhook worker has an identical copy: it belongs in shared/propagate (as
+// CheckResponse, TransportError and an exported HTTPError), where every
+// HTTP worker can use it.
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/signoff/signoff/shared/propagate"
+)
+
+// maxBody bounds how much of a response body is read: enough for an OAuth
+// style JSON error, never a whole error page.
+const maxBody = 4 << 10
+
+// maxField bounds each value taken from a response into an error message.
+const maxField = 200
+
+// maxRetryAfter bounds a Retry-After in seconds, so that a huge value does
+// not overflow a time.Duration; the framework caps delays far lower anyway.
+const maxRetryAfter = 7 * 24 * time.Hour
+
+// httpError is a target's answer that is not a success.
+type httpError struct {
+	status int
+	// code and description are the body's JSON error and
+	// error_description, for debugging only: the outcome never depends on
+	// them (Back-Channel Logout 1.0 §2.8, BCL-26).
+	code, description string
+	// location is where a 3xx answer pointed; redirects are never followed
+	// (BCL-30).
+	location string
+	// retryAfter is the Retry-After of a transient answer, 0 when none.
+	retryAfter time.Duration
+}
+
+// Error reads like "HTTP 400: invalid_request: the token has no sid".
+func (e *httpError) Error() string {
+	var b strings.Builder
+	b.WriteString("HTTP ")
+	b.WriteString(strconv.Itoa(e.status))
+	if e.location != "" {
+		b.WriteString(": redirect to ")
+		b.WriteString(e.location)
+		b.WriteString(" not followed")
+	}
+	if e.code != "" {
+		b.WriteString(": ")
+		b.WriteString(e.code)
+		if e.description != "" {
+			b.WriteString(": ")
+			b.WriteString(e.description)
+		}
+	}
+	return b.String()
+}
+
+// checkResponse classifies a target's answer and closes its body, after
+// reading at most maxBody of it (a short body is drained, so that the
+// connection is reused):
+//   - 2xx: nil, delivered (200 and 204 are what receivers send, §2.8);
+//   - 408, 429 and 5xx: transient, with the Retry-After when it parses
+//     (seconds or an HTTP-date; BCL-27);
+//   - 3xx: permanent, because redirects are never followed (BCL-30);
+//   - any other status: permanent, with the JSON error of the body when it
+//     has one (BCL-26: no retry after a 400).
+func checkResponse(resp *http.Response) error {
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if resp.Body != http.NoBody { // 204 and empty 200s have none
+			_, _ = io.CopyN(io.Discard, resp.Body, maxBody)
+		}
+		return nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	e := &httpError{status: resp.StatusCode}
+	e.code, e.description = jsonError(body)
+	switch s := resp.StatusCode; {
+	case s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500 && s < 600:
+		if d := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
+			e.retryAfter = d
+			return propagate.RetryAfter(e, d)
+		}
+		return e
+	case s >= 300 && s < 400:
+		e.location = "(no Location)"
+		if loc, err := resp.Location(); err == nil {
+			e.location = clean(withoutQuery(loc.String()))
+		}
+		return propagate.Permanent(e)
+	default:
+		return propagate.Permanent(e)
+	}
+}
+
+// transportError returns err, an error of http.Client.Do (connection
+// refused, timeout, TLS failure, ctx ended): transient. The URL that
+// url.Error quotes loses its query, which may carry a credential.
+func transportError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = withoutQuery(ue.URL)
+	}
+	return err
+}
+
+// jsonError returns the error and error_description members of a JSON
+// body, or "" when the body is not such an object.
+func jsonError(body []byte) (code, description string) {
+	if len(body) == 0 || body[0] != '{' {
+		return "", ""
+	}
+	var v struct {
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return "", ""
+	}
+	return clean(v.Error), clean(v.ErrorDescription)
+}
+
+// parseRetryAfter returns the delay of a Retry-After header value, delay
+// seconds or an HTTP-date (RFC 9110 §10.2.3), or 0 when it is absent, in
+// the past or does not parse.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), maxRetryAfter)
+	}
+	return 0
+}
+
+// withoutQuery cuts the query and fragment off a URL.
+func withoutQuery(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
+
+// clean makes a value from a response safe to put in an error message:
+// printable ASCII only, at most maxField bytes.
+func clean(s string) string {
+	if len(s) > maxField {
+		s = s[:maxField]
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return strings.Map(func(r rune) rune {
+				if r < ' ' || r > '~' {
+					return '?'
+				}
+				return r
+			}, s)
+		}
+	}
+	return s
+}

@@ -1,0 +1,228 @@
+package backchannel
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/keys"
+	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/natstest"
+)
+
+// TestRunDeliversOnce runs the worker on a real JetStream server and
+// publishes one logout of a session with K=5 back-channel clients: each
+// receives exactly one valid logout token; a client without a
+// backchannel_logout_uri and one outside the session receive nothing.
+func TestRunDeliversOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	const k = 5
+	algs := []string{"", keys.RS256, keys.ES256, keys.EdDSA, keys.ES256}
+	ks := testKeys(t)
+	jwks := parseJWKS(t, ks)
+
+	cfg := config.Default()
+	cfg.Issuer = issuer
+	cfg.Keys.GenerateDir = t.TempDir()
+	receivers := make([]*receiver, k)
+	participants := make([]event.Participant, 0, k+1)
+	for i := range k {
+		receivers[i] = newReceiver(t, http.StatusNoContent)
+		id := "app" + strconv.Itoa(i)
+		cfg.Clients = append(cfg.Clients, config.Client{
+			ClientID:                 id,
+			IDTokenSignedResponseAlg: algs[i],
+			BackchannelLogoutURI:     receivers[i].srv.URL + "/backchannel?client=" + id,
+		})
+		participants = append(participants, event.Participant{ClientID: id, Sub: "pairwise-" + id})
+	}
+	outside := newReceiver(t, http.StatusNoContent)
+	cfg.Clients = append(cfg.Clients,
+		config.Client{ClientID: "outside", BackchannelLogoutURI: outside.srv.URL},
+		config.Client{ClientID: "frontonly", FrontchannelLogoutURI: "http://127.0.0.1:9/fc"},
+	)
+	participants = append(participants, event.Participant{ClientID: "frontonly", Sub: "alice"})
+	require.NoError(t, cfg.Validate())
+
+	js := runWorker(t, cfg, ks)
+
+	e := event.SessionEnded{
+		LogoutID: "logout-it-1",
+		SID:      "sid-it-1",
+		Sub:      "alice",
+		Iss:      issuer,
+		Clients:  participants,
+		Reason:   event.ReasonEndSession,
+		Time:     time.Now().UTC(),
+	}
+	publish(t, js, &e)
+	for i := range k {
+		waitStatus(t, js, e.LogoutID, "app"+strconv.Itoa(i), event.StatusDelivered)
+	}
+
+	for i, rc := range receivers {
+		id := "app" + strconv.Itoa(i)
+		got := rc.requests()
+		require.Len(t, got, 1, "requests to %s", id)
+		assert.Equal(t, formType, got[0].contentType)
+		assert.Equal(t, "client="+id, got[0].query)
+		assert.Len(t, got[0].form, 1)
+		want := cfg.Clients[i].SigningAlg()
+		verifyToken(t, jwks, got[0].token, wantToken{alg: want, aud: id, sub: "pairwise-" + id, sid: e.SID})
+	}
+	assert.Empty(t, outside.requests(), "a client outside the session")
+}
+
+// TestRunSubjectWide publishes a logout of all of a subject's sessions: a
+// client that requires sid is skipped, the other gets a sub-only token.
+func TestRunSubjectWide(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	ks := testKeys(t, keys.RS256)
+	strict, lax := newReceiver(t, http.StatusOK), newReceiver(t, http.StatusOK)
+	cfg := config.Default()
+	cfg.Issuer = issuer
+	cfg.Keys.GenerateDir = t.TempDir()
+	cfg.Clients = []config.Client{
+		{ClientID: "strict", BackchannelLogoutURI: strict.srv.URL, BackchannelLogoutSessionRequired: true},
+		{ClientID: "lax", BackchannelLogoutURI: lax.srv.URL},
+	}
+	require.NoError(t, cfg.Validate())
+	js := runWorker(t, cfg, ks)
+
+	e := event.SessionEnded{
+		LogoutID: "logout-it-2",
+		Sessions: []string{"sid-a", "sid-b"},
+		Sub:      "alice",
+		Iss:      issuer,
+		Clients:  []event.Participant{{ClientID: "strict", Sub: "alice"}, {ClientID: "lax", Sub: "alice-lax"}},
+		Reason:   event.ReasonAPISubject,
+		Time:     time.Now().UTC(),
+	}
+	publish(t, js, &e)
+	waitStatus(t, js, e.LogoutID, "strict", event.StatusSkipped)
+	waitStatus(t, js, e.LogoutID, "lax", event.StatusDelivered)
+
+	assert.Empty(t, strict.requests())
+	got := lax.requests()
+	require.Len(t, got, 1)
+	verifyToken(t, parseJWKS(t, ks), got[0].token, wantToken{alg: keys.RS256, aud: "lax", sub: "alice-lax"})
+}
+
+// runWorker starts a JetStream server with signoff's streams and runs the
+// worker on it until the test ends.
+func runWorker(t *testing.T, cfg *config.Config, ks *keys.Set) jetstream.JetStream {
+	t.Helper()
+	s := natstest.RunServer(t, "")
+	_, js := natstest.Connect(t, s)
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Deps{JS: js, Keys: ks}) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after its context ended")
+		}
+	})
+	return js
+}
+
+// publish publishes e as the front does, with its logout id as message id.
+func publish(t *testing.T, js jetstream.JetStream, e *event.SessionEnded) {
+	t.Helper()
+	data, err := json.Marshal(e)
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.SubjectSessionEnded, data, jetstream.WithMsgID(e.LogoutID))
+	require.NoError(t, err)
+}
+
+// waitStatus waits until the progress of the delivery of logoutID to
+// clientID has status want.
+func waitStatus(t *testing.T, js jetstream.JetStream, logoutID, clientID string, want event.Status) event.Delivery {
+	t.Helper()
+	stream, err := js.Stream(t.Context(), natsconn.StreamState)
+	require.NoError(t, err)
+	var last event.Delivery
+	require.Eventually(t, func() bool {
+		msg, err := stream.GetLastMsgForSubject(t.Context(), event.DeliverySubject(logoutID, Kind, clientID))
+		if err != nil {
+			return false
+		}
+		return json.Unmarshal(msg.Data, &last) == nil && last.Status == want
+	}, 15*time.Second, 20*time.Millisecond, "delivery to %s: want %s, last %+v", clientID, want, &last)
+	return last
+}
+
+// TestRunRetriesWithFreshToken has a receiver answer 503 once: the worker
+// retries later with a new logout token (new jti), and the delivery ends
+// delivered after two attempts.
+func TestRunRetriesWithFreshToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	ks := testKeys(t, keys.RS256)
+	var calls atomic.Int32
+	var mu sync.Mutex
+	var tokens []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		tokens = append(tokens, r.PostForm.Get("logout_token"))
+		mu.Unlock()
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := config.Default()
+	cfg.Issuer = issuer
+	cfg.Keys.GenerateDir = t.TempDir()
+	cfg.Clients = []config.Client{{ClientID: "flaky", BackchannelLogoutURI: srv.URL}}
+	require.NoError(t, cfg.Validate())
+	js := runWorker(t, cfg, ks)
+
+	e := event.SessionEnded{
+		LogoutID: "logout-it-3",
+		SID:      "sid-it-3",
+		Sub:      "alice",
+		Iss:      issuer,
+		Clients:  []event.Participant{{ClientID: "flaky", Sub: "alice"}},
+		Reason:   event.ReasonEndSession,
+		Time:     time.Now().UTC(),
+	}
+	publish(t, js, &e)
+	last := waitStatus(t, js, e.LogoutID, "flaky", event.StatusDelivered)
+	assert.Equal(t, 2, last.Attempts)
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, tokens, 2)
+	jwks := parseJWKS(t, ks)
+	want := wantToken{alg: keys.RS256, aud: "flaky", sub: "alice", sid: e.SID}
+	assert.NotEqual(t, verifyToken(t, jwks, tokens[0], want), verifyToken(t, jwks, tokens[1], want), "the retry reused the jti")
+}

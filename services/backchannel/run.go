@@ -1,0 +1,60 @@
+package backchannel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/keys"
+	"github.com/signoff/signoff/shared/propagate"
+)
+
+// Deps are the worker's outside dependencies, built by the caller.
+type Deps struct {
+	// JS is the JetStream API; the streams must exist
+	// (natsconn.EnsureStreams).
+	JS jetstream.JetStream
+	// Keys sign the logout tokens: the keys published at jwks_uri.
+	Keys *keys.Set
+	// Logger logs; nil discards.
+	Logger *slog.Logger
+	// Metrics registers the worker's metrics; nil means none.
+	Metrics prometheus.Registerer
+	// HTTPClient sends the logout requests; nil means NewHTTPClient().
+	HTTPClient *http.Client
+}
+
+// Run runs the back-channel worker until ctx ends: it propagates every
+// session-ended event to the clients that [Wants] and does not [Skip],
+// with cfg's issuer and clients. It returns nil once the framework has
+// stopped after ctx ended, or the error that stopped it.
+func Run(ctx context.Context, cfg *config.Config, d Deps) error {
+	if d.Keys == nil {
+		return errors.New("backchannel: keys required")
+	}
+	client := d.HTTPClient
+	if client == nil {
+		client = NewHTTPClient()
+		defer client.CloseIdleConnections()
+	}
+	err := propagate.Run(ctx, propagate.Options{
+		Kind:       Kind,
+		Wants:      Wants,
+		Skip:       Skip,
+		Propagator: New(d.Keys, cfg.Issuer, client),
+		JS:         d.JS,
+		Clients:    cfg.Registry(),
+		Logger:     d.Logger,
+		Metrics:    d.Metrics,
+	})
+	if err != nil {
+		return fmt.Errorf("running back-channel worker: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/natstest"
+)
+
+// TestRunDeliversOnce runs the worker on a real JetStream server and
+// publishes one logout of a session with K=5 webhook clients: each receives
+// exactly one request, signed with its own secret; a client without a
+// webhook_uri and one outside the session receive nothing.
+func TestRunDeliversOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	const k = 5
+	cfg := config.Default()
+	cfg.Issuer = issuer
+	cfg.Keys.GenerateDir = t.TempDir()
+	receivers := make([]*receiver, k)
+	participants := make([]event.Participant, 0, k+1)
+	for i := range k {
+		receivers[i] = newReceiver(t, http.StatusOK)
+		id := "app" + strconv.Itoa(i)
+		cfg.Clients = append(cfg.Clients, config.Client{
+			ClientID:      id,
+			WebhookURI:    receivers[i].srv.URL + "/hooks/signoff?client=" + id,
+			WebhookSecret: "secret-" + id,
+		})
+		participants = append(participants, event.Participant{ClientID: id, Sub: "pairwise-" + id})
+	}
+	outside := newReceiver(t, http.StatusOK)
+	cfg.Clients = append(cfg.Clients,
+		config.Client{ClientID: "outside", WebhookURI: outside.srv.URL, WebhookSecret: "secret-outside"},
+		config.Client{ClientID: "bconly", BackchannelLogoutURI: "http://127.0.0.1:9/bc"},
+	)
+	participants = append(participants, event.Participant{ClientID: "bconly", Sub: "alice"})
+	require.NoError(t, cfg.Validate())
+	js := runWorker(t, cfg)
+
+	e := event.SessionEnded{
+		LogoutID: "logout-it-1",
+		SID:      "sid-it-1",
+		Sub:      "alice",
+		Iss:      issuer,
+		Clients:  participants,
+		Reason:   event.ReasonEndSession,
+		Time:     time.Now().UTC().Truncate(time.Millisecond),
+	}
+	publish(t, js, &e)
+	for i := range k {
+		waitStatus(t, js, e.LogoutID, "app"+strconv.Itoa(i), event.StatusDelivered)
+	}
+
+	for i, rc := range receivers {
+		id := "app" + strconv.Itoa(i)
+		got := rc.requests()
+		require.Len(t, got, 1, "requests to %s", id)
+		r := got[0]
+		assert.Equal(t, "application/json", r.contentType)
+		assert.Equal(t, e.LogoutID, r.eventID)
+		require.NoError(t, Verify([]byte("secret-"+id), r.signature, r.body, r.at, DefaultTolerance))
+		var p Payload
+		require.NoError(t, json.Unmarshal(r.body, &p))
+		assert.Equal(t, Payload{
+			Type:     PayloadType,
+			LogoutID: e.LogoutID,
+			SID:      e.SID,
+			Sub:      "pairwise-" + id,
+			Iss:      issuer,
+			ClientID: id,
+			Reason:   event.ReasonEndSession,
+			Time:     e.Time,
+		}, p)
+	}
+	assert.Empty(t, outside.requests(), "a client outside the session")
+}
+
+// runWorker starts a JetStream server with signoff's streams and runs the
+// worker on it until the test ends.
+func runWorker(t *testing.T, cfg *config.Config) jetstream.JetStream {
+	t.Helper()
+	s := natstest.RunServer(t, "")
+	_, js := natstest.Connect(t, s)
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Deps{JS: js}) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after its context ended")
+		}
+	})
+	return js
+}
+
+// publish publishes e as the front does, with its logout id as message id.
+func publish(t *testing.T, js jetstream.JetStream, e *event.SessionEnded) {
+	t.Helper()
+	data, err := json.Marshal(e)
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.SubjectSessionEnded, data, jetstream.WithMsgID(e.LogoutID))
+	require.NoError(t, err)
+}
+
+// waitStatus waits until the progress of the delivery of logoutID to
+// clientID has status want.
+func waitStatus(t *testing.T, js jetstream.JetStream, logoutID, clientID string, want event.Status) {
+	t.Helper()
+	stream, err := js.Stream(t.Context(), natsconn.StreamState)
+	require.NoError(t, err)
+	var last event.Delivery
+	require.Eventually(t, func() bool {
+		msg, err := stream.GetLastMsgForSubject(t.Context(), event.DeliverySubject(logoutID, Kind, clientID))
+		if err != nil {
+			return false
+		}
+		return json.Unmarshal(msg.Data, &last) == nil && last.Status == want
+	}, 15*time.Second, 20*time.Millisecond, "delivery to %s: want %s, last %+v", clientID, want, &last)
+}
