@@ -9,6 +9,7 @@ require (
 	github.com/signoff/signoff/services/front v0.0.0
 	github.com/signoff/signoff/services/webhook v0.0.0
 	github.com/signoff/signoff/shared v0.0.0
+	github.com/stretchr/testify v1.12.1
 	golang.org/x/sync v0.24.0
 )
 
