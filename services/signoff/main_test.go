@@ -86,6 +86,7 @@ clients:
   - client_id: app1
     post_logout_redirect_uris: [%[3]s/signed-out]
     backchannel_logout_uri: %[3]s/app1/bc
+    logout_events: true
   - client_id: app2
     id_token_signed_response_alg: ES256
     backchannel_logout_uri: %[3]s/app2/bc

@@ -46,8 +46,8 @@ func (p *Publisher) Propagate(ctx context.Context, d *propagate.Delivery) error 
 	return nil
 }
 
-// Wants is every client: each gets its own subject.
-func Wants(*config.Client) bool { return true }
+// Wants is every client with logout_events: true.
+func Wants(c *config.Client) bool { return c.LogoutEvents }
 
 // Options returns the events worker's options; the caller adds JS,
 // Clients, Logger and Metrics.

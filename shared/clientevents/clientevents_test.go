@@ -25,7 +25,7 @@ func TestAppsReceiveOnlyTheirOwnLogouts(t *testing.T) {
 	s := natstest.RunServer(t, "")
 	_, js := natstest.Connect(t, s)
 	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app1"}, {ClientID: "app2"}, {ClientID: "app3"}}
+	cfg.Clients = []config.Client{{ClientID: "app1", LogoutEvents: true}, {ClientID: "app2", LogoutEvents: true}, {ClientID: "app3"}}
 	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
 
 	o := clientevents.Options(js)

@@ -167,4 +167,8 @@ type Client struct {
 	// WebhookSecret is the HMAC-SHA256 key for webhook signatures; required
 	// with WebhookURI.
 	WebhookSecret string `yaml:"webhook_secret"`
+	// LogoutEvents publishes this client's logouts on its own NATS subject
+	// signoff.v1.logout.<client_id>, for custom apps that subscribe.
+	// Default false.
+	LogoutEvents bool `yaml:"logout_events"`
 }
