@@ -44,6 +44,16 @@ func testConfig(t testing.TB) *config.Config {
 		}},
 		{ClientID: "app2", Name: "App Two", IDTokenSignedResponseAlg: "ES256",
 			PostLogoutRedirectURIs: []string{"https://app2.example.com/done/"}},
+		// Front-channel clients: a test that does not join them to a
+		// session never sees them.
+		{ClientID: "app3", Name: "App Three",
+			RedirectURIs:                      []string{"https://app3.example.com/callback"},
+			PostLogoutRedirectURIs:            []string{"https://app3.example.com/bye"},
+			FrontchannelLogoutURI:             "https://app3.example.com/logout/fc?tenant=t1",
+			FrontchannelLogoutSessionRequired: true},
+		{ClientID: "app4", Name: "App Four",
+			RedirectURIs:          []string{"https://app4.example.com:8443/cb"},
+			FrontchannelLogoutURI: "https://app4.example.com:8443/fc"},
 	}
 	return cfg
 }

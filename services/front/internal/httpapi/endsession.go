@@ -127,20 +127,11 @@ func (h *handler) askConfirmation(c *gin.Context, req endsession.Request, dec *e
 	if dec.Client != nil {
 		d.ClientName = dec.Client.DisplayName()
 	}
-	if o := origin(dec.Redirect); o != "" {
+	if o := pages.Origin(dec.Redirect); o != "" {
 		d.FormTargets = append(d.FormTargets, o)
 	}
-	if o := origin(h.Config.Logout.SignedOutURL); o != "" {
+	if o := pages.Origin(h.Config.Logout.SignedOutURL); o != "" {
 		d.FormTargets = append(d.FormTargets, o)
 	}
 	h.Pages.Render(c.Writer, http.StatusOK, pages.Confirm, d)
-}
-
-// origin is scheme://host[:port] of an absolute http(s) URI, for CSP.
-func origin(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return ""
-	}
-	return u.Scheme + "://" + u.Host
 }

@@ -29,7 +29,9 @@ func NewLogoutID() string {
 
 // logout ends the decided sessions: one session-ended event per session,
 // each acknowledged by JetStream before the browser gets an answer; then a
-// bounded wait for the deliveries; then the redirect or the signed-out page.
+// bounded wait for the deliveries; then the front-channel page when a
+// participant has a frontchannel_logout_uri, else the redirect or the
+// signed-out page.
 func (h *handler) logout(c *gin.Context, req endsession.Request, dec *endsession.Decision) {
 	ctx := c.Request.Context()
 	now := h.Now().UTC()
@@ -57,6 +59,10 @@ func (h *handler) logout(c *gin.Context, req endsession.Request, dec *endsession
 	h.expireSessionCookie(c)
 
 	apps, pending := h.wait(ctx, ended)
+	if frames := h.frontchannelFrames(ended); len(frames) > 0 {
+		h.frontchannelPage(c, req, dec, frames, apps, pending)
+		return
+	}
 	switch {
 	case dec.Redirect != "":
 		c.Redirect(redirectStatus(c), dec.Redirect)

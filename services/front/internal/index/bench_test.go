@@ -96,18 +96,15 @@ func heapAlloc() uint64 {
 func BenchmarkApplyJoined(b *testing.B) {
 	const prefill = 100_000
 	ix := fill(b, prefill)
-	js := make([]*event.Joined, b.N)
-	for i := range js {
-		js[i] = benchJoined(prefill+i/2, i%2)
-	}
 	seq := uint64(2 * prefill)
 	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
+	i := 0
+	for b.Loop() {
 		seq++
-		if err := ix.ApplyJoined(js[i], seq); err != nil {
+		if err := ix.ApplyJoined(benchJoined(prefill+i/2, i%2), seq); err != nil {
 			b.Fatal(err)
 		}
+		i++
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package pages renders the front's HTML pages: confirmation, signed-out,
-// still-signed-in, error and unavailable pages, in English, German and
-// French. Every page is served with a strict Content-Security-Policy (a
-// nonce for its inline style and script, frame-ancestors 'none'),
-// Cache-Control: no-store and no referrer.
+// front-channel logout, still-signed-in, error and unavailable pages, in
+// English, German and French. Every page is served with a strict
+// Content-Security-Policy (default-src 'none', a nonce for its inline style
+// and script, frame-ancestors 'none'), Cache-Control: no-store and no
+// referrer.
 package pages
 
 import (
@@ -13,7 +14,10 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
+	"time"
 )
 
 //go:embed templates/*.html
@@ -29,11 +33,14 @@ const (
 	Stay        Name = "stay"
 	Error       Name = "error"
 	Unavailable Name = "unavailable"
+	// FrontChannel loads the front-channel logout iframes, then continues
+	// (Front-Channel Logout 1.0 §3).
+	FrontChannel Name = "frontchannel"
 )
 
 var titles = map[Name]string{
 	Confirm: "confirm.title", SignedOut: "signedout.title", Stay: "stay.title",
-	Error: "error.title", Unavailable: "unavailable.title",
+	Error: "error.title", Unavailable: "unavailable.title", FrontChannel: "fc.title",
 }
 
 // Field is a hidden form field.
@@ -55,9 +62,21 @@ type Data struct {
 	// redirect (CSP form-action also governs redirects after a POST).
 	FormTargets []string
 
-	// Signed-out page.
+	// Signed-out page, and the front-channel page when it has nowhere to
+	// continue to.
 	Apps    []string
 	Pending []string
+
+	// Front-channel page. Frames are the iframe URLs, iss and sid already
+	// added; CSP frame-src allows exactly their origins. Continue is where
+	// the page goes once every iframe has loaded or FrameTimeout has
+	// passed: a post_logout_redirect_uri that matched a registration, or
+	// the configured signed-out URL, never unchecked input, because the
+	// page trusts it as a URL (a native app's custom scheme included). ""
+	// means the page stays and shows the signed-out content.
+	Frames       []string
+	Continue     string
+	FrameTimeout time.Duration
 
 	// Error page.
 	Message string
@@ -72,12 +91,25 @@ type Renderer struct {
 	tmpl map[Name]*template.Template
 }
 
+// ContinueURL is Continue as a URL the templates trust (see Continue).
+func (d Data) ContinueURL() template.URL { return template.URL(d.Continue) }
+
+// RefreshSeconds is the meta refresh delay: FrameTimeout rounded up to
+// whole seconds, at least one.
+func (d Data) RefreshSeconds() int64 {
+	return max(1, int64((d.FrameTimeout+time.Second-1)/time.Second))
+}
+
+// TimeoutMillis is FrameTimeout in milliseconds, for the page's script.
+func (d Data) TimeoutMillis() int64 { return max(1, d.FrameTimeout.Milliseconds()) }
+
 // New parses the templates.
 func New() (*Renderer, error) {
 	funcs := template.FuncMap{"t": T}
 	r := &Renderer{tmpl: map[Name]*template.Template{}}
 	for name := range titles {
-		t, err := template.New("layout").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+string(name)+".html")
+		t, err := template.New("layout").Funcs(funcs).ParseFS(files,
+			"templates/layout.html", "templates/parts.html", "templates/"+string(name)+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parsing page %s: %w", name, err)
 		}
@@ -90,6 +122,10 @@ func New() (*Renderer, error) {
 func (r *Renderer) Render(w http.ResponseWriter, status int, name Name, d Data) {
 	d.Nonce = nonce()
 	d.TitleKey = titles[name]
+	if name == FrontChannel && d.Continue == "" {
+		// It stays: it is the signed-out page, with iframes.
+		d.TitleKey = titles[SignedOut]
+	}
 	if d.Lang == "" {
 		d.Lang = "en"
 	}
@@ -107,13 +143,42 @@ func (r *Renderer) Render(w http.ResponseWriter, status int, name Name, d Data) 
 	_, _ = w.Write(buf.Bytes())
 }
 
+// csp is the page's Content-Security-Policy: nothing but the nonce'd
+// inline style, the nonce'd inline script and, on the front-channel page,
+// frames from exactly the origins of its iframes (FCL-16).
 func csp(d Data) string {
 	formAction := "'self'"
 	if len(d.FormTargets) > 0 {
 		formAction += " " + strings.Join(d.FormTargets, " ")
 	}
-	return "default-src 'none'; style-src 'nonce-" + d.Nonce + "'; form-action " + formAction +
-		"; frame-ancestors 'none'; base-uri 'none'"
+	p := "default-src 'none'; script-src 'nonce-" + d.Nonce + "'; style-src 'nonce-" + d.Nonce + "'"
+	if o := origins(d.Frames); len(o) > 0 {
+		p += "; frame-src " + strings.Join(o, " ")
+	}
+	return p + "; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// origins returns the sorted, distinct scheme://host[:port] of the http(s)
+// URLs in urls, as CSP source expressions.
+func origins(urls []string) []string {
+	var out []string
+	for _, raw := range urls {
+		if o := Origin(raw); o != "" && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Origin returns scheme://host[:port] of an absolute http(s) URL, or ""
+// for anything else.
+func Origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // SetNoStore marks a response as never to be cached or framed, with no

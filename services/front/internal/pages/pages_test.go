@@ -4,6 +4,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -53,5 +54,56 @@ func TestRenderEscapesAndSetsHeaders(t *testing.T) {
 		assert.Contains(t, csp, "default-src 'none'")
 		nonce := strings.TrimSuffix(strings.SplitN(strings.SplitN(csp, "'nonce-", 2)[1], "'", 2)[0], "'")
 		assert.Contains(t, body, `nonce="`+nonce+`"`)
+	}
+}
+
+func TestFrontChannelPage(t *testing.T) {
+	r, err := New()
+	require.NoError(t, err)
+
+	t.Run("continues: meta refresh, link and data attribute, escaped for each", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		next := `https://rp.example.com/bye?a=1&state=%22%3C%26%3E%27`
+		r.Render(rec, 200, FrontChannel, Data{Lang: "fr", Continue: next, FrameTimeout: 2100 * time.Millisecond,
+			Frames: []string{"https://rp.example.com/fc?x=1&iss=i&sid=s", "http://127.0.0.1:9000/fc", "https://rp.example.com/other"}})
+		body := rec.Body.String()
+		const esc = `https://rp.example.com/bye?a=1&amp;state=%22%3C%26%3E%27`
+		assert.Contains(t, body, `<meta http-equiv="refresh" content="3;url=`+esc+`">`)
+		assert.Contains(t, body, `<a href="`+esc+`">Continuer</a>`)
+		assert.Contains(t, body, `data-continue="`+esc+`" data-timeout-ms="2100"`)
+		assert.Contains(t, body, `<iframe src="https://rp.example.com/fc?x=1&amp;iss=i&amp;sid=s"`)
+		assert.Contains(t, body, "<title>Déconnexion en cours</title>")
+		csp := rec.Header().Get("Content-Security-Policy")
+		assert.Contains(t, csp, "; frame-src http://127.0.0.1:9000 https://rp.example.com;")
+		nonce := strings.SplitN(strings.SplitN(csp, "script-src 'nonce-", 2)[1], "'", 2)[0]
+		assert.Contains(t, body, `<script nonce="`+nonce+`">`)
+	})
+
+	t.Run("a native app's redirect uri is kept", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		r.Render(rec, 200, FrontChannel, Data{Continue: "com.example.app:/logout?state=n", FrameTimeout: time.Second,
+			Frames: []string{"https://rp.example.com/fc"}})
+		body := rec.Body.String()
+		assert.Contains(t, body, `content="1;url=com.example.app:/logout?state=n"`)
+		assert.NotContains(t, body, "ZgotmplZ")
+	})
+
+	t.Run("nowhere to continue: the signed-out page with iframes", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		r.Render(rec, 200, FrontChannel, Data{Apps: []string{"App"}, FrameTimeout: time.Second,
+			Frames: []string{"https://rp.example.com/fc"}})
+		body := rec.Body.String()
+		assert.NotContains(t, body, `http-equiv="refresh"`)
+		assert.Contains(t, body, `data-continue=""`)
+		assert.Contains(t, body, "<title>You are signed out</title>")
+		assert.Contains(t, body, "<li>App</li>")
+	})
+}
+
+func TestRefreshSeconds(t *testing.T) {
+	for d, want := range map[time.Duration]int64{
+		time.Millisecond: 1, time.Second: 1, 1001 * time.Millisecond: 2, 3 * time.Second: 3, 0: 1,
+	} {
+		assert.Equal(t, want, Data{FrameTimeout: d}.RefreshSeconds(), d)
 	}
 }

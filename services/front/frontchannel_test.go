@@ -1,0 +1,209 @@
+package front_test
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/config"
+)
+
+// The front-channel clients of testConfig: app3 asks for iss and sid and
+// has a query of its own, app4 asks for neither.
+const (
+	app3FC  = "https://app3.example.com/logout/fc?tenant=t1"
+	app4FC  = "https://app4.example.com:8443/fc"
+	app3Bye = "https://app3.example.com/bye"
+	// issQ is the issuer percent-encoded as a query value (FCL-10).
+	issQ = "http%3A%2F%2F127.0.0.1%3A8080"
+)
+
+var (
+	iframeSrc    = regexp.MustCompile(`<iframe src="([^"]*)"`)
+	metaRefresh  = regexp.MustCompile(`<meta http-equiv="refresh" content="([^"]*)">`)
+	scriptNonce  = regexp.MustCompile(`<script nonce="([^"]+)">`)
+	dataContinue = regexp.MustCompile(`data-continue="([^"]*)"`)
+)
+
+// fcPage is what a front-channel page says, HTML-unescaped.
+type fcPage struct {
+	frames  []string
+	refresh string // the meta refresh content, "" when none
+	next    string
+	nonce   string
+	csp     map[string]string // directive -> sources
+}
+
+func parseFCPage(t *testing.T, r response) fcPage {
+	t.Helper()
+	var p fcPage
+	for _, m := range iframeSrc.FindAllStringSubmatch(r.body, -1) {
+		p.frames = append(p.frames, html.UnescapeString(m[1]))
+	}
+	if m := metaRefresh.FindStringSubmatch(r.body); m != nil {
+		p.refresh = html.UnescapeString(m[1])
+	}
+	if m := dataContinue.FindStringSubmatch(r.body); m != nil {
+		p.next = html.UnescapeString(m[1])
+	}
+	if m := scriptNonce.FindStringSubmatch(r.body); m != nil {
+		p.nonce = m[1]
+	}
+	p.csp = map[string]string{}
+	for _, d := range strings.Split(r.header.Get("Content-Security-Policy"), ";") {
+		name, sources, _ := strings.Cut(strings.TrimSpace(d), " ")
+		p.csp[name] = sources
+	}
+	return p
+}
+
+// TestFrontchannelPage checks the page that loads the front-channel
+// iframes (Front-Channel Logout 1.0 §3): exactly the right iframes with
+// exact URLs, the CSP, and where the page continues.
+func TestFrontchannelPage(t *testing.T) {
+	e := newEnv(t)
+	future := time.Now().Add(time.Hour)
+	const reg = "https://app1.example.com/signed-out"
+
+	t.Run("iframes for the participants with a frontchannel uri, then the redirect with state", func(t *testing.T) {
+		e.join("s-fc1", "app1", "alice")
+		e.join("s-fc1", "app3", "alice")
+		e.join("s-fc1", "app4", "pairwise-alice")
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app1", "alice", "s-fc1", future)}, "post_logout_redirect_uri": {reg}, "state": {state90}})
+		require.Equal(t, 200, r.status, r.body)
+		assert.Empty(t, r.location)
+		p := parseFCPage(t, r)
+		// app1 (no uri) gets none; app3 gets iss and sid after its own
+		// query; app4 gets its uri unchanged (FCL-8, FCL-9, FCL-12).
+		assert.Equal(t, []string{app3FC + "&iss=" + issQ + "&sid=s-fc1", app4FC}, p.frames)
+
+		want := reg + "?state=" + url.QueryEscape(state90)
+		assert.Equal(t, "3;url="+want, p.refresh, "meta refresh after ceil(frontchannel_timeout)")
+		assert.Equal(t, want, p.next)
+		assert.Contains(t, r.body, `<a href="`+html.EscapeString(want)+`">Continue</a>`)
+		assert.NotContains(t, r.body, state90, "the raw state appears nowhere")
+
+		assert.Equal(t, "no-store", r.header.Get("Cache-Control"))
+		assert.Equal(t, "'none'", p.csp["default-src"])
+		assert.Equal(t, "https://app3.example.com https://app4.example.com:8443", p.csp["frame-src"])
+		assert.Equal(t, "'nonce-"+p.nonce+"'", p.csp["script-src"])
+		assert.Equal(t, "'nonce-"+p.nonce+"'", p.csp["style-src"])
+		assert.Contains(t, r.body, `<style nonce="`+p.nonce+`">`)
+		assert.Equal(t, "'none'", p.csp["frame-ancestors"])
+		assert.Equal(t, "'self'", p.csp["form-action"])
+		assert.NotContains(t, r.body, " onload=", "no inline handlers")
+
+		s, _ := e.front.Index().Session("s-fc1")
+		assert.True(t, s.Ended())
+	})
+
+	t.Run("the initiating client gets one, clients not in the session none", func(t *testing.T) {
+		e.join("s-fc2", "app3", "carol")
+		e.join("s-other", "app4", "carol")
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app3", "carol", "s-fc2", future)}, "post_logout_redirect_uri": {app3Bye}})
+		require.Equal(t, 200, r.status, r.body)
+		p := parseFCPage(t, r)
+		assert.Equal(t, []string{app3FC + "&iss=" + issQ + "&sid=s-fc2"}, p.frames)
+		assert.Equal(t, "https://app3.example.com", p.csp["frame-src"])
+		assert.Equal(t, "3;url="+app3Bye, p.refresh, "no state, none added")
+	})
+
+	t.Run("a session the index does not know: the hint's client", func(t *testing.T) {
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app3", "dave", "s-unknown", future)}, "post_logout_redirect_uri": {app3Bye}, "state": {"x"}})
+		require.Equal(t, 200, r.status, r.body)
+		assert.Equal(t, []string{app3FC + "&iss=" + issQ + "&sid=s-unknown"}, parseFCPage(t, r).frames)
+	})
+
+	t.Run("several sessions: one iframe per client and sid", func(t *testing.T) {
+		for _, sid := range []string{"s-m1", "s-m2"} {
+			e.join(sid, "app3", "erin")
+			e.join(sid, "app4", "erin")
+		}
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app3", "erin", "", future)}})
+		require.Equal(t, 200, r.status, r.body)
+		p := parseFCPage(t, r)
+		// app4 gets the same URL for both sessions: it is loaded once.
+		assert.ElementsMatch(t, []string{
+			app3FC + "&iss=" + issQ + "&sid=s-m1",
+			app3FC + "&iss=" + issQ + "&sid=s-m2",
+			app4FC,
+		}, p.frames)
+	})
+
+	t.Run("no redirect: the page is the signed-out page and goes nowhere", func(t *testing.T) {
+		e.join("s-fc3", "app1", "frank")
+		e.join("s-fc3", "app3", "frank")
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app1", "frank", "s-fc3", future)}, "state": {"s"}})
+		require.Equal(t, 200, r.status, r.body)
+		p := parseFCPage(t, r)
+		assert.Equal(t, []string{app3FC + "&iss=" + issQ + "&sid=s-fc3"}, p.frames)
+		assert.Empty(t, p.refresh)
+		assert.Empty(t, p.next)
+		assert.Contains(t, r.body, "<title>You are signed out</title>")
+		assert.Contains(t, r.body, "<li>App One</li><li>App Three</li>")
+		assert.NotContains(t, r.body, "Continue")
+	})
+
+	t.Run("after confirmation", func(t *testing.T) {
+		e.join("s-fc4", "app3", "gina")
+		b := newBrowser(t)
+		e.setCookie(b, "s-fc4")
+		r := e.do(b, http.MethodGet, "/connect/endsession", url.Values{
+			"client_id": {"app3"}, "post_logout_redirect_uri": {app3Bye}, "state": {`"<&>'`}, "ui_locales": {"de"}})
+		require.Equal(t, 200, r.status)
+		form := formOf(t, r.body)
+		form.Set("confirm", "yes")
+		r = e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+		require.Equal(t, 200, r.status, r.body)
+		p := parseFCPage(t, r)
+		assert.Equal(t, []string{app3FC + "&iss=" + issQ + "&sid=s-fc4"}, p.frames)
+		assert.Equal(t, "3;url="+app3Bye+"?state=%22%3C%26%3E%27", p.refresh)
+		assert.Contains(t, r.body, "Abmeldung läuft")
+		assert.Equal(t, "de", r.header.Get("Content-Language"))
+	})
+
+	t.Run("nobody needs an iframe: the redirect as before", func(t *testing.T) {
+		e.join("s-fc5", "app1", "hugo")
+		e.join("s-fc5", "app2", "hugo")
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app1", "hugo", "s-fc5", future)}, "post_logout_redirect_uri": {reg}, "state": {"z"}})
+		assert.Equal(t, 302, r.status)
+		assert.Equal(t, reg+"?state=z", r.location)
+		assert.NotContains(t, r.body, "<iframe")
+	})
+
+	t.Run("the same logout again: nothing ends, no iframes (RIL-32)", func(t *testing.T) {
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app3", "carol", "s-fc2", future)}, "post_logout_redirect_uri": {app3Bye}})
+		assert.Equal(t, 302, r.status)
+		assert.Equal(t, app3Bye, r.location)
+	})
+}
+
+func TestFrontchannelPageContinuesToTheSignedOutURL(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) {
+		c.Logout.SignedOutURL = "https://portal.example.com/bye?a=1"
+		c.Logout.FrontchannelTimeout = 1500 * time.Millisecond
+	})
+	e.join("s-portal", "app4", "ida")
+	r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+		"id_token_hint": {e.hint("app4", "ida", "s-portal", time.Now().Add(time.Hour))}})
+	require.Equal(t, 200, r.status, r.body)
+	p := parseFCPage(t, r)
+	assert.Equal(t, []string{app4FC}, p.frames)
+	assert.Equal(t, "2;url=https://portal.example.com/bye?a=1", p.refresh)
+	assert.Equal(t, "https://portal.example.com/bye?a=1", p.next)
+	assert.Contains(t, r.body, `data-timeout-ms="1500"`)
+}
