@@ -226,7 +226,7 @@ func TestSessionAPI(t *testing.T) {
 		_, _ = sbReadFrom(&sb, resp)
 		return response{status: resp.StatusCode, body: sb.String(), header: resp.Header}
 	}
-	sid := "odd/sid with spaces"
+	sid := "odd/sid with spaces+plus&=%"
 	path := "/api/v1/sessions/" + url.PathEscape(sid)
 
 	tests := []struct {

@@ -41,7 +41,7 @@ func (h *handler) putParticipation(c *gin.Context) {
 		problem(c, http.StatusBadRequest, "invalid_request", "body must be JSON {\"sub\": \"...\"}")
 		return
 	}
-	j := &event.Joined{SID: c.Param("sid"), ClientID: c.Param("client_id"), Sub: body.Sub}
+	j := &event.Joined{SID: pathParam(c, "sid"), ClientID: pathParam(c, "client_id"), Sub: body.Sub}
 	err := h.Sessions.Join(c.Request.Context(), j)
 	switch {
 	case err == nil:
@@ -60,7 +60,7 @@ func (h *handler) putParticipation(c *gin.Context) {
 
 // getSession shows a session, its clients and its deliveries.
 func (h *handler) getSession(c *gin.Context) {
-	s, ok := h.Index.Session(c.Param("sid"))
+	s, ok := h.Index.Session(pathParam(c, "sid"))
 	if !ok {
 		problem(c, http.StatusNotFound, "not_found", "no such session")
 		return

@@ -23,7 +23,7 @@ type endResponse struct {
 // through the same pipeline as a logout at the endpoint, with reason api,
 // and never redirects anyone (RIL-25).
 func (h *handler) deleteSession(c *gin.Context) {
-	s, ok := h.Index.Session(c.Param("sid"))
+	s, ok := h.Index.Session(pathParam(c, "sid"))
 	if !ok {
 		problem(c, http.StatusNotFound, "not_found", "no such session")
 		return
@@ -44,7 +44,7 @@ func (h *handler) deleteSession(c *gin.Context) {
 // without a sid, so back-channel logout tokens name only the sub
 // (Back-Channel Logout 1.0 §2.4).
 func (h *handler) deleteSubject(c *gin.Context) {
-	sub := c.Param("sub")
+	sub := pathParam(c, "sub")
 	live := h.Index.LiveSessionsBySub(sub)
 	if len(live) == 0 {
 		c.JSON(http.StatusOK, endResponse{Sessions: []string{}})
@@ -89,7 +89,7 @@ func (h *handler) replay(c *gin.Context) {
 		problem(c, http.StatusNotImplemented, "not_implemented", "replay is not available on this front")
 		return
 	}
-	task, err := h.Replay(c.Request.Context(), c.Param("channel"), c.Param("client_id"), c.Param("logout_id"))
+	task, err := h.Replay(c.Request.Context(), pathParam(c, "channel"), pathParam(c, "client_id"), pathParam(c, "logout_id"))
 	switch {
 	case errors.Is(err, propagate.ErrNoDeadLetter):
 		problem(c, http.StatusNotFound, "not_found", "no such dead letter")

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -79,8 +80,10 @@ func New(d Deps) http.Handler {
 	h := &handler{Deps: d}
 	gin.SetMode(gin.ReleaseMode) // gin's mode is process-wide; we never want its debug output
 	e := gin.New()
-	e.UseRawPath = true // sids in paths may hold escaped slashes
-	e.UnescapePathValues = true
+	// sids and subs in paths may hold escaped slashes: route on the raw
+	// path and decode each value with pathParam.
+	e.UseRawPath = true
+	e.UnescapePathValues = false
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
 	e.Use(h.requestID, h.accessLog, h.recover, limitBody)
@@ -110,6 +113,17 @@ func New(d Deps) http.Handler {
 		h.fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
 	})
 	return e
+}
+
+// pathParam is the path parameter name, percent-decoded as a path (gin
+// would decode it as a query, turning '+' into a space).
+func pathParam(c *gin.Context, name string) string {
+	raw := c.Param(name)
+	v, err := url.PathUnescape(raw)
+	if err != nil {
+		return raw
+	}
+	return v
 }
 
 // observe records the end-session endpoint's latency, as the browser sees
