@@ -38,6 +38,8 @@ func Skip(c *config.Client, e *event.SessionEnded) (reason string, skip bool) {
 	return "", false
 }
 
+var _ propagate.Propagator = (*Propagator)(nil)
+
 // Propagator delivers logout tokens. It holds no mutable state and takes
 // no lock, so one Propagator serves every delivery concurrently.
 type Propagator struct {

@@ -1,13 +1,19 @@
 package backchannel
 
 import (
+	"bufio"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/signoff/signoff/shared/config"
@@ -18,20 +24,75 @@ import (
 // benchK is the number of clients of the benchmarked logout.
 const benchK = 10
 
-// BenchmarkPropagate measures one logout that reaches K=10 clients, each
-// op ten Propagate calls over loopback to a receiver answering 204: token
-// minting, the request, the receiver's handling and the response. cpu-ns/op
-// is the CPU time of the whole process (client and receiver) per logout.
-func BenchmarkPropagate(b *testing.B) {
-	ks := testKeys(b)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// receiverEnv makes the test binary a benchmark receiver instead.
+const receiverEnv = "BACKCHANNEL_BENCH_RECEIVER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(receiverEnv) == "1" {
+		serveBenchReceiver()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// benchReceiver answers 204 to a request with a logout_token.
+func benchReceiver() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil || r.PostForm.Get("logout_token") == "" {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
-	}))
+	})
+}
+
+// serveBenchReceiver runs an httptest receiver, prints its URL and serves
+// until its standard input closes (the benchmark ended or died).
+func serveBenchReceiver() {
+	srv := httptest.NewServer(benchReceiver())
+	fmt.Println(srv.URL)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	srv.Close()
+}
+
+// startReceiver starts the benchmark receiver in a child process, so that
+// the process CPU time the benchmark reports is the worker's alone. Where
+// that fails it serves in this process.
+func startReceiver(b *testing.B) (url string, separate bool) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), receiverEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err == nil {
+		var stdout io.ReadCloser
+		if stdout, err = cmd.StdoutPipe(); err == nil {
+			if err = cmd.Start(); err == nil {
+				b.Cleanup(func() {
+					_ = stdin.Close()
+					_ = cmd.Wait()
+				})
+				if line, err := bufio.NewReader(stdout).ReadString('\n'); err == nil {
+					return strings.TrimSpace(line), true
+				}
+			}
+		}
+	}
+	b.Logf("receiver in this process: %v", err)
+	srv := httptest.NewServer(benchReceiver())
 	b.Cleanup(srv.Close)
+	return srv.URL, false
+}
+
+// BenchmarkPropagate measures one logout that reaches K=10 clients: each op
+// is ten Propagate calls over loopback to an httptest receiver answering
+// 204, with token minting, the request and the response. The receiver runs
+// in a child process, so cpu-ns/op is the CPU time (user and system, all
+// goroutines) that the worker spends per logout.
+func BenchmarkPropagate(b *testing.B) {
+	ks := testKeys(b)
+	url, separate := startReceiver(b)
+	if !separate {
+		b.Log("cpu-ns/op includes the receiver")
+	}
 	p := New(ks, issuer, NewHTTPClient())
 	for _, alg := range []string{keys.RS256, keys.ES256, keys.EdDSA} {
 		b.Run(alg, func(b *testing.B) {
@@ -40,7 +101,7 @@ func BenchmarkPropagate(b *testing.B) {
 				c := &config.Client{
 					ClientID:                 "client-" + strconv.Itoa(i),
 					IDTokenSignedResponseAlg: alg,
-					BackchannelLogoutURI:     srv.URL + "/bc/" + strconv.Itoa(i),
+					BackchannelLogoutURI:     url + "/bc/" + strconv.Itoa(i),
 				}
 				deliveries[i] = delivery(c, "alice-"+strconv.Itoa(i), "sid-1")
 			}
@@ -73,6 +134,27 @@ func BenchmarkBareRSASign(b *testing.B) {
 			if _, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:]); err != nil {
 				b.Fatal(err)
 			}
+		}
+	}
+	cpu.report(b)
+}
+
+// BenchmarkBareHTTP is the transport's floor for BenchmarkPropagate: ten
+// POSTs of a token-sized form to the same receiver with a plain
+// http.Client, nothing signed.
+func BenchmarkBareHTTP(b *testing.B) {
+	url, _ := startReceiver(b)
+	body := "logout_token=" + strings.Repeat("a", 400)
+	client := &http.Client{}
+	b.ReportAllocs()
+	cpu := startCPU()
+	for b.Loop() {
+		for range benchK {
+			resp, err := client.Post(url, "application/x-www-form-urlencoded", strings.NewReader(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = resp.Body.Close()
 		}
 	}
 	cpu.report(b)

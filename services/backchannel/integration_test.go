@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -58,7 +59,7 @@ func TestRunDeliversOnce(t *testing.T) {
 	participants = append(participants, event.Participant{ClientID: "frontonly", Sub: "alice"})
 	require.NoError(t, cfg.Validate())
 
-	js := runWorker(t, cfg, ks)
+	js, reg := runWorker(t, cfg, ks)
 
 	e := event.SessionEnded{
 		LogoutID: "logout-it-1",
@@ -71,7 +72,7 @@ func TestRunDeliversOnce(t *testing.T) {
 	}
 	publish(t, js, &e)
 	for i := range k {
-		waitStatus(t, js, e.LogoutID, "app"+strconv.Itoa(i), event.StatusDelivered)
+		waitStatus(t, reg, "app"+strconv.Itoa(i), event.StatusDelivered, 1)
 	}
 
 	for i, rc := range receivers {
@@ -103,7 +104,7 @@ func TestRunSubjectWide(t *testing.T) {
 		{ClientID: "lax", BackchannelLogoutURI: lax.srv.URL},
 	}
 	require.NoError(t, cfg.Validate())
-	js := runWorker(t, cfg, ks)
+	js, reg := runWorker(t, cfg, ks)
 
 	e := event.SessionEnded{
 		LogoutID: "logout-it-2",
@@ -115,8 +116,8 @@ func TestRunSubjectWide(t *testing.T) {
 		Time:     time.Now().UTC(),
 	}
 	publish(t, js, &e)
-	waitStatus(t, js, e.LogoutID, "strict", event.StatusSkipped)
-	waitStatus(t, js, e.LogoutID, "lax", event.StatusDelivered)
+	waitStatus(t, reg, "strict", event.StatusSkipped, 1)
+	waitStatus(t, reg, "lax", event.StatusDelivered, 1)
 
 	assert.Empty(t, strict.requests())
 	got := lax.requests()
@@ -126,14 +127,15 @@ func TestRunSubjectWide(t *testing.T) {
 
 // runWorker starts a JetStream server with signoff's streams and runs the
 // worker on it until the test ends.
-func runWorker(t *testing.T, cfg *config.Config, ks *keys.Set) jetstream.JetStream {
+func runWorker(t *testing.T, cfg *config.Config, ks *keys.Set) (jetstream.JetStream, *prometheus.Registry) {
 	t.Helper()
 	s := natstest.RunServer(t, "")
 	_, js := natstest.Connect(t, s)
 	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, Deps{JS: js, Keys: ks}) }()
+	go func() { done <- Run(ctx, cfg, Deps{JS: js, Keys: ks, Metrics: reg}) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -143,7 +145,7 @@ func runWorker(t *testing.T, cfg *config.Config, ks *keys.Set) jetstream.JetStre
 			t.Error("Run did not return after its context ended")
 		}
 	})
-	return js
+	return js, reg
 }
 
 // publish publishes e as the front does, with its logout id as message id.
@@ -155,26 +157,44 @@ func publish(t *testing.T, js jetstream.JetStream, e *event.SessionEnded) {
 	require.NoError(t, err)
 }
 
-// waitStatus waits until the progress of the delivery of logoutID to
-// clientID has status want.
-func waitStatus(t *testing.T, js jetstream.JetStream, logoutID, clientID string, want event.Status) event.Delivery {
+// waitStatus waits until the worker has counted n progress records of
+// status for its deliveries to clientID, in the framework's
+// signoff_deliveries_total (a delivered or skipped delivery is counted
+// once, when it is final).
+func waitStatus(t *testing.T, reg *prometheus.Registry, clientID string, status event.Status, n int) {
 	t.Helper()
-	stream, err := js.Stream(t.Context(), natsconn.StreamState)
-	require.NoError(t, err)
-	var last event.Delivery
+	var got float64
 	require.Eventually(t, func() bool {
-		msg, err := stream.GetLastMsgForSubject(t.Context(), event.DeliverySubject(logoutID, Kind, clientID))
-		if err != nil {
-			return false
+		got = deliveries(t, reg, clientID, status)
+		return got == float64(n)
+	}, 15*time.Second, 20*time.Millisecond, "%s deliveries to %s: want %d, have %v", status, clientID, n, &got)
+}
+
+// deliveries returns signoff_deliveries_total for this worker, clientID
+// and status.
+func deliveries(t *testing.T, reg *prometheus.Registry, clientID string, status event.Status) float64 {
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "signoff_deliveries_total" {
+			continue
 		}
-		return json.Unmarshal(msg.Data, &last) == nil && last.Status == want
-	}, 15*time.Second, 20*time.Millisecond, "delivery to %s: want %s, last %+v", clientID, want, &last)
-	return last
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["channel"] == Kind && labels["client_id"] == clientID && labels["status"] == string(status) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // TestRunRetriesWithFreshToken has a receiver answer 503 once: the worker
 // retries later with a new logout token (new jti), and the delivery ends
-// delivered after two attempts.
+// delivered after one retry.
 func TestRunRetriesWithFreshToken(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
@@ -204,7 +224,7 @@ func TestRunRetriesWithFreshToken(t *testing.T) {
 	cfg.Keys.GenerateDir = t.TempDir()
 	cfg.Clients = []config.Client{{ClientID: "flaky", BackchannelLogoutURI: srv.URL}}
 	require.NoError(t, cfg.Validate())
-	js := runWorker(t, cfg, ks)
+	js, reg := runWorker(t, cfg, ks)
 
 	e := event.SessionEnded{
 		LogoutID: "logout-it-3",
@@ -216,8 +236,8 @@ func TestRunRetriesWithFreshToken(t *testing.T) {
 		Time:     time.Now().UTC(),
 	}
 	publish(t, js, &e)
-	last := waitStatus(t, js, e.LogoutID, "flaky", event.StatusDelivered)
-	assert.Equal(t, 2, last.Attempts)
+	waitStatus(t, reg, "flaky", event.StatusDelivered, 1)
+	assert.Equal(t, 1.0, deliveries(t, reg, "flaky", event.StatusRetrying), "one retry")
 
 	mu.Lock()
 	defer mu.Unlock()

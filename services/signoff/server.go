@@ -52,6 +52,9 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 	logger.Info("signoff starting", "issuer", cfg.Issuer, "listen", cfg.Listen,
 		"nats", natsDescription(cfg.NATS.URL, cfg.NATS.Listen), "clients", len(cfg.Clients))
 
+	if addr := getenv("SIGNOFF_DEBUG_PPROF"); addr != "" {
+		go servePprof(addr, logger)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Workers stop after the front: requests in flight may wait on their

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -49,7 +50,7 @@ func TestRunDeliversOnce(t *testing.T) {
 	)
 	participants = append(participants, event.Participant{ClientID: "bconly", Sub: "alice"})
 	require.NoError(t, cfg.Validate())
-	js := runWorker(t, cfg)
+	js, reg := runWorker(t, cfg)
 
 	e := event.SessionEnded{
 		LogoutID: "logout-it-1",
@@ -62,7 +63,7 @@ func TestRunDeliversOnce(t *testing.T) {
 	}
 	publish(t, js, &e)
 	for i := range k {
-		waitStatus(t, js, e.LogoutID, "app"+strconv.Itoa(i), event.StatusDelivered)
+		waitStatus(t, reg, "app"+strconv.Itoa(i), event.StatusDelivered, 1)
 	}
 
 	for i, rc := range receivers {
@@ -91,14 +92,15 @@ func TestRunDeliversOnce(t *testing.T) {
 
 // runWorker starts a JetStream server with signoff's streams and runs the
 // worker on it until the test ends.
-func runWorker(t *testing.T, cfg *config.Config) jetstream.JetStream {
+func runWorker(t *testing.T, cfg *config.Config) (jetstream.JetStream, *prometheus.Registry) {
 	t.Helper()
 	s := natstest.RunServer(t, "")
 	_, js := natstest.Connect(t, s)
 	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, Deps{JS: js}) }()
+	go func() { done <- Run(ctx, cfg, Deps{JS: js, Metrics: reg}) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -108,7 +110,7 @@ func runWorker(t *testing.T, cfg *config.Config) jetstream.JetStream {
 			t.Error("Run did not return after its context ended")
 		}
 	})
-	return js
+	return js, reg
 }
 
 // publish publishes e as the front does, with its logout id as message id.
@@ -120,18 +122,37 @@ func publish(t *testing.T, js jetstream.JetStream, e *event.SessionEnded) {
 	require.NoError(t, err)
 }
 
-// waitStatus waits until the progress of the delivery of logoutID to
-// clientID has status want.
-func waitStatus(t *testing.T, js jetstream.JetStream, logoutID, clientID string, want event.Status) {
+// waitStatus waits until the worker has counted n progress records of
+// status for its deliveries to clientID, in the framework's
+// signoff_deliveries_total (a delivered or skipped delivery is counted
+// once, when it is final).
+func waitStatus(t *testing.T, reg *prometheus.Registry, clientID string, status event.Status, n int) {
 	t.Helper()
-	stream, err := js.Stream(t.Context(), natsconn.StreamState)
-	require.NoError(t, err)
-	var last event.Delivery
+	var got float64
 	require.Eventually(t, func() bool {
-		msg, err := stream.GetLastMsgForSubject(t.Context(), event.DeliverySubject(logoutID, Kind, clientID))
-		if err != nil {
-			return false
+		got = deliveries(t, reg, clientID, status)
+		return got == float64(n)
+	}, 15*time.Second, 20*time.Millisecond, "%s deliveries to %s: want %d, have %v", status, clientID, n, &got)
+}
+
+// deliveries returns signoff_deliveries_total for this worker, clientID
+// and status.
+func deliveries(t *testing.T, reg *prometheus.Registry, clientID string, status event.Status) float64 {
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "signoff_deliveries_total" {
+			continue
 		}
-		return json.Unmarshal(msg.Data, &last) == nil && last.Status == want
-	}, 15*time.Second, 20*time.Millisecond, "delivery to %s: want %s, last %+v", clientID, want, &last)
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["channel"] == Kind && labels["client_id"] == clientID && labels["status"] == string(status) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

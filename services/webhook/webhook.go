@@ -53,6 +53,8 @@ type Payload struct {
 // Wants reports whether c receives webhooks: it has a webhook_uri.
 func Wants(c *config.Client) bool { return c.WebhookURI != "" }
 
+var _ propagate.Propagator = (*Propagator)(nil)
+
 // Propagator delivers webhook events. It holds no mutable state and takes
 // no lock, so one Propagator serves every delivery concurrently.
 type Propagator struct {

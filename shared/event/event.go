@@ -185,6 +185,46 @@ func (d *Delivery) Validate() error {
 	return invalid(errs)
 }
 
+// DeliveryBatch is the progress of several deliveries of one logout on one
+// channel, published on [BatchSubject]: the outcomes of the first attempts,
+// in one message instead of one per client.
+type DeliveryBatch struct {
+	LogoutID   string          `json:"logout_id"`
+	SID        string          `json:"sid,omitempty"`
+	Channel    string          `json:"channel"`
+	Deliveries []BatchDelivery `json:"deliveries"`
+	Time       time.Time       `json:"time"`
+}
+
+// BatchDelivery is one entry of a [DeliveryBatch].
+type BatchDelivery struct {
+	ClientID  string `json:"client_id"`
+	Status    Status `json:"status"`
+	Attempts  int    `json:"attempts"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Validate checks the batch's shape.
+func (b *DeliveryBatch) Validate() error {
+	var errs []error
+	if !ValidToken(b.LogoutID) || !ValidToken(b.Channel) {
+		errs = append(errs, errors.New("logout_id and channel: required"))
+	}
+	for i, d := range b.Deliveries {
+		if !ValidToken(d.ClientID) || !d.Status.Valid() {
+			errs = append(errs, fmt.Errorf("deliveries[%d]: invalid", i))
+		}
+	}
+	return invalid(errs)
+}
+
+// Delivery returns entry i as a [Delivery].
+func (b *DeliveryBatch) Delivery(i int) Delivery {
+	d := b.Deliveries[i]
+	return Delivery{LogoutID: b.LogoutID, SID: b.SID, ClientID: d.ClientID, Channel: b.Channel,
+		Status: d.Status, Attempts: d.Attempts, LastError: d.LastError, Time: b.Time}
+}
+
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
 func invalid(errs []error) error {

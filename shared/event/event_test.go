@@ -36,6 +36,12 @@ func goldenCases() map[string]any {
 			Type: event.ClientLogoutType, LogoutID: "01JDX3Q5ZK8Q7W2V9C4T6B1N0M", SID: "08a5019c-17e1-4977-8f42-65a12843ea02",
 			Sub: "pairwise-7f3c", Iss: "https://idp.example.com", ClientID: "app2", Reason: event.ReasonEndSession, Time: when,
 		},
+		"delivery_batch": &event.DeliveryBatch{
+			LogoutID: "01JDX3Q5ZK8Q7W2V9C4T6B1N0M", SID: "08a5019c-17e1-4977-8f42-65a12843ea02", Channel: "backchannel",
+			Deliveries: []event.BatchDelivery{{ClientID: "app1", Status: event.StatusDelivered, Attempts: 1},
+				{ClientID: "app3", Status: event.StatusFailed, Attempts: 1, LastError: "HTTP 400: invalid_request"}},
+			Time: when,
+		},
 		"joined": &event.Joined{SID: "08a5019c-17e1-4977-8f42-65a12843ea02", ClientID: "app1", Sub: "alice", Time: when},
 		"delivery": &event.Delivery{
 			LogoutID: "01JDX3Q5ZK8Q7W2V9C4T6B1N0M", SID: "08a5019c-17e1-4977-8f42-65a12843ea02",
@@ -140,6 +146,12 @@ func FuzzDecode(f *testing.F) {
 		}
 		if c, err := event.Decode[event.ClientLogout](data); err == nil {
 			require.Equal(t, event.ClientLogoutType, c.Type)
+		}
+		if b, err := event.Decode[event.DeliveryBatch](data); err == nil {
+			for i := range b.Deliveries {
+				d := b.Delivery(i)
+				require.NoError(t, d.Validate())
+			}
 		}
 		if d, err := event.Decode[event.Delivery](data); err == nil {
 			require.True(t, d.Status.Valid())

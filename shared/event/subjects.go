@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/base64"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -28,6 +29,12 @@ const (
 	// DeliveryPrefix starts the per-target delivery progress subjects:
 	// signoff.v1.state.delivery.<logout_id>.<channel>.<client_id>.
 	DeliveryPrefix = StatePrefix + "delivery."
+	// BatchPrefix starts the subjects of batched delivery progress: the
+	// first-attempt outcomes of one logout on one channel, one subject per
+	// delivery of the event to the worker,
+	// signoff.v1.state.batch.<logout_id>.<channel>.d<n>. A later
+	// per-delivery record of the same delivery supersedes its batch entry.
+	BatchPrefix = StatePrefix + "batch."
 	// ParticipationPrefix starts the participation subjects:
 	// signoff.v1.state.session.<sid_token>.client.<client_id>.
 	ParticipationPrefix = StatePrefix + "session."
@@ -66,6 +73,13 @@ func ParticipationSubject(sid, clientID string) string {
 // DeliverySubject is the state subject of one delivery's progress.
 func DeliverySubject(logoutID, channel, clientID string) string {
 	return DeliveryPrefix + logoutID + "." + channel + "." + clientID
+}
+
+// BatchSubject is the state subject of one logout's batched progress on
+// one channel, written while the event was delivered to the worker for the
+// n-th time.
+func BatchSubject(logoutID, channel string, n int) string {
+	return BatchPrefix + logoutID + "." + channel + ".d" + strconv.Itoa(n)
 }
 
 // DeadLetterSubject is the subject on which a failed delivery is published.

@@ -32,20 +32,41 @@ func newLedger(ctx context.Context, js jetstream.JetStream, kind string, m *metr
 	return &ledger{js: js, state: st, kind: kind, m: m}, nil
 }
 
-// last returns the latest progress of one delivery, nil when there is none.
-func (l *ledger) last(ctx context.Context, logoutID, clientID string) (*event.Delivery, error) {
+// last returns the latest progress of one delivery, nil when there is none:
+// its own record, or else its entry in the batch of one of the event's
+// first `deliveries` deliveries to the worker.
+func (l *ledger) last(ctx context.Context, logoutID, clientID string, deliveries int) (*event.Delivery, error) {
 	msg, err := l.state.GetLastMsgForSubject(ctx, event.DeliverySubject(logoutID, l.kind, clientID))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, nil
+	if err == nil {
+		d, err := event.Decode[event.Delivery](msg.Data)
+		if err != nil {
+			return nil, fmt.Errorf("reading delivery progress: %w", err)
+		}
+		return d, nil
 	}
-	if err != nil {
+	if !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, fmt.Errorf("reading delivery progress: %w", err)
 	}
-	d, err := event.Decode[event.Delivery](msg.Data)
-	if err != nil {
-		return nil, fmt.Errorf("reading delivery progress: %w", err)
+	for n := deliveries; n >= 1; n-- {
+		msg, err = l.state.GetLastMsgForSubject(ctx, event.BatchSubject(logoutID, l.kind, n))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading delivery progress: %w", err)
+		}
+		b, err := event.Decode[event.DeliveryBatch](msg.Data)
+		if err != nil {
+			return nil, fmt.Errorf("reading delivery progress: %w", err)
+		}
+		for i, e := range b.Deliveries {
+			if e.ClientID == clientID {
+				d := b.Delivery(i)
+				return &d, nil
+			}
+		}
 	}
-	return d, nil
+	return nil, nil
 }
 
 // record stores one delivery's progress.

@@ -58,7 +58,8 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target) {
 	}
 	e := task.Event
 	logger := w.o.Logger.With("logout_id", e.LogoutID, "sid", e.SID, "client_id", task.ClientID)
-	last, err := w.ledger.last(ctx, e.LogoutID, task.ClientID)
+	// Tasks and replays have records of their own, never a batch entry.
+	last, err := w.ledger.last(ctx, e.LogoutID, task.ClientID, 0)
 	if err != nil {
 		logger.Warn("reading delivery progress", "err", err)
 		_ = msg.NakWithDelay(time.Second)

@@ -133,9 +133,13 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
-	md, err := msg.Metadata()
-	redelivered := err != nil || md.NumDelivered > 1
+	n := 1
+	if md, err := msg.Metadata(); err == nil {
+		n = int(md.NumDelivered)
+	}
+	redelivered := n > 1
 
+	b := w.ledger.newBatch(ctx, e, n)
 	var wg sync.WaitGroup
 	errs := make([]error, len(e.Clients))
 	for i, p := range e.Clients {
@@ -146,10 +150,11 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = w.first(ctx, e, c, p.Sub, redelivered, logger.With("client_id", c.ClientID))
+			errs[i] = w.first(ctx, b, c, p.Sub, redelivered, logger.With("client_id", c.ClientID))
 		}()
 	}
 	wg.Wait()
+	errs = append(errs, b.flush())
 	if err := errors.Join(errs...); err != nil {
 		logger.Warn("logout not fully recorded, it will be redelivered", "err", err)
 		_ = msg.NakWithDelay(time.Second)
@@ -159,12 +164,13 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 }
 
 // first makes the first attempt of one delivery, or hands it off.
-func (w *worker) first(ctx context.Context, e *event.SessionEnded, c *config.Client, sub string, redelivered bool, logger *slog.Logger) error {
+func (w *worker) first(ctx context.Context, b *batch, c *config.Client, sub string, redelivered bool, logger *slog.Logger) error {
+	e := b.e
 	if redelivered {
 		// The event came back. A delivery with a final status is done; one
 		// that was parked is handed off again, in case the first hand-off
 		// was lost (the task's message id makes it a no-op otherwise).
-		last, err := w.ledger.last(ctx, e.LogoutID, c.ClientID)
+		last, err := w.ledger.last(ctx, e.LogoutID, c.ClientID, b.n-1)
 		if err != nil {
 			return err
 		}
@@ -179,7 +185,8 @@ func (w *worker) first(ctx context.Context, e *event.SessionEnded, c *config.Cli
 	if w.o.Skip != nil {
 		if reason, skip := w.o.Skip(c, e); skip {
 			logger.Info("delivery skipped", "reason", reason)
-			return w.ledger.record(ctx, e, c.ClientID, event.StatusSkipped, 0, reason)
+			b.add(c.ClientID, event.StatusSkipped, 0, reason)
+			return nil
 		}
 	}
 	t := w.targets[c.ClientID]
@@ -187,7 +194,8 @@ func (w *worker) first(ctx context.Context, e *event.SessionEnded, c *config.Cli
 	if t == nil {
 		// A client registered after the worker started: the retry stage
 		// has no consumer for it either, so record why it is not served.
-		return w.ledger.record(ctx, e, c.ClientID, event.StatusSkipped, 0, "client unknown to this worker; restart it")
+		b.add(c.ClientID, event.StatusSkipped, 0, "client unknown to this worker; restart it")
+		return nil
 	}
 	if t.open() {
 		return w.park(ctx, task, event.StatusDeferred, logger)
@@ -201,7 +209,7 @@ func (w *worker) first(ctx context.Context, e *event.SessionEnded, c *config.Cli
 
 	d := &Delivery{Event: e, Client: c, Sub: sub, Kind: w.o.Kind, Attempt: 1}
 	err := t.call(ctx, w.o.Propagator, d, w.o.Timeout, w.m)
-	return w.settleFirst(ctx, task, err, logger)
+	return w.settleFirst(ctx, b, task, err, logger)
 }
 
 // park hands a delivery to the retry stage. Its progress is recorded
@@ -217,15 +225,22 @@ func (w *worker) park(ctx context.Context, task *Task, st event.Status, logger *
 
 // settleFirst records the outcome of a first attempt. A transient failure
 // goes to the retry stage, to be tried again after a backoff.
-func (w *worker) settleFirst(ctx context.Context, task *Task, err error, logger *slog.Logger) error {
+func (w *worker) settleFirst(ctx context.Context, b *batch, task *Task, err error, logger *slog.Logger) error {
 	switch {
 	case err == nil:
 		logger.Info("delivered", "attempts", 1)
-		return w.ledger.record(ctx, task.Event, task.ClientID, event.StatusDelivered, 1, "")
+		b.add(task.ClientID, event.StatusDelivered, 1, "")
+		return nil
 	case errors.Is(err, errBreakerOpen):
 		return w.park(ctx, task, event.StatusDeferred, logger)
 	case IsPermanent(err) || w.exhausted(task, 1):
-		return w.fail(ctx, task, 1, err, logger)
+		task.Attempts, task.LastError = 1, err.Error()
+		logger.Warn("delivery failed", "attempts", 1, "err", err, "permanent", IsPermanent(err))
+		if err := w.ledger.deadLetter(ctx, task); err != nil {
+			return err
+		}
+		b.add(task.ClientID, event.StatusFailed, 1, err.Error())
+		return nil
 	}
 	task.Attempts, task.LastError = 1, err.Error()
 	task.NotBefore = time.Now().Add(w.o.Retry.backoff(1, retryAfterOf(err)))

@@ -97,6 +97,24 @@ func setup(t *testing.T, w Worker, clients int) *harness {
 		}
 	})
 	require.NoError(t, err)
+	// A batch holds every outcome so far: log each delivery once.
+	seen := map[string]bool{}
+	_, err = nc.Subscribe(event.BatchPrefix+">", func(m *nats.Msg) {
+		var b event.DeliveryBatch
+		if json.Unmarshal(m.Data, &b) != nil {
+			return
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for i := range b.Deliveries {
+			d := b.Delivery(i)
+			if key := d.LogoutID + "/" + d.Channel + "/" + d.ClientID; !seen[key] {
+				seen[key] = true
+				h.progress = append(h.progress, d)
+			}
+		}
+	})
+	require.NoError(t, err)
 	return h
 }
 
@@ -171,19 +189,34 @@ func (h *harness) statuses(logoutID, clientID string) []event.Status {
 	return out
 }
 
-// last returns the last progress record of one delivery from the state
-// stream (what the front's index shows).
+// last returns the last progress of one delivery from the state stream,
+// as the front's index shows it: its own record, or its batch entry.
 func (h *harness) last(logoutID, clientID string) *event.Delivery {
 	st, err := h.js.Stream(h.t.Context(), natsconn.StreamState)
 	require.NoError(h.t, err)
 	msg, err := st.GetLastMsgForSubject(h.t.Context(), event.DeliverySubject(logoutID, h.w.Kind, clientID))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil
+	if err == nil {
+		d, err := event.Decode[event.Delivery](msg.Data)
+		require.NoError(h.t, err)
+		return d
 	}
-	require.NoError(h.t, err)
-	d, err := event.Decode[event.Delivery](msg.Data)
-	require.NoError(h.t, err)
-	return d
+	require.ErrorIs(h.t, err, jetstream.ErrMsgNotFound)
+	for n := 8; n >= 1; n-- {
+		msg, err = st.GetLastMsgForSubject(h.t.Context(), event.BatchSubject(logoutID, h.w.Kind, n))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		require.NoError(h.t, err)
+		b, err := event.Decode[event.DeliveryBatch](msg.Data)
+		require.NoError(h.t, err)
+		for i := range b.Deliveries {
+			if b.Deliveries[i].ClientID == clientID {
+				d := b.Delivery(i)
+				return &d
+			}
+		}
+	}
+	return nil
 }
 
 func (h *harness) waitStatus(logoutID, clientID string, want event.Status) *event.Delivery {

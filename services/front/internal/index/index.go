@@ -148,19 +148,33 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 
 // ApplyDelivery records delivery progress; older sequences are ignored.
 func (ix *Index) ApplyDelivery(d *event.Delivery, seq uint64) error {
+	return ix.ApplyDeliveries([]event.Delivery{*d}, seq)
+}
+
+// ApplyDeliveries records the progress of several deliveries, carried by
+// one message of sequence seq, in one transaction. An entry older than what
+// the index holds for the same delivery is ignored.
+func (ix *Index) ApplyDeliveries(ds []event.Delivery, seq uint64) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
-	raw, err := txn.First(tableDeliveries, indexID, d.LogoutID, d.Channel, d.ClientID)
-	if err != nil {
-		return fmt.Errorf("reading delivery: %w", err)
+	changed := false
+	for i := range ds {
+		d := &ds[i]
+		raw, err := txn.First(tableDeliveries, indexID, d.LogoutID, d.Channel, d.ClientID)
+		if err != nil {
+			return fmt.Errorf("reading delivery: %w", err)
+		}
+		if old, ok := raw.(*delivery); ok && old.Seq >= seq {
+			continue
+		}
+		if err := txn.Insert(tableDeliveries, &delivery{Delivery: *d, Seq: seq}); err != nil {
+			return fmt.Errorf("inserting delivery: %w", err)
+		}
+		changed = true
 	}
-	if old, ok := raw.(*delivery); ok && old.Seq >= seq {
-		return nil
+	if changed {
+		txn.Commit()
 	}
-	if err := txn.Insert(tableDeliveries, &delivery{Delivery: *d, Seq: seq}); err != nil {
-		return fmt.Errorf("inserting delivery: %w", err)
-	}
-	txn.Commit()
 	return nil
 }
 

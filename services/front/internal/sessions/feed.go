@@ -139,6 +139,16 @@ func (f *Feed) applyState(m jetstream.Msg) error {
 			return err
 		}
 		return f.ix.ApplyDelivery(d, md.Sequence.Stream)
+	case strings.HasPrefix(subj, event.BatchPrefix):
+		b, err := event.Decode[event.DeliveryBatch](m.Data())
+		if err != nil {
+			return err
+		}
+		ds := make([]event.Delivery, len(b.Deliveries))
+		for i := range ds {
+			ds[i] = b.Delivery(i)
+		}
+		return f.ix.ApplyDeliveries(ds, md.Sequence.Stream)
 	}
 	return nil
 }

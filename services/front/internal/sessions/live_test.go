@@ -26,4 +26,23 @@ func TestLiveDeliveryProgressReachesTheIndex(t *testing.T) {
 		s, _ := r.ix.Session("s1")
 		return len(s.Deliveries) == 1 && s.Deliveries[0].Status == event.StatusDelivered
 	}, 10*time.Second, 10*time.Millisecond)
+
+	// A batch of first-attempt outcomes lands in one go; a later record of
+	// one delivery (a replay) supersedes its entry.
+	batch := event.DeliveryBatch{LogoutID: "L9", SID: "s1", Channel: "webhook", Time: time.Now().UTC(),
+		Deliveries: []event.BatchDelivery{{ClientID: "app1", Status: event.StatusFailed, Attempts: 1, LastError: "HTTP 400"},
+			{ClientID: "app2", Status: event.StatusDelivered, Attempts: 1}}}
+	_, err := js.Publish(t.Context(), event.BatchSubject("L9", "webhook", 1), mustJSON(t, batch))
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.DeliverySubject("L9", "webhook", "app1"),
+		mustJSON(t, event.Delivery{LogoutID: "L9", ClientID: "app1", Channel: "webhook", Status: event.StatusPending, Time: time.Now().UTC()}))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		s, _ := r.ix.Session("s1")
+		got := map[string]event.Status{}
+		for _, d := range s.Deliveries {
+			got[d.ClientID+"/"+d.Channel] = d.Status
+		}
+		return len(s.Deliveries) == 3 && got["app1/webhook"] == event.StatusPending && got["app2/webhook"] == event.StatusDelivered
+	}, 10*time.Second, 10*time.Millisecond)
 }

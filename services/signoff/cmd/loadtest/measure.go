@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/keys"
+)
+
+const tableHeader = "| scenario | logouts | logouts/s | product CPU per logout | browser p50 | browser p99 | propagation p50 | propagation p99 | tokens verified | invalid |\n" +
+	"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+
+type result struct {
+	s                  scenario
+	rate               float64
+	cpu                time.Duration
+	browser, propagate []time.Duration
+	verified, invalid  int64
+}
+
+func (r *result) row() string {
+	return fmt.Sprintf("| %s | %d | %.0f | %.2f ms | %s | %s | %s | %s | %d | %d |",
+		r.s, r.s.N, r.rate, float64(r.cpu)/float64(time.Millisecond),
+		pct(r.browser, 50), pct(r.browser, 99), pct(r.propagate, 50), pct(r.propagate, 99), r.verified, r.invalid)
+}
+
+func pct(ds []time.Duration, p int) string {
+	if len(ds) == 0 {
+		return "n/a"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	d := s[min(len(s)-1, (len(s)*p+99)/100-1)]
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
+
+// measure runs one scenario against a fresh signoff process.
+func measure(ctx context.Context, bin string, s scenario, logs io.Writer) (*result, error) {
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	recv := newReceivers(s)
+	defer recv.close()
+	p, err := startProduct(ctx, bin, s, recv.srv.URL, logs)
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+	if err := recv.loadJWKS(p.base, p.base); err != nil {
+		return nil, err
+	}
+	// The dev keys the product generated also sign ID tokens here: hints.
+	ks, err := keys.Load(config.Keys{GenerateDir: filepath.Join(p.dir, "keys")}, []string{"RS256"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Timeout: 30 * time.Second,
+		Transport:     &http.Transport{MaxIdleConnsPerHost: 64},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	// Sessions first: the IdP reports every client's participation.
+	sids := make([]string, s.N)
+	hints := make([]string, s.N)
+	run := fmt.Sprintf("%x", time.Now().UnixNano())
+	err = parallel(ctx, s.N, 8, func(i int) error {
+		sids[i] = fmt.Sprintf("lt-%s-%d", run, i)
+		for c := range s.K {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPut,
+				fmt.Sprintf("%s/api/v1/sessions/%s/clients/c%d", p.base, sids[i], c), strings.NewReader(fmt.Sprintf(`{"sub":"sub-c%d"}`, c)))
+			req.Header.Set("Authorization", "Bearer loadtest")
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				return fmt.Errorf("participation: HTTP %d", resp.StatusCode)
+			}
+		}
+		now := time.Now()
+		hints[i], err = ks.IDToken("RS256", p.base, "c0", "sub-c0", sids[i], now, now.Add(time.Hour))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// Then the logouts, C browsers at a time.
+	cpu0, err := p.cpu()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	stopProfile := profile(ctx)
+	defer stopProfile()
+	starts := make([]time.Time, s.N)
+	browser := make([]time.Duration, s.N)
+	err = parallel(ctx, s.N, s.Concurrency, func(i int) error {
+		state := fmt.Sprintf("st-%d&x=<%%>", i)
+		q := url.Values{"id_token_hint": {hints[i]}, "post_logout_redirect_uri": {recv.srv.URL + "/done"}, "state": {state}}
+		starts[i] = time.Now()
+		resp, err := client.Get(p.base + "/connect/endsession?" + q.Encode())
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		browser[i] = time.Since(starts[i])
+		want := recv.srv.URL + "/done?state=" + url.QueryEscape(state)
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != want {
+			return fmt.Errorf("logout %d: HTTP %d to %q", i, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// Until every healthy client has every token.
+	prop := make([]time.Duration, 0, s.N)
+	end := start
+	for _, i := range seq(s.N) {
+		for {
+			last, ok := recv.complete(sids[i])
+			if ok {
+				prop = append(prop, last.Sub(starts[i]))
+				end = maxTime(end, last)
+				break
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("logout %d never fully propagated", i)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	stopProfile()
+	cpu1, err := p.cpu()
+	if err != nil {
+		return nil, err
+	}
+	recv.mu.Lock()
+	verified := int64(len(recv.jtis))
+	recv.mu.Unlock()
+	return &result{
+		s: s, rate: float64(s.N) / end.Sub(start).Seconds(), cpu: (cpu1 - cpu0) / time.Duration(s.N),
+		browser: browser, propagate: prop, verified: verified, invalid: recv.invalid.Load(),
+	}, nil
+}
+
+// profile takes a CPU profile of the product until the returned function
+// is called, when -cpuprofile is set.
+func profile(ctx context.Context) func() {
+	if profileFile == "" {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+pprofAddr+"/debug/pprof/profile?seconds=8", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(profileFile)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { <-done; cancel() }) }
+}
+
+// parallel runs f(0..n-1) on c goroutines and returns the first error.
+func parallel(ctx context.Context, n, c int, f func(int) error) error {
+	next := make(chan int)
+	var once sync.Once
+	var first error
+	var wg sync.WaitGroup
+	for range c {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(i); err != nil {
+					once.Do(func() { first = err })
+				}
+			}
+		})
+	}
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// bareRSA is the cost in seconds of one RSA-2048 PKCS#1 v1.5 signature
+// here, the floor of an RS256 logout token.
+func bareRSA() float64 {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return 0
+	}
+	digest := sha256.Sum256([]byte("signoff"))
+	const n = 200
+	start := time.Now()
+	for range n {
+		_, _ = rsa.SignPKCS1v15(nil, k, crypto.SHA256, digest[:])
+	}
+	return time.Since(start).Seconds() / n
+}
