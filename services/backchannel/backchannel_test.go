@@ -334,7 +334,7 @@ func TestNewHTTPClient(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, 5*time.Second, tr.TLSHandshakeTimeout)
 	assert.Equal(t, 10*time.Second, tr.ResponseHeaderTimeout)
-	assert.Equal(t, 16, tr.MaxIdleConnsPerHost)
+	assert.Equal(t, 64, tr.MaxIdleConnsPerHost)
 	assert.Equal(t, 90*time.Second, tr.IdleConnTimeout)
 	assert.EqualValues(t, 0x0303, tr.TLSClientConfig.MinVersion, "TLS 1.2")
 	assert.ErrorIs(t, c.CheckRedirect(nil, nil), http.ErrUseLastResponse)

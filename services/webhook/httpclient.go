@@ -24,7 +24,7 @@ func NewHTTPClient() *http.Client {
 			ResponseHeaderTimeout:  10 * time.Second,
 			ExpectContinueTimeout:  time.Second,
 			MaxIdleConns:           256,
-			MaxIdleConnsPerHost:    16,
+			MaxIdleConnsPerHost:    64, // the worker's default Concurrency: several clients may share a host
 			IdleConnTimeout:        90 * time.Second,
 			MaxResponseHeaderBytes: 64 << 10,
 			ForceAttemptHTTP2:      true,
