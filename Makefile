@@ -27,9 +27,12 @@ test-short: ## run the unit tests only (-short skips the slow ones)
 	@set -e; for m in $(MODULES); do (cd $$m && go test -short ./...); done
 
 .PHONY: bench
-bench: ## run the benchmarks (numbers go into docs/benchmarks.md)
+bench: ## run the Go benchmarks and the load tool (numbers go into docs/benchmarks.md)
 	cd shared && go test -run '^$$' -bench . -benchmem ./keys/
+	cd services/backchannel && go test -run '^$$' -bench . -benchmem .
 	cd services/front && go test -run '^$$' -bench . -benchmem -benchtime 1x ./internal/index/ ./internal/sessions/
+	go build -o bin/signoff ./services/signoff
+	go run ./services/signoff/cmd/loadtest -signoff bin/signoff -matrix -n 300
 
 .PHONY: build
 build: ## build every binary into bin/
