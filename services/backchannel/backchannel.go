@@ -90,9 +90,9 @@ func (p *Propagator) Propagate(ctx context.Context, d *propagate.Delivery) error
 	req.Header = http.Header{"Content-Type": p.contentType, "User-Agent": p.userAgent}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("posting logout token: %w", transportError(err))
+		return fmt.Errorf("posting logout token: %w", propagate.TransportError(err))
 	}
-	if err := checkResponse(resp); err != nil {
+	if err := propagate.CheckResponse(resp); err != nil {
 		return fmt.Errorf("posting logout token: %w", err)
 	}
 	return nil

@@ -125,12 +125,12 @@ func TestPropagateStatus(t *testing.T) {
 				assert.Contains(t, err.Error(), tc.wantMsg)
 				assert.NotContains(t, err.Error(), "secret")
 			}
-			var he *httpError
+			var he *propagate.HTTPError
 			if tc.wantRetryAfter > 0 {
 				require.ErrorAs(t, err, &he)
-				assert.Equal(t, tc.wantRetryAfter, he.retryAfter)
+				assert.Equal(t, tc.wantRetryAfter, he.RetryAfter)
 			} else if errors.As(err, &he) {
-				assert.Zero(t, he.retryAfter)
+				assert.Zero(t, he.RetryAfter)
 			}
 		})
 	}
@@ -148,9 +148,9 @@ func TestPropagateRetryAfterDate(t *testing.T) {
 	c := &config.Client{ClientID: "app", BackchannelLogoutURI: srv.URL}
 	err := New(ks, issuer, NewHTTPClient()).Propagate(t.Context(), delivery(c, "alice", "sid-1"))
 	assert.Equal(t, transient, outcomeOf(err))
-	var he *httpError
+	var he *propagate.HTTPError
 	require.ErrorAs(t, err, &he)
-	assert.InDelta(t, 90*time.Second, he.retryAfter, float64(3*time.Second))
+	assert.InDelta(t, 90*time.Second, he.RetryAfter, float64(3*time.Second))
 }
 
 func TestPropagateNetworkFailures(t *testing.T) {
@@ -304,26 +304,6 @@ func TestSkip(t *testing.T) {
 			assert.Equal(t, tc.wantSkip, skip)
 			assert.Equal(t, tc.wantReason, reason)
 		})
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0},
-		{"7", 7 * time.Second},
-		{"0", 0},
-		{"-3", 0},
-		{"99999999999999999", maxRetryAfter},
-		{now.Add(time.Minute).Format(http.TimeFormat), time.Minute},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-		{"tomorrow", 0},
-	}
-	for _, tc := range tests {
-		assert.Equal(t, tc.want, parseRetryAfter(tc.in, now), "Retry-After %q", tc.in)
 	}
 }
 

@@ -115,9 +115,9 @@ func (p *Propagator) Propagate(ctx context.Context, d *propagate.Delivery) error
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("posting webhook: %w", transportError(err))
+		return fmt.Errorf("posting webhook: %w", propagate.TransportError(err))
 	}
-	if err := checkResponse(resp); err != nil {
+	if err := propagate.CheckResponse(resp); err != nil {
 		return fmt.Errorf("posting webhook: %w", err)
 	}
 	return nil

@@ -115,12 +115,12 @@ func TestPropagateStatus(t *testing.T) {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.wantMsg)
 			}
-			var he *httpError
+			var he *propagate.HTTPError
 			if tc.wantRetryAfter > 0 {
 				require.ErrorAs(t, err, &he)
-				assert.Equal(t, tc.wantRetryAfter, he.retryAfter)
+				assert.Equal(t, tc.wantRetryAfter, he.RetryAfter)
 			} else if errors.As(err, &he) {
-				assert.Zero(t, he.retryAfter)
+				assert.Zero(t, he.RetryAfter)
 			}
 		})
 	}

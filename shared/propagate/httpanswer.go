@@ -1,9 +1,7 @@
-package webhook
+package propagate
 
-// This file is the HTTP status classifier of propagation workers. The
-// back-channel worker has an identical copy: it belongs in shared/propagate (as
-// CheckResponse, TransportError and an exported HTTPError), where every
-// HTTP worker can use it.
+// This file classifies HTTP answers for workers that deliver over HTTP
+// (Back-Channel Logout 1.0 §2.8; RFC 9110 for Retry-After).
 
 import (
 	"encoding/json"
@@ -14,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/signoff/signoff/shared/propagate"
 )
 
 // maxBody bounds how much of a response body is read: enough for an OAuth
@@ -29,42 +25,42 @@ const maxField = 200
 // not overflow a time.Duration; the framework caps delays far lower anyway.
 const maxRetryAfter = 7 * 24 * time.Hour
 
-// httpError is a target's answer that is not a success.
-type httpError struct {
-	status int
-	// code and description are the body's JSON error and
+// HTTPError is a target's answer that is not a success.
+type HTTPError struct {
+	Status int
+	// Code and Description are the body's JSON error and
 	// error_description, for debugging only: the outcome never depends on
 	// them (Back-Channel Logout 1.0 §2.8, BCL-26).
-	code, description string
-	// location is where a 3xx answer pointed; redirects are never followed
+	Code, Description string
+	// Location is where a 3xx answer pointed; redirects are never followed
 	// (BCL-30).
-	location string
-	// retryAfter is the Retry-After of a transient answer, 0 when none.
-	retryAfter time.Duration
+	Location string
+	// RetryAfter is the Retry-After of a transient answer, 0 when none.
+	RetryAfter time.Duration
 }
 
 // Error reads like "HTTP 400: invalid_request: the token has no sid".
-func (e *httpError) Error() string {
+func (e *HTTPError) Error() string {
 	var b strings.Builder
 	b.WriteString("HTTP ")
-	b.WriteString(strconv.Itoa(e.status))
-	if e.location != "" {
+	b.WriteString(strconv.Itoa(e.Status))
+	if e.Location != "" {
 		b.WriteString(": redirect to ")
-		b.WriteString(e.location)
+		b.WriteString(e.Location)
 		b.WriteString(" not followed")
 	}
-	if e.code != "" {
+	if e.Code != "" {
 		b.WriteString(": ")
-		b.WriteString(e.code)
-		if e.description != "" {
+		b.WriteString(e.Code)
+		if e.Description != "" {
 			b.WriteString(": ")
-			b.WriteString(e.description)
+			b.WriteString(e.Description)
 		}
 	}
 	return b.String()
 }
 
-// checkResponse classifies a target's answer and closes its body, after
+// CheckResponse classifies a target's answer and closes its body, after
 // reading at most maxBody of it (a short body is drained, so that the
 // connection is reused):
 //   - 2xx: nil, delivered (200 and 204 are what receivers send, §2.8);
@@ -73,7 +69,7 @@ func (e *httpError) Error() string {
 //   - 3xx: permanent, because redirects are never followed (BCL-30);
 //   - any other status: permanent, with the JSON error of the body when it
 //     has one (BCL-26: no retry after a 400).
-func checkResponse(resp *http.Response) error {
+func CheckResponse(resp *http.Response) error {
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if resp.Body != http.NoBody { // 204 and empty 200s have none
@@ -82,30 +78,30 @@ func checkResponse(resp *http.Response) error {
 		return nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	e := &httpError{status: resp.StatusCode}
-	e.code, e.description = jsonError(body)
+	e := &HTTPError{Status: resp.StatusCode}
+	e.Code, e.Description = jsonError(body)
 	switch s := resp.StatusCode; {
 	case s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500 && s < 600:
-		if d := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
-			e.retryAfter = d
-			return propagate.RetryAfter(e, d)
+		if d := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
+			e.RetryAfter = d
+			return RetryAfter(e, d)
 		}
 		return e
 	case s >= 300 && s < 400:
-		e.location = "(no Location)"
+		e.Location = "(no Location)"
 		if loc, err := resp.Location(); err == nil {
-			e.location = clean(withoutQuery(loc.String()))
+			e.Location = clean(withoutQuery(loc.String()))
 		}
-		return propagate.Permanent(e)
+		return Permanent(e)
 	default:
-		return propagate.Permanent(e)
+		return Permanent(e)
 	}
 }
 
-// transportError returns err, an error of http.Client.Do (connection
+// TransportError returns err, an error of http.Client.Do (connection
 // refused, timeout, TLS failure, ctx ended): transient. The URL that
 // url.Error quotes loses its query, which may carry a credential.
-func transportError(err error) error {
+func TransportError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		ue.URL = withoutQuery(ue.URL)
@@ -129,10 +125,10 @@ func jsonError(body []byte) (code, description string) {
 	return clean(v.Error), clean(v.ErrorDescription)
 }
 
-// parseRetryAfter returns the delay of a Retry-After header value, delay
+// ParseRetryAfter returns the delay of a Retry-After header value, delay
 // seconds or an HTTP-date (RFC 9110 §10.2.3), or 0 when it is absent, in
 // the past or does not parse.
-func parseRetryAfter(v string, now time.Time) time.Duration {
+func ParseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
