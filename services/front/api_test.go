@@ -104,3 +104,16 @@ func TestMetrics(t *testing.T) {
 	assert.Contains(t, text, "signoff_index_sessions 1")
 	assert.True(t, strings.Contains(text, "signoff_end_session_duration_seconds_count 1"), text)
 }
+
+func TestJoinAfterTheSessionEndedIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-late", "app1", "alice")
+	status, _ := e.api(http.MethodDelete, "/api/v1/sessions/s-late")
+	require.Equal(t, http.StatusAccepted, status)
+	req, _ := http.NewRequest(http.MethodPut, e.srv.URL+"/api/v1/sessions/s-late/clients/app2", strings.NewReader(`{"sub":"bob"}`))
+	req.Header.Set("Authorization", "Bearer test-token")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusConflict, resp.StatusCode)
+}

@@ -8,6 +8,7 @@ package clientevents
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -55,6 +56,9 @@ func Options(js jetstream.JetStream) propagate.Options {
 	return propagate.Options{Kind: Kind, Wants: Wants, Propagator: NewPublisher(js), JS: js}
 }
 
+// ErrDurableInUse reports a durable consumer that follows another subject.
+var ErrDurableInUse = errors.New("clientevents: durable consumer in use for other logouts")
+
 // Handler handles one logout. A nil error acknowledges it; an error has it
 // redelivered after a delay.
 type Handler func(ctx context.Context, l *event.ClientLogout) error
@@ -65,6 +69,13 @@ type Handler func(ctx context.Context, l *event.ClientLogout) error
 // the logouts still in the stream. Logouts may come more than once: handle
 // de-duplicates on LogoutID.
 func Subscribe(ctx context.Context, js jetstream.JetStream, clientID, durable string, handle Handler) (jetstream.ConsumeContext, error) {
+	// A durable that follows another client's logouts is someone else's:
+	// refuse it rather than silently refilter it.
+	if existing, err := js.Consumer(ctx, natsconn.StreamEvents, durable); err == nil {
+		if f := existing.CachedInfo().Config.FilterSubject; f != event.LogoutSubject(clientID) {
+			return nil, fmt.Errorf("consumer %s follows %q, not %s's logouts: %w", durable, f, clientID, ErrDurableInUse)
+		}
+	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, natsconn.StreamEvents, jetstream.ConsumerConfig{
 		Durable:       durable,
 		Description:   "logouts of " + clientID,

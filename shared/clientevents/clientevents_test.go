@@ -59,6 +59,9 @@ func TestAppsReceiveOnlyTheirOwnLogouts(t *testing.T) {
 		defer mu.Unlock()
 		return len(got["app1"]) == 1 && len(got["app2"]) == 1
 	}, 10*time.Second, 10*time.Millisecond)
+	_, err = clientevents.Subscribe(t.Context(), js, "app2", "test-app1", func(context.Context, *event.ClientLogout) error { return nil })
+	require.ErrorIs(t, err, clientevents.ErrDurableInUse, "app1's durable cannot be turned to app2's logouts")
+
 	mu.Lock()
 	assert.Equal(t, "alice", got["app1"][0].Sub)
 	assert.Equal(t, "pw-2", got["app2"][0].Sub, "each app gets its own sub")

@@ -17,7 +17,7 @@ const (
 	// dead letters, for nats.event_retention.
 	StreamEvents = "SIGNOFF_EVENTS"
 	// StreamState keeps the last message of each state subject
-	// (participations, delivery progress) for sessions.retention: the
+	// (participations, delivery progress) for twice sessions.retention: the
 	// session index is its projection.
 	StreamState = "SIGNOFF_STATE"
 	// StreamIntake is the work queue of participation reports published on
@@ -56,7 +56,9 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 			Subjects:          []string{event.StatePrefix + ">"},
 			Retention:         jetstream.LimitsPolicy,
 			MaxMsgsPerSubject: 1,
-			MaxAge:            cfg.Sessions.Retention,
+			// Twice the index's retention: a front that was down while a
+			// session went stale still finds it, and ends it as expired.
+			MaxAge: 2 * cfg.Sessions.Retention,
 			Duplicates:        min(DuplicateWindow, cfg.Sessions.Retention),
 			Storage:           jetstream.FileStorage,
 			Replicas:          replicas,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/signoff/signoff/shared/config"
 )
@@ -67,7 +68,7 @@ func LoadConfig(f *Flags, getenv func(string) string) (*config.Config, error) {
 // Logger builds the process's one logger from log.level and log.format.
 func Logger(cfg config.Log, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
-	if cfg.Format == "text" {
+	if strings.EqualFold(cfg.Format, "text") {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))

@@ -50,6 +50,8 @@ func (h *handler) putParticipation(c *gin.Context) {
 		problem(c, http.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, sessions.ErrUnknownClient):
 		problem(c, http.StatusBadRequest, "invalid_client", "client_id "+quoteID(j.ClientID)+" is not a registered client")
+	case errors.Is(err, sessions.ErrSessionEnded):
+		problem(c, http.StatusConflict, "session_ended", "the session has ended; a new login has a new sid")
 	case errors.Is(err, sessions.ErrTooManyClients):
 		problem(c, http.StatusConflict, "too_many_clients", err.Error())
 	default:

@@ -22,6 +22,9 @@ var (
 	// ErrTooManyClients reports a session that already has
 	// sessions.max_clients clients.
 	ErrTooManyClients = errors.New("sessions: too many clients in the session")
+	// ErrSessionEnded reports a participation in a session that has ended:
+	// a new login gets a new sid.
+	ErrSessionEnded = errors.New("sessions: the session has ended")
 	// ErrUnavailable reports that NATS did not acknowledge a write: nothing
 	// was recorded.
 	ErrUnavailable = errors.New("sessions: nats unavailable")
@@ -57,6 +60,9 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 		return fmt.Errorf("%w: %s", ErrUnknownClient, j.ClientID)
 	}
 	if cur, ok := s.ix.Session(j.SID); ok {
+		if cur.Ended() {
+			return fmt.Errorf("%w: %s", ErrSessionEnded, j.SID)
+		}
 		if slices.Contains(cur.Clients, index.Client{ClientID: j.ClientID, Sub: j.Sub}) {
 			// Reported before: keep the first record, so that the session's
 			// sub stays the first reported one. PUT is idempotent.
@@ -66,8 +72,11 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 			return fmt.Errorf("%w: %d", ErrTooManyClients, s.maxClients)
 		}
 	}
-	if j.Time.IsZero() {
-		j.Time = s.now().UTC()
+	// The time orders the session's retention: an IdP's clock may say
+	// when, within reason, never the future nor the far past.
+	now := s.now().UTC()
+	if j.Time.IsZero() || j.Time.After(now.Add(time.Minute)) || j.Time.Before(now.Add(-time.Hour)) {
+		j.Time = now
 	}
 	data, err := json.Marshal(j)
 	if err != nil {
