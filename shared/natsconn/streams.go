@@ -58,10 +58,10 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 			MaxMsgsPerSubject: 1,
 			// Twice the index's retention: a front that was down while a
 			// session went stale still finds it, and ends it as expired.
-			MaxAge: 2 * cfg.Sessions.Retention,
-			Duplicates:        min(DuplicateWindow, cfg.Sessions.Retention),
-			Storage:           jetstream.FileStorage,
-			Replicas:          replicas,
+			MaxAge:     2 * cfg.Sessions.Retention,
+			Duplicates: min(DuplicateWindow, cfg.Sessions.Retention),
+			Storage:    jetstream.FileStorage,
+			Replicas:   replicas,
 		},
 		{
 			Name:        StreamWork,
