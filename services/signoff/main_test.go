@@ -31,14 +31,17 @@ func freeAddr(t *testing.T) string {
 
 // recorder is a relying party that records what reaches it.
 type recorder struct {
-	mu   sync.Mutex
-	hits map[string][]string // path -> bodies
-	srv  *httptest.Server
-	hang chan struct{}
+	mu      sync.Mutex
+	hits    map[string][]string // path -> bodies
+	srv     *httptest.Server
+	hang    chan struct{}
+	release func()
 }
 
 func newRecorder(t *testing.T) *recorder {
 	r := &recorder{hits: map[string][]string{}, hang: make(chan struct{})}
+	var release sync.Once
+	r.release = func() { release.Do(func() { close(r.hang) }) }
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
@@ -52,7 +55,7 @@ func newRecorder(t *testing.T) *recorder {
 		}
 		w.WriteHeader(http.StatusOK)
 	}))
-	t.Cleanup(func() { close(r.hang); r.srv.Close() })
+	t.Cleanup(func() { r.release(); r.srv.Close() })
 	return r
 }
 
@@ -163,6 +166,20 @@ clients:
 	}, 20*time.Second, 50*time.Millisecond, "the session's deliveries")
 	t.Logf("deliveries: %+v", sess.Deliveries)
 	require.NotNil(t, sess.EndedAt)
+
+	// The hanging client answers at last: its delivery, retried in the
+	// background, completes.
+	rp.release()
+	require.Eventually(t, func() bool {
+		_, body := api(http.MethodGet, "/api/v1/sessions/s-1", "")
+		require.NoError(t, json.Unmarshal([]byte(body), &sess))
+		for _, d := range sess.Deliveries {
+			if d.ClientID == "slow" && d.Channel == "backchannel" {
+				return d.Status == "delivered"
+			}
+		}
+		return false
+	}, 60*time.Second, 100*time.Millisecond, "the hanging client is delivered once it answers")
 
 	resp, err = http.Get(base + "/metrics")
 	require.NoError(t, err)
