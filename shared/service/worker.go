@@ -1,0 +1,142 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/keys"
+	"github.com/signoff/signoff/shared/natsconn"
+)
+
+// Worker declares a standalone propagation worker's main.
+type Worker struct {
+	// Name names the command, its NATS connection and its errors.
+	Name string
+	// MetricsListen is the default of -metrics-listen.
+	MetricsListen string
+	// NeedsKeys loads the signing keys (the ones the fronts publish).
+	NeedsKeys bool
+	// Run runs the worker until ctx ends.
+	Run func(ctx context.Context, cfg *config.Config, d WorkerDeps) error
+}
+
+// WorkerDeps is what RunWorker builds for a worker.
+type WorkerDeps struct {
+	JS      jetstream.JetStream
+	Keys    *keys.Set // nil unless NeedsKeys
+	Logger  *slog.Logger
+	Metrics prometheus.Registerer
+}
+
+// RunWorker is the main of a standalone worker: it reads flags and the
+// configuration, connects to the NATS server that nats.url names, declares
+// the streams, serves /metrics and /healthz on -metrics-listen, and runs w
+// until ctx ends; then the worker drains, the metrics server stops, and the
+// connection drains, in that order.
+func RunWorker(ctx context.Context, w Worker, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var metricsListen string
+	flags, _, err := Parse(w.Name, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&metricsListen, "metrics-listen", w.MetricsListen, "host:port that serves /metrics and /healthz")
+	})
+	if err != nil {
+		return err
+	}
+	cfg, err := LoadConfig(flags, getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.NATS.URL == "" {
+		// An embedded server would be this process's alone: no front
+		// publishes to it, so the worker would never receive a logout.
+		return fmt.Errorf("%s needs nats.url: a standalone worker shares NATS with the fronts", w.Name)
+	}
+	logger := Logger(cfg.Log, stdout)
+	d := WorkerDeps{Logger: logger}
+	if w.NeedsKeys {
+		if d.Keys, err = keys.Load(cfg.Keys, cfg.SigningAlgs(), logger); err != nil {
+			return fmt.Errorf("loading signing keys: %w", err)
+		}
+	}
+	conn, err := natsconn.Connect(ctx, cfg.NATS, "signoff-"+w.Name, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		conn.Close(closeCtx)
+	}()
+	if err := natsconn.EnsureStreams(ctx, conn.JS, cfg); err != nil {
+		return err
+	}
+	d.JS = conn.JS
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.Metrics = reg
+	ln, err := net.Listen("tcp", metricsListen)
+	if err != nil {
+		return fmt.Errorf("listening for metrics: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           opsHandler(reg, conn),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("serving metrics", "addr", ln.Addr().String())
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serving metrics: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		// The worker drains first; metrics are served until it has.
+		defer func() {
+			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shutdownCtx)
+		}()
+		return w.Run(gctx, cfg, d)
+	})
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// opsHandler serves Prometheus metrics and /healthz, which answers 200
+// while the NATS connection is up and 503 otherwise.
+func opsHandler(reg *prometheus.Registry, conn *natsconn.Conn) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !conn.Connected() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "nats disconnected\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	return mux
+}
