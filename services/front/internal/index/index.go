@@ -67,22 +67,55 @@ func (s *Session) HasClient(clientID string) bool {
 // stream sequence of the record; an older or equal sequence than the one
 // already applied is ignored, so replays are harmless.
 func (ix *Index) ApplyJoined(j *event.Joined, seq uint64) error {
+	return ix.ApplyJoinedBatch([]Joined{{Joined: j, Seq: seq}})
+}
+
+// Joined is a participation with its state-stream sequence.
+type Joined struct {
+	*event.Joined
+	Seq uint64
+}
+
+// ApplyJoinedBatch applies participations in one write transaction: a
+// rebuild applies thousands at a time, not one transaction each.
+func (ix *Index) ApplyJoinedBatch(js []Joined) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
+	added, changed := 0, false
+	for _, j := range js {
+		isNew, ok, err := applyJoined(txn, j.Joined, j.Seq)
+		if err != nil {
+			return err
+		}
+		changed = changed || ok
+		if isNew {
+			added++
+		}
+	}
+	if changed {
+		txn.Commit()
+		ix.count.Add(int64(added))
+	}
+	return nil
+}
+
+// applyJoined applies one participation; it reports whether it created a
+// session and whether it changed anything.
+func applyJoined(txn *memdb.Txn, j *event.Joined, seq uint64) (created, changed bool, err error) {
 	raw, err := txn.First(tableParticipations, indexID, j.SID, j.ClientID)
 	if err != nil {
-		return fmt.Errorf("reading participation: %w", err)
+		return false, false, fmt.Errorf("reading participation: %w", err)
 	}
 	if old, ok := raw.(*participation); ok && old.Seq >= seq {
-		return nil
+		return false, false, nil
 	}
 	p := &participation{SID: j.SID, ClientID: j.ClientID, Sub: j.Sub, JoinedAt: j.Time, Seq: seq}
 	if err := txn.Insert(tableParticipations, p); err != nil {
-		return fmt.Errorf("inserting participation: %w", err)
+		return false, false, fmt.Errorf("inserting participation: %w", err)
 	}
 	s, err := getSession(txn, j.SID)
 	if err != nil {
-		return err
+		return false, false, err
 	}
 	var ns session
 	if s == nil {
@@ -99,15 +132,14 @@ func (ix *Index) ApplyJoined(j *event.Joined, seq uint64) error {
 		if j.Time.After(ns.Updated) {
 			ns.Updated = j.Time
 		}
+		if ns == *s {
+			return false, true, nil // the session row is unchanged: no write
+		}
 	}
 	if err := txn.Insert(tableSessions, &ns); err != nil {
-		return fmt.Errorf("inserting session: %w", err)
+		return false, false, fmt.Errorf("inserting session: %w", err)
 	}
-	txn.Commit()
-	if s == nil {
-		ix.count.Add(1)
-	}
-	return nil
+	return s == nil, true, nil
 }
 
 // ApplyEnded marks every session of e as ended by e. The first logout of a

@@ -31,6 +31,7 @@ type Feed struct {
 	pending atomic.Int32 // consumers not yet caught up
 	ready   chan struct{}
 	once    sync.Once
+	joins   []index.Joined // participations buffered while catching up
 }
 
 // NewFeed returns a Feed; Start runs it.
@@ -45,7 +46,7 @@ func (f *Feed) Start(ctx context.Context) error {
 	specs := []struct {
 		stream string
 		cfg    jetstream.OrderedConsumerConfig
-		handle func(jetstream.Msg) error
+		handle func(jetstream.Msg, bool) error
 	}{
 		{natsconn.StreamState, jetstream.OrderedConsumerConfig{
 			FilterSubjects: []string{event.StatePrefix + ">"},
@@ -67,7 +68,7 @@ func (f *Feed) Start(ctx context.Context) error {
 	return nil
 }
 
-func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig, handle func(jetstream.Msg) error) error {
+func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig, handle func(jetstream.Msg, bool) error) error {
 	cons, err := f.js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		return fmt.Errorf("creating %s projection consumer: %w", stream, err)
@@ -75,10 +76,14 @@ func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.Ordered
 	var caughtUp sync.Once
 	done := func() { caughtUp.Do(f.caughtUp) }
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		if err := handle(m); err != nil {
+		md, err := m.Metadata()
+		// While catching up, participations are applied in batches; a
+		// message with nothing behind it flushes the batch.
+		last := err != nil || md.NumPending == 0
+		if err := handle(m, last); err != nil {
 			f.logger.Warn("skipping message the index cannot apply", "subject", m.Subject(), "err", err)
 		}
-		if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
+		if last {
 			done()
 		}
 	})
@@ -120,7 +125,13 @@ func (f *Feed) Stop() {
 	f.ccs = nil
 }
 
-func (f *Feed) applyState(m jetstream.Msg) error {
+// joinBatch is how many participations a catch-up applies per index
+// transaction.
+const joinBatch = 512
+
+// applyState applies one state-stream message. flush says that nothing is
+// pending behind it: buffered participations are applied now.
+func (f *Feed) applyState(m jetstream.Msg, flush bool) error {
 	md, err := m.Metadata()
 	if err != nil {
 		return fmt.Errorf("reading metadata: %w", err)
@@ -129,17 +140,28 @@ func (f *Feed) applyState(m jetstream.Msg) error {
 	switch {
 	case strings.HasPrefix(subj, event.ParticipationPrefix):
 		j, err := event.Decode[event.Joined](m.Data())
-		if err != nil {
+		if err == nil {
+			f.joins = append(f.joins, index.Joined{Joined: j, Seq: md.Sequence.Stream})
+		}
+		if flush || len(f.joins) >= joinBatch {
+			if ferr := f.flushJoins(); ferr != nil {
+				return ferr
+			}
+		}
+		return err
+	case strings.HasPrefix(subj, event.DeliveryPrefix):
+		if err := f.flushJoins(); err != nil {
 			return err
 		}
-		return f.ix.ApplyJoined(j, md.Sequence.Stream)
-	case strings.HasPrefix(subj, event.DeliveryPrefix):
 		d, err := event.Decode[event.Delivery](m.Data())
 		if err != nil {
 			return err
 		}
 		return f.ix.ApplyDelivery(d, md.Sequence.Stream)
 	case strings.HasPrefix(subj, event.BatchPrefix):
+		if err := f.flushJoins(); err != nil {
+			return err
+		}
 		b, err := event.Decode[event.DeliveryBatch](m.Data())
 		if err != nil {
 			return err
@@ -150,10 +172,21 @@ func (f *Feed) applyState(m jetstream.Msg) error {
 		}
 		return f.ix.ApplyDeliveries(ds, md.Sequence.Stream)
 	}
-	return nil
+	return f.flushJoins()
 }
 
-func (f *Feed) applyEnded(m jetstream.Msg) error {
+// flushJoins applies the buffered participations. Only the state stream's
+// consumer, one message at a time, touches the buffer.
+func (f *Feed) flushJoins() error {
+	if len(f.joins) == 0 {
+		return nil
+	}
+	err := f.ix.ApplyJoinedBatch(f.joins)
+	f.joins = f.joins[:0]
+	return err
+}
+
+func (f *Feed) applyEnded(m jetstream.Msg, _ bool) error {
 	e, err := event.Decode[event.SessionEnded](m.Data())
 	if err != nil {
 		return err
