@@ -64,12 +64,17 @@ func Run(ctx context.Context, o Options) error {
 		}
 		ccs = append(ccs, cc)
 	}
-	cc, err := w.consumeEvents(ctx)
-	if err != nil {
-		stopAll()
-		return err
+	// A kind with no target in the configuration has nothing to deliver:
+	// it does not take events at all (its durable consumer, if an earlier
+	// configuration had targets, keeps its place for a later one).
+	if len(w.targets) > 0 {
+		cc, err := w.consumeEvents(ctx)
+		if err != nil {
+			stopAll()
+			return err
+		}
+		ccs = append(ccs, cc)
 	}
-	ccs = append(ccs, cc)
 	o.Logger.Info("worker running", "targets", len(w.targets))
 	<-ctx.Done()
 	stopAll()
