@@ -30,7 +30,8 @@ test-short: ## run the unit tests only (-short skips the slow ones)
 bench: ## run the Go benchmarks and the load tool (numbers go into docs/benchmarks.md)
 	cd shared && go test -run '^$$' -bench . -benchmem ./keys/
 	cd services/backchannel && go test -run '^$$' -bench . -benchmem .
-	cd services/front && go test -run '^$$' -bench . -benchmem -benchtime 1x ./internal/index/ ./internal/sessions/
+	cd services/front && go test -run '^$$' -bench 'ApplyJoined|SessionLookup|WaitSettled' -benchmem ./internal/index/
+	cd services/front && go test -run '^$$' -bench 'MemoryPerSession|Rebuild' -benchtime 1x -short -timeout 60m ./internal/index/ ./internal/sessions/
 	go build -o bin/signoff ./services/signoff
 	go run ./services/signoff/cmd/loadtest -signoff bin/signoff -matrix -n 300
 
