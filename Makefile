@@ -40,6 +40,10 @@ build: ## build every binary into bin/
 	@mkdir -p bin
 	go build -o bin/signoff ./services/signoff
 	go build -o bin/front ./services/front/cmd/front
+	go build -o bin/backchannel ./services/backchannel/cmd/backchannel
+	go build -o bin/webhook ./services/webhook/cmd/webhook
+	go build -o bin/events ./services/signoff/cmd/events
+	go build -o bin/loadtest ./services/signoff/cmd/loadtest
 
 .PHONY: check
 check: ## gofmt, go vet, go mod tidy drift, GOWORK=off builds, import boundaries

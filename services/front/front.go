@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/signoff/signoff/services/front/internal/endsession"
 	"github.com/signoff/signoff/services/front/internal/httpapi"
@@ -114,6 +115,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 	reg := d.Metrics
 	if reg == nil {
 		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	endSession, err := frontMetrics(reg, ix)
 	if err != nil {

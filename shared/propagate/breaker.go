@@ -38,7 +38,7 @@ func newTarget(id string, o *Options, m *metrics) *target {
 }
 
 // errBreakerOpen reports a call the breaker refused.
-var errBreakerOpen = errors.New("propagate: circuit breaker open")
+var errBreakerOpen = errors.New("circuit breaker open: parked until it lets a probe through")
 
 // call runs p through the target's breaker, bounded by timeout.
 func (t *target) call(ctx context.Context, p Propagator, d *Delivery, timeout time.Duration, m *metrics) error {

@@ -143,7 +143,7 @@ func (w *worker) acquire(t *target, msg jetstream.Msg) bool {
 func (w *worker) deferTask(ctx context.Context, msg jetstream.Msg, task *Task, last *event.Delivery, attempts int, logger *slog.Logger) {
 	if last == nil || last.Status != event.StatusDeferred {
 		logger.Info("delivery deferred: circuit breaker open")
-		if err := w.ledger.record(ctx, task.Event, task.ClientID, event.StatusDeferred, attempts, lastError(last, task)); err != nil {
+		if err := w.ledger.record(ctx, task.Event, task.ClientID, event.StatusDeferred, attempts, errBreakerOpen.Error()); err != nil {
 			logger.Warn("recording deferral", "err", err)
 		}
 	}

@@ -203,6 +203,7 @@ func (w *worker) first(ctx context.Context, b *batch, c *config.Client, sub stri
 		return nil
 	}
 	if t.open() {
+		task.LastError = errBreakerOpen.Error()
 		return w.park(ctx, task, event.StatusDeferred, logger)
 	}
 	if !t.tryAcquire() {
@@ -237,6 +238,7 @@ func (w *worker) settleFirst(ctx context.Context, b *batch, task *Task, err erro
 		b.add(task.ClientID, event.StatusDelivered, 1, "")
 		return nil
 	case errors.Is(err, errBreakerOpen):
+		task.LastError = err.Error()
 		return w.park(ctx, task, event.StatusDeferred, logger)
 	case IsPermanent(err) || w.exhausted(task, 1):
 		task.Attempts, task.LastError = 1, err.Error()

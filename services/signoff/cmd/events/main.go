@@ -1,0 +1,42 @@
+// Command events runs signoff's per-client events worker alone: it
+// publishes each logout on signoff.v1.logout.<client_id> for every client
+// with logout_events: true, against the NATS server that nats.url names.
+// It serves /metrics and /healthz on -metrics-listen (default 9103).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/signoff/signoff/shared/clientevents"
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/propagate"
+	"github.com/signoff/signoff/shared/service"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, service.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "events:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return service.RunWorker(ctx, service.Worker{
+		Name: "events", MetricsListen: "127.0.0.1:9103",
+		Run: func(ctx context.Context, cfg *config.Config, d service.WorkerDeps) error {
+			o := clientevents.Options(d.JS)
+			o.Clients, o.Logger, o.Metrics = cfg.Registry(), d.Logger, d.Metrics
+			return propagate.Run(ctx, o)
+		},
+	}, args, getenv, stdout, stderr)
+}
