@@ -45,6 +45,13 @@ build: ## build every binary into bin/
 	go build -o bin/events ./services/signoff/cmd/events
 	go build -o bin/loadtest ./services/signoff/cmd/loadtest
 
+.PHONY: images
+images: ## build the container images signoff/{front,backchannel,webhook,signoff}:dev (needs docker)
+	@set -e; for svc in front backchannel webhook signoff; do \
+		echo "== docker build signoff/$$svc:dev"; \
+		docker build -f deployments/docker/$$svc.Dockerfile -t signoff/$$svc:dev .; \
+	done
+
 .PHONY: check
 check: ## gofmt, go vet, go mod tidy drift, GOWORK=off builds, import boundaries
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi

@@ -99,18 +99,24 @@ func TestPermissions(t *testing.T) {
 
 	t.Run("app1 cannot create a consumer on app2's logouts", func(t *testing.T) {
 		js, _, errs := connectAs(t, s, "app1", nats.CustomInboxPrefix("_INBOX_app1"))
-		for _, durable := range []string{"app1", "app2"} {
-			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-			_, err := clientevents.Subscribe(ctx, js, "app2", durable, func(context.Context, *event.ClientLogout) error { return nil })
-			cancel()
-			require.Error(t, err, "durable %s", durable)
-			select {
-			case err := <-errs:
-				assert.ErrorIs(t, err, nats.ErrPermissionViolation)
-				assert.Contains(t, err.Error(), "$JS.API.CONSUMER.CREATE.SIGNOFF_EVENTS."+durable+".signoff.v1.logout.app2")
-			case <-time.After(2 * time.Second):
-				t.Errorf("durable %s: no permissions violation", durable)
-			}
+		noop := func(context.Context, *event.ClientLogout) error { return nil }
+		// app1's own durable follows app1's logouts: Subscribe refuses to
+		// turn it to app2's before asking the server anything.
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		_, err := clientevents.Subscribe(ctx, js, "app2", "app1", noop)
+		cancel()
+		require.ErrorIs(t, err, clientevents.ErrDurableInUse)
+		// A durable of app2's: the server refuses app1 at once.
+		ctx, cancel = context.WithTimeout(t.Context(), time.Second)
+		_, err = clientevents.Subscribe(ctx, js, "app2", "app2", noop)
+		cancel()
+		require.Error(t, err)
+		select {
+		case err := <-errs:
+			assert.ErrorIs(t, err, nats.ErrPermissionViolation)
+			assert.Contains(t, err.Error(), "$JS.API.CONSUMER.INFO.SIGNOFF_EVENTS.app2")
+		case <-time.After(2 * time.Second):
+			t.Error("no permissions violation")
 		}
 	})
 
