@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -350,4 +351,22 @@ func TestRestartedFrontRebuildsItsIndex(t *testing.T) {
 	require.True(t, ok)
 	assert.True(t, s2.Ended())
 	assert.Equal(t, "carol", s2.Sub)
+}
+
+// TestConcurrentLogoutsOfOneSessionPublishOneEvent: many confirmations, or
+// API calls, for one session at once end it once (spec DES-3).
+func TestConcurrentLogoutsOfOneSessionPublishOneEvent(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-race", "app1", "alice")
+	b := newBrowser(t)
+	e.setCookie(b, "s-race")
+	form := formOf(t, e.do(b, http.MethodGet, "/connect/endsession", nil).body)
+	form.Set("confirm", "yes")
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() { _ = e.do(b, http.MethodPost, "/connect/endsession/confirm", form) })
+		wg.Go(func() { _, _ = e.api(http.MethodDelete, "/api/v1/sessions/s-race") })
+	}
+	wg.Wait()
+	assert.Len(t, e.endedEvents(), 1)
 }

@@ -32,7 +32,7 @@ func (h *handler) deleteSession(c *gin.Context) {
 		c.JSON(http.StatusOK, endResponse{LogoutID: s.LogoutID, Sessions: []string{s.SID}, AlreadyEnded: true})
 		return
 	}
-	e := sessions.Snapshot(s, sessions.NewLogoutID(), event.ReasonAPI, h.Config.Issuer, h.Now().UTC())
+	e := sessions.Snapshot(s, sessions.SessionLogoutID(s.SID), event.ReasonAPI, h.Config.Issuer, h.Now().UTC())
 	if !h.publishEnded(c, e) {
 		return
 	}

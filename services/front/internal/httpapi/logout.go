@@ -2,11 +2,8 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,15 +14,6 @@ import (
 	"github.com/signoff/signoff/services/front/internal/sessions"
 	"github.com/signoff/signoff/shared/event"
 )
-
-var logoutIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// NewLogoutID returns a random logout id: 128 bits, one subject token.
-func NewLogoutID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return strings.ToLower(logoutIDEncoding.EncodeToString(b))
-}
 
 // logout ends the decided sessions: one session-ended event per session,
 // each acknowledged by JetStream before the browser gets an answer; then a
@@ -80,7 +68,7 @@ func (h *handler) logout(c *gin.Context, req endsession.Request, dec *endsession
 // participant.
 func (h *handler) endedEvent(sid string, dec *endsession.Decision, now time.Time) *event.SessionEnded {
 	e := &event.SessionEnded{
-		LogoutID: NewLogoutID(), SID: sid, Iss: h.Config.Issuer,
+		LogoutID: sessions.SessionLogoutID(sid), SID: sid, Iss: h.Config.Issuer,
 		Reason: event.ReasonEndSession, Time: now, Clients: []event.Participant{},
 	}
 	if dec.Client != nil {

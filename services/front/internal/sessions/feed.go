@@ -42,7 +42,10 @@ func NewFeed(js jetstream.JetStream, ix *index.Index, retention time.Duration, l
 // Start begins the projection. It returns once the consumers exist; Ready
 // is closed when both have caught up with what the streams held at start.
 func (f *Feed) Start(ctx context.Context) error {
-	start := time.Now().Add(-f.retention)
+	// Ended events are replayed over the window the state stream keeps
+	// participations (twice the retention): a session never comes back to
+	// life after a restart.
+	start := time.Now().Add(-2 * f.retention)
 	specs := []struct {
 		stream string
 		cfg    jetstream.OrderedConsumerConfig
@@ -97,9 +100,11 @@ func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.Ordered
 	if err != nil {
 		return fmt.Errorf("reading %s projection consumer: %w", stream, err)
 	}
-	// Nothing to deliver and nothing delivered: caught up already. If some
-	// was delivered, the last message says NumPending 0 itself.
-	if info.NumPending == 0 && info.Delivered.Stream == 0 {
+	// Nothing to deliver and nothing delivered to this consumer: caught up
+	// already. (Delivered.Stream is not a count: a consumer that starts by
+	// time after the last message reports the stream's position there.) If
+	// some was delivered, the last message says NumPending 0 itself.
+	if info.NumPending == 0 && info.Delivered.Consumer == 0 {
 		done()
 	}
 	return nil

@@ -78,12 +78,21 @@ func (j *Janitor) Sweep(ctx context.Context) int {
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-// expiredEvent is the same for every front replica that sweeps the same
-// session, so its logout id (the JetStream message id) is stored once.
+// expiredEvent is the session's logout with reason expired. Its logout id
+// is the session's (SessionLogoutID): replicas sweeping the same session,
+// or a logout racing the expiry, publish one event.
 func expiredEvent(s *index.Session, issuer string, now time.Time) *event.SessionEnded {
-	sum := sha256.Sum256([]byte("expired\x00" + s.SID + "\x00" + s.Created.UTC().Format(time.RFC3339Nano)))
-	id := "exp" + strings.ToLower(idEncoding.EncodeToString(sum[:15]))
-	return Snapshot(s, id, event.ReasonExpired, issuer, now)
+	return Snapshot(s, SessionLogoutID(s.SID), event.ReasonExpired, issuer, now)
+}
+
+// SessionLogoutID is the logout id of ending session sid, whoever ends it:
+// the end-session endpoint, the API or the expiry. Every replica and every
+// concurrent request derives the same id, so JetStream's message-id
+// de-duplication stores one session-ended event however many race (spec
+// DES-3), and a session ends once.
+func SessionLogoutID(sid string) string {
+	sum := sha256.Sum256([]byte("signoff logout\x00" + sid))
+	return "s" + strings.ToLower(idEncoding.EncodeToString(sum[:16]))
 }
 
 // Snapshot is the session-ended event of s: its participants as the index
@@ -99,7 +108,8 @@ func Snapshot(s *index.Session, logoutID string, reason event.Reason, issuer str
 	return e
 }
 
-// NewLogoutID returns a random logout id: 128 bits, one subject token.
+// NewLogoutID returns a random logout id: 128 bits, one subject token, for
+// logouts that are not one session's (a subject's sessions at once).
 func NewLogoutID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
