@@ -58,7 +58,7 @@ func foreignHint(t *testing.T, iss, aud string) string {
 func TestEndSessionRules(t *testing.T) {
 	e := newEnv(t)
 	future := time.Now().Add(time.Hour)
-	past := time.Now().Add(-time.Hour)
+	past := time.Now().Add(-30 * time.Minute) // expired, but recently (RIL-11)
 	const reg = "https://app1.example.com/signed-out"
 	qs := url.QueryEscape(state90)
 
@@ -115,6 +115,13 @@ func TestEndSessionRules(t *testing.T) {
 				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, past)}, "post_logout_redirect_uri": {reg}, "state": {"old"}}
 			},
 			wantStatus: 302, wantLocation: reg + "?state=old", wantEnded: true,
+		},
+		{
+			name: "a hint expired long ago asks first",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, time.Now().Add(-48*time.Hour))}, "post_logout_redirect_uri": {reg}, "state": {"old"}}
+			},
+			wantStatus: 200, wantBody: "Do you want to sign out?",
 		},
 		{
 			name: "hint and matching client_id",

@@ -187,13 +187,36 @@ func TestSubOnlyHintEndsTheSubjectsSessionsOfThatClient(t *testing.T) {
 	e.join("s-b", "app1", "alice")
 	e.join("s-c", "app2", "alice") // alice at another client only
 	e.join("s-d", "app1", "bob")
-	r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+	b := newBrowser(t)
+	r := e.do(b, http.MethodGet, "/connect/endsession", url.Values{
 		"id_token_hint": {e.hint("app1", "alice", "", time.Now().Add(time.Hour))}})
+	require.Equal(t, 200, r.status)
+	// It may end sessions on other devices: the person confirms first.
+	for _, sid := range []string{"s-a", "s-b"} {
+		s, _ := e.front.Index().Session(sid)
+		assert.False(t, s.Ended(), sid)
+	}
+	form := formOf(t, r.body)
+	form.Set("confirm", "yes")
+	r = e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
 	require.Equal(t, 200, r.status)
 	for sid, want := range map[string]bool{"s-a": true, "s-b": true, "s-c": false, "s-d": false} {
 		s, _ := e.front.Index().Session(sid)
 		assert.Equal(t, want, s.Ended(), sid)
 	}
+}
+
+func TestAnUnknownCookieSessionEndsNothing(t *testing.T) {
+	e := newEnv(t)
+	b := newBrowser(t)
+	e.setCookie(b, "made-up-sid")
+	form := formOf(t, e.do(b, http.MethodGet, "/connect/endsession", nil).body)
+	form.Set("confirm", "yes")
+	r := e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+	assert.Equal(t, 200, r.status)
+	assert.Empty(t, e.endedEvents(), "no event for a session the index does not know")
+	_, ok := e.front.Index().Session("made-up-sid")
+	assert.False(t, ok)
 }
 
 func TestNATSDownIsA503AndNothingEnds(t *testing.T) {

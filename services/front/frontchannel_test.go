@@ -129,8 +129,15 @@ func TestFrontchannelPage(t *testing.T) {
 			e.join(sid, "app3", "erin")
 			e.join(sid, "app4", "erin")
 		}
-		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+		// A hint with only a sub ends every session of that subject with
+		// the client, so the person confirms first.
+		b := newBrowser(t)
+		r := e.do(b, http.MethodGet, "/connect/endsession", url.Values{
 			"id_token_hint": {e.hint("app3", "erin", "", future)}})
+		require.Equal(t, 200, r.status, r.body)
+		form := formOf(t, r.body)
+		form.Set("confirm", "yes")
+		r = e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
 		require.Equal(t, 200, r.status, r.body)
 		p := parseFCPage(t, r)
 		// app4 gets the same URL for both sessions: it is loaded once.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/signoff/signoff/services/front/internal/index"
 	"github.com/signoff/signoff/shared/config"
@@ -125,8 +126,13 @@ func (d *Decider) hintClient(h *keys.Hint) (*config.Client, *Error) {
 	return found, nil
 }
 
+// expiredHintGrace is how long after its exp a hint still ends its session
+// without a question: "recent" in RIL-11. An older one asks the person, so a
+// leaked old ID token is no remote logout switch.
+const expiredHintGrace = time.Hour
+
 // chooseSessions picks the sessions that end and whether the person must
-// confirm (RIL-12, RIL-13, RIL-19).
+// confirm (RIL-11, RIL-12, RIL-13, RIL-19).
 func (d *Decider) chooseSessions(dec *Decision, r Request, cookieSID string) {
 	h := dec.Hint
 	var subject string
@@ -135,10 +141,10 @@ func (d *Decider) chooseSessions(dec *Decision, r Request, cookieSID string) {
 		dec.SIDs = d.live(h.SID)
 		subject = h.Subject
 		if cookieSID != "" && cookieSID != h.SID {
-			// A hint from another session than this browser's: ask, and
-			// end both if the person agrees.
+			// A hint from another session than this browser's: ask, and end
+			// both sessions if the person agrees.
 			dec.Suspect = true
-			dec.SIDs = append(dec.SIDs, d.live(cookieSID)...)
+			dec.SIDs = append(dec.SIDs, d.known(cookieSID)...)
 		}
 		if s, ok := d.sessions.Session(h.SID); ok && !s.Ended() && !s.HasClient(dec.Client.ClientID) {
 			// RIL-12: the hint's session is not one this client was in.
@@ -146,15 +152,21 @@ func (d *Decider) chooseSessions(dec *Decision, r Request, cookieSID string) {
 		}
 	case h != nil:
 		// A hint with only sub: that subject's live sessions that the
-		// hint's client took part in.
+		// hint's client took part in, on every device. The person confirms.
 		subject = h.Subject
 		dec.SIDs = d.sessions.LiveSessionsOf(dec.Client.ClientID, h.Subject)
+		dec.Confirm = true
 		if cookieSID != "" && !slices.Contains(dec.SIDs, cookieSID) {
 			dec.Suspect = true
-			dec.SIDs = append(dec.SIDs, d.live(cookieSID)...)
+			dec.SIDs = append(dec.SIDs, d.known(cookieSID)...)
 		}
 	default:
-		dec.SIDs = d.live(cookieSID)
+		// No hint: only a session the index knows ends, after the person
+		// confirms (RIL-19); an unknown cookie value ends nothing.
+		dec.SIDs = d.known(cookieSID)
+		dec.Confirm = true
+	}
+	if h != nil && h.Expired && time.Since(h.ExpiresAt) > expiredHintGrace {
 		dec.Confirm = true
 	}
 	if r.LogoutHint != "" && !d.logoutHintMatches(r.LogoutHint, dec.SIDs, subject) {
@@ -163,6 +175,17 @@ func (d *Decider) chooseSessions(dec *Decision, r Request, cookieSID string) {
 	if dec.Suspect {
 		dec.Confirm = true
 	}
+}
+
+// known returns sid when the index holds it as a live session.
+func (d *Decider) known(sid string) []string {
+	if sid == "" {
+		return nil
+	}
+	if s, ok := d.sessions.Session(sid); ok && !s.Ended() {
+		return []string{sid}
+	}
+	return nil
 }
 
 // live returns sid unless it is empty or the index knows it has ended. A
