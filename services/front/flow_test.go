@@ -393,3 +393,13 @@ func TestConcurrentLogoutsOfOneSessionPublishOneEvent(t *testing.T) {
 	wg.Wait()
 	assert.Len(t, e.endedEvents(), 1)
 }
+
+// TestConfirmationAllowsANativeAppRedirect: the form's CSP lets the
+// redirect after the POST reach a native app's custom scheme.
+func TestConfirmationAllowsANativeAppRedirect(t *testing.T) {
+	e := newEnv(t)
+	r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+		"client_id": {"app1"}, "post_logout_redirect_uri": {"com.example.app1:/logout"}})
+	require.Equal(t, 200, r.status)
+	assert.Contains(t, r.header.Get("Content-Security-Policy"), "form-action 'self' com.example.app1:")
+}

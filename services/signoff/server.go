@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,9 +83,18 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 	return g.Wait()
 }
 
-func natsDescription(url, listen string) string {
-	if url != "" {
-		return url
+func natsDescription(urls, listen string) string {
+	if urls != "" {
+		// Never log credentials that a URL may carry.
+		var out []string
+		for _, raw := range strings.Split(urls, ",") {
+			if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.User != nil {
+				u.User = url.User("redacted")
+				raw = u.String()
+			}
+			out = append(out, raw)
+		}
+		return strings.Join(out, ",")
 	}
 	if listen != "" {
 		return "embedded, nats://" + listen

@@ -158,7 +158,23 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 			errs[i] = w.first(ctx, b, c, p.Sub, redelivered, logger.With("client_id", c.ClientID))
 		}()
 	}
+	// Long fan-outs (slow targets, busy slots) keep the event ours: it is
+	// not redelivered to another replica while this one works on it.
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(max(w.o.AckWait/3, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
 	wg.Wait()
+	close(stop)
 	errs = append(errs, b.flush())
 	if err := errors.Join(errs...); err != nil {
 		logger.Warn("logout not fully recorded, it will be redelivered", "err", err)

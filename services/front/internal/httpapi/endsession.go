@@ -127,7 +127,7 @@ func (h *handler) askConfirmation(c *gin.Context, req endsession.Request, dec *e
 	if dec.Client != nil {
 		d.ClientName = dec.Client.DisplayName()
 	}
-	if o := pages.Origin(dec.Redirect); o != "" {
+	if o := pages.Source(dec.Redirect); o != "" {
 		d.FormTargets = append(d.FormTargets, o)
 	}
 	if o := pages.Origin(h.Config.Logout.SignedOutURL); o != "" {

@@ -28,17 +28,16 @@ func (h *handler) logout(c *gin.Context, req endsession.Request, dec *endsession
 		e := h.endedEvent(sid, dec, now)
 		if err := h.Sessions.End(ctx, e); err != nil {
 			h.Logger.Error("publishing session ended", "request_id", reqID(c), "sid", sid, "err", err)
-			if len(ended) == 0 {
-				// Nothing is half done: no session ended, nothing changed.
-				status := http.StatusServiceUnavailable
-				if !errors.Is(err, sessions.ErrUnavailable) {
-					status = http.StatusInternalServerError
-				}
-				h.fail(c, status, "temporarily_unavailable", "signing out is temporarily unavailable; try again")
-				return
+			// Nothing is half done as far as the person can tell: no
+			// redirect, no signed-out page, the cookie kept. Sessions that
+			// did end stay ended; trying again ends the rest (each session
+			// ends once: its logout id is its own).
+			status := http.StatusServiceUnavailable
+			if !errors.Is(err, sessions.ErrUnavailable) {
+				status = http.StatusInternalServerError
 			}
-			// Some sessions did end: say so rather than pretend all failed.
-			break
+			h.fail(c, status, "temporarily_unavailable", "signing out is temporarily unavailable; try again")
+			return
 		}
 		h.Logger.Info("session ended", "request_id", reqID(c), "logout_id", e.LogoutID, "sid", sid,
 			"clients", len(e.Clients), "reason", e.Reason)

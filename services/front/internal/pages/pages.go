@@ -181,6 +181,19 @@ func Origin(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
+// Source is the CSP source that allows raw: its origin for http(s), its
+// scheme ("com.example.app:") for a native app's custom scheme.
+func Source(raw string) string {
+	if o := Origin(raw); o != "" {
+		return o
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Scheme == "javascript" || u.Scheme == "data" {
+		return ""
+	}
+	return u.Scheme + ":"
+}
+
 // SetNoStore marks a response as never to be cached or framed, with no
 // referrer: every response of the end-session endpoint carries this.
 func SetNoStore(h http.Header) {

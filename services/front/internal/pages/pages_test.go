@@ -107,3 +107,15 @@ func TestRefreshSeconds(t *testing.T) {
 		assert.Equal(t, want, Data{FrameTimeout: d}.RefreshSeconds(), d)
 	}
 }
+
+func TestSource(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://app.example.com/x?y=1": "https://app.example.com",
+		"http://127.0.0.1:9001/done":    "http://127.0.0.1:9001",
+		"com.example.app1:/logout":      "com.example.app1:",
+		"javascript:alert(1)":           "",
+		"":                              "",
+	} {
+		assert.Equal(t, want, Source(raw), raw)
+	}
+}
