@@ -116,4 +116,11 @@ func TestJoinAfterTheSessionEndedIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusConflict, resp.StatusCode)
+	// The late client still hears of the logout: one of its own.
+	evs := e.endedEvents()
+	require.Len(t, evs, 2)
+	late := evs[1]
+	assert.Equal(t, "s-late", late.SID)
+	assert.Equal(t, []event.Participant{{ClientID: "app2", Sub: "bob"}}, late.Clients)
+	assert.NotEqual(t, evs[0].LogoutID, late.LogoutID)
 }

@@ -15,7 +15,7 @@ func RedirectTo(registered string, state string, hasState bool) string {
 	}
 	sep := "?"
 	switch {
-	case strings.HasSuffix(registered, "?"):
+	case strings.HasSuffix(registered, "?"), strings.HasSuffix(registered, "&"):
 		sep = ""
 	case strings.Contains(registered, "?"):
 		sep = "&"

@@ -239,10 +239,8 @@ func view(txn *memdb.Txn, s *session) *Session {
 	it, err := txn.Get(tableParticipations, indexID+"_prefix", s.SID, "")
 	if err == nil {
 		for raw := it.Next(); raw != nil; raw = it.Next() {
+			// The compound key ends the sid with a NUL: only this sid's.
 			p := raw.(*participation)
-			if p.SID != s.SID { // the prefix may match a longer sid
-				continue
-			}
 			v.Clients = append(v.Clients, Client{ClientID: p.ClientID, Sub: p.Sub})
 		}
 	}

@@ -37,7 +37,6 @@ type session struct {
 	EndedAt  time.Time
 	LogoutID string
 	Reason   event.Reason
-	EndSeq   uint64
 }
 
 // participation is one row of the participations table.

@@ -61,6 +61,9 @@ func (in *Intake) handle(ctx context.Context, m jetstream.Msg) {
 	switch {
 	case err == nil:
 		_ = m.Ack()
+	case errors.Is(err, ErrSessionEnded):
+		// A late participant got a logout of its own; nothing to record.
+		_ = m.Ack()
 	case errors.Is(err, ErrUnavailable):
 		in.logger.Warn("participation report not recorded yet, will retry", "err", err)
 		_ = m.NakWithDelay(time.Second)

@@ -22,7 +22,7 @@ func TestJanitorExpiresAndRemoves(t *testing.T) {
 	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default()))
 	ix, err := index.New()
 	require.NoError(t, err)
-	svc := NewService(js, ix, func(string) bool { return true }, 10)
+	svc := NewService(js, ix, func(string) bool { return true }, 10, "http://issuer")
 	now := time.Now()
 	svc.now = func() time.Time { return now.Add(-2 * time.Hour) }
 	require.NoError(t, svc.Join(t.Context(), &event.Joined{SID: "old-live", ClientID: "app1", Sub: "alice"}))

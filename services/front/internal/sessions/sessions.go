@@ -43,12 +43,14 @@ type Service struct {
 	ix         *index.Index
 	known      func(clientID string) bool
 	maxClients int
+	issuer     string
 	now        func() time.Time
 }
 
-// NewService returns a Service. known tells registered client ids.
-func NewService(js Publisher, ix *index.Index, known func(string) bool, maxClients int) *Service {
-	return &Service{js: js, ix: ix, known: known, maxClients: maxClients, now: time.Now}
+// NewService returns a Service. known tells registered client ids; issuer
+// is the iss of the logouts it publishes.
+func NewService(js Publisher, ix *index.Index, known func(string) bool, maxClients int, issuer string) *Service {
+	return &Service{js: js, ix: ix, known: known, maxClients: maxClients, issuer: issuer, now: time.Now}
 }
 
 // Join records that j.ClientID took part in session j.SID.
@@ -61,6 +63,12 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 	}
 	if cur, ok := s.ix.Session(j.SID); ok {
 		if cur.Ended() {
+			// The client joined a session that has ended (a report that
+			// raced the logout, or came late): it holds tokens for a dead
+			// session, so it gets a logout of its own.
+			if err := s.endLate(ctx, cur, j); err != nil {
+				return err
+			}
 			return fmt.Errorf("%w: %s", ErrSessionEnded, j.SID)
 		}
 		if slices.Contains(cur.Clients, index.Client{ClientID: j.ClientID, Sub: j.Sub}) {
@@ -87,6 +95,28 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 		return fmt.Errorf("%w: publishing participation: %w", ErrUnavailable, err)
 	}
 	return s.ix.ApplyJoined(j, ack.Sequence)
+}
+
+// endLate publishes a logout of an ended session for one late participant.
+// Its logout id derives from the session's and the client's, so repeated
+// late reports publish it once.
+func (s *Service) endLate(ctx context.Context, cur *index.Session, j *event.Joined) error {
+	e := &event.SessionEnded{
+		LogoutID: SessionLogoutID(j.SID + "\x00late\x00" + j.ClientID), SID: j.SID, Sub: cur.Sub, Iss: s.issuer,
+		Clients: []event.Participant{{ClientID: j.ClientID, Sub: j.Sub}},
+		Reason:  cur.Reason, Time: s.now().UTC(),
+	}
+	if e.Reason == "" {
+		e.Reason = event.ReasonEndSession
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encoding late logout: %w", err)
+	}
+	if _, err := s.js.Publish(ctx, event.SubjectSessionEnded, data, jetstream.WithMsgID(e.LogoutID)); err != nil {
+		return fmt.Errorf("%w: publishing late logout: %w", ErrUnavailable, err)
+	}
+	return nil
 }
 
 // End publishes the session-ended event e and waits for JetStream's
