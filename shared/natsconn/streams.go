@@ -2,7 +2,9 @@ package natsconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -85,12 +87,33 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 	}
 }
 
-// EnsureStreams creates or updates every stream of [Streams].
+// EnsureStreams creates every stream of [Streams] that is missing and
+// updates one whose settings differ. A stream that is as wanted is left
+// alone: services start concurrently, and a needless update races the
+// consumers that other services create meanwhile.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Config) error {
-	for _, sc := range Streams(cfg) {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("declaring stream %s: %w", sc.Name, err)
+	for _, want := range Streams(cfg) {
+		st, err := js.Stream(ctx, want.Name)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			_, err = js.CreateStream(ctx, want)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				err = nil // another service created it first
+			}
+		case err == nil && !sameStream(st.CachedInfo().Config, want):
+			_, err = js.UpdateStream(ctx, want)
+		}
+		if err != nil {
+			return fmt.Errorf("declaring stream %s: %w", want.Name, err)
 		}
 	}
 	return nil
+}
+
+// sameStream reports whether have already has every setting of want.
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Retention == want.Retention &&
+		have.MaxAge == want.MaxAge && have.MaxMsgsPerSubject == want.MaxMsgsPerSubject &&
+		have.Duplicates == want.Duplicates && have.Storage == want.Storage &&
+		have.Replicas == want.Replicas && have.Description == want.Description
 }
