@@ -34,3 +34,21 @@ func TestEnsureStreams(t *testing.T) {
 		assert.NoError(t, err, name)
 	}
 }
+
+// TestStreamsAsTheServerStoresThem: what EnsureStreams declares is what
+// the server keeps, so a second declaration changes nothing.
+func TestStreamsAsTheServerStoresThem(t *testing.T) {
+	s := natstest.RunServer(t, "")
+	_, js := natstest.Connect(t, s)
+	cfg := config.Default()
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	for _, want := range natsconn.Streams(cfg) {
+		st, err := js.Stream(t.Context(), want.Name)
+		require.NoError(t, err)
+		have := st.CachedInfo().Config
+		assert.Equal(t, want.MaxMsgsPerSubject, have.MaxMsgsPerSubject, want.Name)
+		assert.Equal(t, want.Duplicates, have.Duplicates, want.Name)
+		assert.Equal(t, want.MaxAge, have.MaxAge, want.Name)
+		assert.Equal(t, want.Subjects, have.Subjects, want.Name)
+	}
+}
