@@ -7,12 +7,17 @@ import (
 
 // RedirectTo returns the URI to send the browser to: the registered
 // post_logout_redirect_uri exactly as registered, with state appended when
-// the request carried one, and nothing else added (RIL-27..30). A query the
-// URI already has is kept, and state joins it with '&'.
+// the request carried one, and nothing else added (RIL-27..30).
 func RedirectTo(registered string, state string, hasState bool) string {
 	if !hasState {
 		return registered
 	}
+	return WithQuery(registered, "state="+url.QueryEscape(state))
+}
+
+// WithQuery appends params (already encoded) to a registered URI and keeps
+// the query it has: joined with '?' or '&', whichever fits (RIL-30, FCL-12).
+func WithQuery(registered, params string) string {
 	sep := "?"
 	switch {
 	case strings.HasSuffix(registered, "?"), strings.HasSuffix(registered, "&"):
@@ -20,5 +25,5 @@ func RedirectTo(registered string, state string, hasState bool) string {
 	case strings.Contains(registered, "?"):
 		sep = "&"
 	}
-	return registered + sep + "state=" + url.QueryEscape(state)
+	return registered + sep + params
 }

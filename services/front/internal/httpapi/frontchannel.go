@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -57,14 +56,7 @@ func FrontchannelURI(registered, iss, sid string, withSession bool) string {
 	if !withSession || sid == "" {
 		return registered
 	}
-	sep := "?"
-	switch {
-	case strings.HasSuffix(registered, "?"), strings.HasSuffix(registered, "&"):
-		sep = ""
-	case strings.Contains(registered, "?"):
-		sep = "&"
-	}
-	return registered + sep + "iss=" + url.QueryEscape(iss) + "&sid=" + url.QueryEscape(sid)
+	return endsession.WithQuery(registered, "iss="+url.QueryEscape(iss)+"&sid="+url.QueryEscape(sid))
 }
 
 // frontchannelPage answers a logout whose sessions have front-channel

@@ -66,21 +66,17 @@ func (h *handler) logout(c *gin.Context, req endsession.Request, dec *endsession
 // the index does not know ends with the hint's client as its only known
 // participant.
 func (h *handler) endedEvent(sid string, dec *endsession.Decision, now time.Time) *event.SessionEnded {
-	e := &event.SessionEnded{
-		LogoutID: sessions.SessionLogoutID(sid), SID: sid, Iss: h.Config.Issuer,
-		Reason: event.ReasonEndSession, Time: now, Clients: []event.Participant{},
+	s, ok := h.Index.Session(sid)
+	if !ok {
+		s = &index.Session{SID: sid}
+		if dec.Hint != nil && dec.Hint.SID == sid {
+			s.Sub = dec.Hint.Subject
+			s.Clients = []index.Client{{ClientID: dec.Client.ClientID, Sub: dec.Hint.Subject}}
+		}
 	}
+	e := sessions.Snapshot(s, sessions.SessionLogoutID(sid), event.ReasonEndSession, h.Config.Issuer, now)
 	if dec.Client != nil {
 		e.InitiatingClientID = dec.Client.ClientID
-	}
-	if s, ok := h.Index.Session(sid); ok {
-		e.Sub = s.Sub
-		for _, p := range s.Clients {
-			e.Clients = append(e.Clients, event.Participant{ClientID: p.ClientID, Sub: p.Sub})
-		}
-	} else if dec.Hint != nil && dec.Hint.SID == sid {
-		e.Sub = dec.Hint.Subject
-		e.Clients = append(e.Clients, event.Participant{ClientID: dec.Client.ClientID, Sub: dec.Hint.Subject})
 	}
 	return e
 }
