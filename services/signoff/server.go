@@ -8,15 +8,12 @@ import (
 	"io"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/signoff/signoff/services/front"
-	"github.com/signoff/signoff/shared/keys"
-	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/service"
 )
 
@@ -34,23 +31,15 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	logger := service.Logger(cfg.Log, stdout)
-	ks, err := keys.Load(cfg.Keys, cfg.SigningAlgs(), logger)
-	if err != nil {
-		return fmt.Errorf("loading signing keys: %w", err)
-	}
-	conn, err := natsconn.Connect(ctx, cfg.NATS, "signoff", logger)
+	env, err := service.Boot(ctx, cfg, "signoff", true, logger)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		conn.Close(closeCtx)
+		env.Close(ctx)
 		logger.Info("signoff stopped")
 	}()
-	if err := natsconn.EnsureStreams(ctx, conn.JS, cfg); err != nil {
-		return err
-	}
+	conn, ks := env.NATS, env.Keys
 	logger.Info("signoff starting", "issuer", cfg.Issuer, "listen", cfg.Listen,
 		"nats", natsDescription(cfg.NATS.URL, cfg.NATS.Listen), "clients", len(cfg.Clients))
 

@@ -65,25 +65,13 @@ func RunWorker(ctx context.Context, w Worker, args []string, getenv func(string)
 		return fmt.Errorf("%s needs nats.url: a standalone worker shares NATS with the fronts", w.Name)
 	}
 	logger := Logger(cfg.Log, stdout)
-	d := WorkerDeps{Logger: logger}
-	if w.NeedsKeys {
-		if d.Keys, err = keys.Load(cfg.Keys, cfg.SigningAlgs(), logger); err != nil {
-			return fmt.Errorf("loading signing keys: %w", err)
-		}
-	}
-	conn, err := natsconn.Connect(ctx, cfg.NATS, "signoff-"+w.Name, logger)
+	env, err := Boot(ctx, cfg, "signoff-"+w.Name, w.NeedsKeys, logger)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		conn.Close(closeCtx)
-	}()
-	if err := natsconn.EnsureStreams(ctx, conn.JS, cfg); err != nil {
-		return err
-	}
-	d.JS = conn.JS
+	defer env.Close(ctx)
+	conn := env.NATS
+	d := WorkerDeps{JS: conn.JS, Keys: env.Keys, Logger: logger}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

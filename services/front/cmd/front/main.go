@@ -11,11 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/signoff/signoff/services/front"
-	"github.com/signoff/signoff/shared/keys"
-	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/service"
 )
 
@@ -40,20 +37,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := service.Logger(cfg.Log, stdout)
-	ks, err := keys.Load(cfg.Keys, cfg.SigningAlgs(), logger)
-	if err != nil {
-		return fmt.Errorf("loading signing keys: %w", err)
-	}
-	conn, err := natsconn.Connect(ctx, cfg.NATS, "signoff-front", logger)
+	env, err := service.Boot(ctx, cfg, "signoff-front", true, logger)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		conn.Close(closeCtx)
-	}()
-	err = front.Run(ctx, cfg, front.Deps{NATS: conn, Keys: ks, Logger: logger})
+	defer env.Close(ctx)
+	err = front.Run(ctx, cfg, front.Deps{NATS: env.NATS, Keys: env.Keys, Logger: logger})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
