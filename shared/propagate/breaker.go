@@ -7,17 +7,21 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/signoff/signoff/shared/config"
 )
 
 // target is one client of a worker: its breaker and its slots.
 type target struct {
 	id      string
+	client  *config.Client
 	breaker *gobreaker.CircuitBreaker[struct{}]
 	slots   chan struct{} // PerTarget slots for first attempts
 }
 
-func newTarget(id string, o *Options, m *metrics) *target {
-	t := &target{id: id, slots: make(chan struct{}, o.PerTarget)}
+func newTarget(c *config.Client, o *Options, m *metrics) *target {
+	id := c.ClientID
+	t := &target{id: id, client: c, slots: make(chan struct{}, o.PerTarget)}
 	failures := o.Breaker.Failures
 	logger := o.Logger.With("client_id", id)
 	t.breaker = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/signoff/signoff/shared/config"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -94,7 +93,7 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target) {
 		return
 	}
 	n := attempts + 1
-	d := &Delivery{Event: e, Client: w.clientOf(task.ClientID), Sub: task.Sub, Kind: w.o.Kind, Attempt: n}
+	d := &Delivery{Event: e, Client: t.client, Sub: task.Sub, Kind: w.o.Kind, Attempt: n}
 	err = t.call(ctx, w.o.Propagator, d, w.o.Timeout, w.m)
 	<-w.slots
 	t.release()
@@ -159,11 +158,6 @@ func (w *worker) finish(msg jetstream.Msg, err error) {
 		return
 	}
 	_ = msg.Ack()
-}
-
-func (w *worker) clientOf(id string) *config.Client {
-	c, _ := w.o.Clients.Client(id)
-	return c
 }
 
 func lastError(last *event.Delivery, task *Task) string {

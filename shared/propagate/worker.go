@@ -10,7 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
 	"github.com/signoff/signoff/shared/natsconn"
 )
@@ -43,7 +42,7 @@ func Run(ctx context.Context, o Options) error {
 	w := &worker{o: o, m: m, ledger: l, targets: map[string]*target{}, slots: make(chan struct{}, o.Concurrency)}
 	for _, c := range o.Clients.Clients() {
 		if o.Wants(&c) {
-			w.targets[c.ClientID] = newTarget(c.ClientID, &w.o, m)
+			w.targets[c.ClientID] = newTarget(&c, &w.o, m)
 		}
 	}
 
@@ -148,14 +147,14 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(e.Clients))
 	for i, p := range e.Clients {
-		c, ok := w.o.Clients.Client(p.ClientID)
-		if !ok || !w.o.Wants(c) {
+		t, ok := w.targets[p.ClientID] // registered, and wanted by this kind
+		if !ok {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = w.first(ctx, b, c, p.Sub, redelivered, logger.With("client_id", c.ClientID))
+			errs[i] = w.first(ctx, b, t, p.Sub, redelivered, logger.With("client_id", t.id))
 		}()
 	}
 	// Long fan-outs (slow targets, busy slots) keep the event ours: it is
@@ -185,8 +184,8 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 }
 
 // first makes the first attempt of one delivery, or hands it off.
-func (w *worker) first(ctx context.Context, b *batch, c *config.Client, sub string, redelivered bool, logger *slog.Logger) error {
-	e := b.e
+func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, redelivered bool, logger *slog.Logger) error {
+	e, c := b.e, t.client
 	if redelivered {
 		// The event came back. A delivery with a final status is done; one
 		// that was parked is handed off again, in case the first hand-off
@@ -210,20 +209,17 @@ func (w *worker) first(ctx context.Context, b *batch, c *config.Client, sub stri
 			return nil
 		}
 	}
-	t := w.targets[c.ClientID]
-	task := &Task{Kind: w.o.Kind, ClientID: c.ClientID, Sub: sub, Event: e, NotBefore: time.Now()}
-	if t == nil {
-		// A client registered after the worker started: the retry stage
-		// has no consumer for it either, so record why it is not served.
-		b.add(c.ClientID, event.StatusSkipped, 0, "client unknown to this worker; restart it")
-		return nil
+	// Only a delivery that goes to the retry stage needs a task.
+	task := func() *Task {
+		return &Task{Kind: w.o.Kind, ClientID: c.ClientID, Sub: sub, Event: e, NotBefore: time.Now()}
 	}
 	if t.open() {
-		task.LastError = errBreakerOpen.Error()
-		return w.park(ctx, task, event.StatusDeferred, logger)
+		tk := task()
+		tk.LastError = errBreakerOpen.Error()
+		return w.park(ctx, tk, event.StatusDeferred, logger)
 	}
 	if !t.tryAcquire() {
-		return w.park(ctx, task, event.StatusPending, logger)
+		return w.park(ctx, task(), event.StatusPending, logger)
 	}
 	defer t.release()
 	w.slots <- struct{}{}
@@ -231,7 +227,12 @@ func (w *worker) first(ctx context.Context, b *batch, c *config.Client, sub stri
 
 	d := &Delivery{Event: e, Client: c, Sub: sub, Kind: w.o.Kind, Attempt: 1}
 	err := t.call(ctx, w.o.Propagator, d, w.o.Timeout, w.m)
-	return w.settleFirst(ctx, b, task, err, logger)
+	if err == nil {
+		logger.Info("delivered", "attempts", 1)
+		b.add(c.ClientID, event.StatusDelivered, 1, "")
+		return nil
+	}
+	return w.settleFirst(ctx, b, task(), err, logger)
 }
 
 // park hands a delivery to the retry stage. Its progress is recorded
@@ -245,14 +246,10 @@ func (w *worker) park(ctx context.Context, task *Task, st event.Status, logger *
 	return w.ledger.handOff(ctx, task)
 }
 
-// settleFirst records the outcome of a first attempt. A transient failure
+// settleFirst records the outcome of a failed first attempt. A transient failure
 // goes to the retry stage, to be tried again after a backoff.
 func (w *worker) settleFirst(ctx context.Context, b *batch, task *Task, err error, logger *slog.Logger) error {
 	switch {
-	case err == nil:
-		logger.Info("delivered", "attempts", 1)
-		b.add(task.ClientID, event.StatusDelivered, 1, "")
-		return nil
 	case errors.Is(err, errBreakerOpen):
 		task.LastError = err.Error()
 		return w.park(ctx, task, event.StatusDeferred, logger)
