@@ -159,3 +159,38 @@ func mustJSON(t *testing.T, v any) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// TestLateReportThroughNATS: a participation published on
+// signoff.v1.session.joined after its session ended is not recorded, and
+// that client gets a logout of its own.
+func TestLateReportThroughNATS(t *testing.T) {
+	js := setup(t)
+	r := startReplica(t, js)
+	require.NoError(t, r.svc.Join(t.Context(), &event.Joined{SID: "s-late", ClientID: "app1", Sub: "alice"}))
+	require.NoError(t, r.svc.End(t.Context(), &event.SessionEnded{LogoutID: sessions.SessionLogoutID("s-late"), SID: "s-late",
+		Sub: "alice", Iss: "x", Reason: event.ReasonAPI, Time: time.Now().UTC(),
+		Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}}}))
+	_, err := js.Publish(t.Context(), event.SubjectSessionJoined, mustJSON(t, event.Joined{SID: "s-late", ClientID: "app2", Sub: "bob"}))
+	require.NoError(t, err)
+
+	stream, err := js.Stream(t.Context(), natsconn.StreamEvents)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := stream.Info(t.Context())
+		return err == nil && info.State.Msgs == 2
+	}, 10*time.Second, 10*time.Millisecond, "a second, late logout")
+	msg, err := stream.GetLastMsgForSubject(t.Context(), event.SubjectSessionEnded)
+	require.NoError(t, err)
+	late, err := event.Decode[event.SessionEnded](msg.Data)
+	require.NoError(t, err)
+	assert.Equal(t, []event.Participant{{ClientID: "app2", Sub: "bob"}}, late.Clients)
+	assert.Equal(t, event.ReasonAPI, late.Reason)
+	s, _ := r.ix.Session("s-late")
+	assert.False(t, s.HasClient("app2"), "not recorded in the ended session")
+	intake, err := js.Consumer(t.Context(), natsconn.StreamIntake, sessions.IntakeConsumer)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := intake.Info(t.Context())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	}, 10*time.Second, 10*time.Millisecond, "the report is acknowledged, not redelivered")
+}
