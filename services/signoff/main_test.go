@@ -187,6 +187,11 @@ clients:
 	resp.Body.Close()
 	assert.Contains(t, string(metrics), `signoff_deliveries_total{channel="backchannel",client_id="app1",status="delivered"} 1`)
 
+	probe := func() error {
+		return run(t.Context(), []string{"signoff", "-healthcheck", base + "/readyz"}, os.Getenv, io.Discard, io.Discard)
+	}
+	require.NoError(t, probe(), "-healthcheck while signoff serves")
+
 	cancel()
 	select {
 	case err := <-done:
@@ -195,4 +200,5 @@ clients:
 		t.Fatal("signoff did not stop")
 	}
 	assert.Contains(t, out.String(), "signoff stopped")
+	require.Error(t, probe(), "-healthcheck once signoff has stopped")
 }

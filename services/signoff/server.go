@@ -26,6 +26,9 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	if flags.Healthcheck != "" {
+		return service.Probe(ctx, flags.Healthcheck)
+	}
 	cfg, err := service.LoadConfig(flags, getenv)
 	if err != nil {
 		return err

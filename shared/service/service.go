@@ -22,6 +22,10 @@ type Flags struct {
 	ConfigPath string
 	Listen     string
 	NATSURL    string
+	// Healthcheck, when set, is a URL to probe instead of serving (see
+	// [Probe]): `signoff-front -healthcheck http://127.0.0.1:8080/readyz`
+	// is a container health check that needs no shell.
+	Healthcheck string
 }
 
 // Parse reads flags from args (without the program name) into a FlagSet
@@ -33,6 +37,7 @@ func Parse(name string, args []string, getenv func(string) string, stderr io.Wri
 	fs.StringVar(&f.ConfigPath, "config", getenv(config.EnvConfigFile), "configuration file (env "+config.EnvConfigFile+")")
 	fs.StringVar(&f.Listen, "listen", "", "override listen (host:port)")
 	fs.StringVar(&f.NATSURL, "nats-url", "", "override nats.url")
+	fs.StringVar(&f.Healthcheck, "healthcheck", "", "GET this URL, exit 0 on a 2xx answer and 1 otherwise, instead of serving (container health checks)")
 	if extra != nil {
 		extra(fs)
 	}

@@ -55,6 +55,9 @@ func RunWorker(ctx context.Context, w Worker, args []string, getenv func(string)
 	if err != nil {
 		return err
 	}
+	if flags.Healthcheck != "" {
+		return Probe(ctx, flags.Healthcheck)
+	}
 	cfg, err := LoadConfig(flags, getenv)
 	if err != nil {
 		return err

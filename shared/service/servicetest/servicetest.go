@@ -126,6 +126,13 @@ func serves(t *testing.T, name, client string, run Main) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, "go_goroutines")
 
+	// -healthcheck probes instead of serving: the container health check
+	// of a distroless image.
+	probe := func() error {
+		return run(t.Context(), []string{name, "-healthcheck", "http://" + addr + "/healthz"}, noEnv, io.Discard, io.Discard)
+	}
+	require.NoError(t, probe(), "-healthcheck while the worker serves")
+
 	cancel()
 	select {
 	case err := <-done:
@@ -133,4 +140,5 @@ func serves(t *testing.T, name, client string, run Main) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("run did not return after its context ended")
 	}
+	require.Error(t, probe(), "-healthcheck once the worker has stopped")
 }

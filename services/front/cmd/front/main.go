@@ -32,6 +32,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if flags.Healthcheck != "" {
+		return service.Probe(ctx, flags.Healthcheck)
+	}
 	cfg, err := service.LoadConfig(flags, getenv)
 	if err != nil {
 		return err
