@@ -22,6 +22,7 @@ type worker struct {
 	targets map[string]*target // built once: read without a lock
 	slots   chan struct{}      // Concurrency slots, shared by both stages
 	busy    sync.WaitGroup     // handlers in flight
+	fanOut  *runner            // goroutines of first attempts
 }
 
 // Run runs a worker until ctx ends, then drains: deliveries in flight
@@ -39,7 +40,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	w := &worker{o: o, m: m, ledger: l, targets: map[string]*target{}, slots: make(chan struct{}, o.Concurrency)}
+	w := &worker{o: o, m: m, ledger: l, targets: map[string]*target{}, slots: make(chan struct{}, o.Concurrency),
+		fanOut: newRunner(time.Minute)}
+	defer w.fanOut.stop()
 	for _, c := range o.Clients.Clients() {
 		if o.Wants(&c) {
 			w.targets[c.ClientID] = newTarget(&c, &w.o, m)
@@ -152,10 +155,10 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 			continue
 		}
 		wg.Add(1)
-		go func() {
+		w.fanOut.Go(func() {
 			defer wg.Done()
 			errs[i] = w.first(ctx, b, t, p.Sub, redelivered, logger.With("client_id", t.id))
-		}()
+		})
 	}
 	// Long fan-outs (slow targets, busy slots) keep the event ours: it is
 	// not redelivered to another replica while this one works on it.

@@ -73,10 +73,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&s.N, "n", 300, "logouts")
 	fs.IntVar(&s.Concurrency, "c", 4, "concurrent browsers")
 	fs.StringVar(&profileFile, "cpuprofile", "", "write a CPU profile of the product's logout phase to this file")
+	fs.StringVar(&memProfileFile, "memprofile", "", "write the product's allocation profile (pprof allocs, after the run) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if profileFile != "" {
+	if profileFile != "" || memProfileFile != "" {
 		addr, err := freePort()
 		if err != nil {
 			return err
@@ -114,9 +115,6 @@ func benchMatrix(n int) []scenario {
 		{K: 10, Alg: "ES256", FailPercent: 20, N: n, Concurrency: c},
 	}
 }
-
-// profileFile receives a CPU profile of the product, when set.
-var profileFile string
 
 // deadline bounds one scenario.
 const deadline = 4 * time.Minute

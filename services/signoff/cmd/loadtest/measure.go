@@ -162,30 +162,52 @@ func measure(ctx context.Context, bin string, s scenario, logs io.Writer) (*resu
 }
 
 // profile takes a CPU profile of the product until the returned function
-// is called, when -cpuprofile is set.
+// is called, when -cpuprofile is set, and then the product's allocation
+// profile (since its start), when -memprofile is set.
 func profile(ctx context.Context) func() {
-	if profileFile == "" {
+	if profileFile == "" && memProfileFile == "" {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+pprofAddr+"/debug/pprof/profile?seconds=8", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return
+		if profileFile != "" {
+			fetchProfile(ctx, "/debug/pprof/profile?seconds=8", profileFile)
 		}
-		defer resp.Body.Close()
-		f, err := os.Create(profileFile)
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		_, _ = io.Copy(f, resp.Body)
 	}()
 	var once sync.Once
-	return func() { once.Do(func() { <-done; cancel() }) }
+	return func() {
+		once.Do(func() {
+			<-done
+			if memProfileFile != "" {
+				fetchProfile(ctx, "/debug/pprof/allocs", memProfileFile)
+			}
+			cancel()
+		})
+	}
+}
+
+// fetchProfile writes the product's pprof answer at path into file; a
+// profile is a debugging aid, so failures are only reported.
+func fetchProfile(ctx context.Context, path, file string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+pprofAddr+path, nil)
+	if err != nil {
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest: profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest: profile:", err)
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
 }
 
 // parallel runs f(0..n-1) on c goroutines and returns the first error.

@@ -24,6 +24,9 @@ type product struct {
 // pprofAddr, when set, makes the product serve pprof there.
 var pprofAddr string
 
+// profileFile and memProfileFile are -cpuprofile and -memprofile.
+var profileFile, memProfileFile string
+
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat.
 const clockTicks = 100
 
