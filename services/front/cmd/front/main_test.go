@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -49,6 +52,7 @@ clients:
 	go func() { done <- run(ctx, []string{"front", "-config", cfg}, noEnv, io.Discard, io.Discard) }()
 	require.Eventually(t, func() bool { return probe() == nil }, 30*time.Second, 50*time.Millisecond,
 		"-healthcheck never passed")
+	t.Run("limits", func(t *testing.T) { serverLimits(t, listen) })
 
 	cancel()
 	select {
@@ -58,4 +62,32 @@ clients:
 		t.Fatal("front did not stop")
 	}
 	require.Error(t, probe(), "-healthcheck once the front has stopped")
+}
+
+// serverLimits checks the limits of the front's own HTTP server: a client
+// that never finishes its headers is disconnected (ReadHeaderTimeout, 5 s;
+// with no timeout at all the test fails after a minute), and oversized
+// headers are refused.
+func serverLimits(t *testing.T, listen string) {
+	conn, err := net.Dial("tcp", listen)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: "+listen+"\r\nX-Slow: ")
+	require.NoError(t, err)
+	// The server hangs up (Go may first answer 408); the deadline only
+	// keeps a broken server from hanging the test.
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(60*time.Second)))
+	got, err := io.ReadAll(conn)
+	require.NoError(t, err, "the server did not hang up on an unfinished request")
+	if len(got) > 0 {
+		assert.Contains(t, string(got), "408")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, "http://"+listen+"/healthz", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
 }
