@@ -96,9 +96,20 @@ func TestMetrics(t *testing.T) {
 	e := newEnv(t)
 	e.join("s-m", "app1", "alice")
 	_ = e.do(newBrowser(t), http.MethodGet, "/connect/endsession", nil)
+
+	// Client ids and counts are not public: the API token is needed.
 	resp, err := http.Get(e.srv.URL + "/metrics")
 	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/metrics", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer test-token")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
 	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 	b, _ := io.ReadAll(resp.Body)
 	text := string(b)
 	assert.Contains(t, text, "signoff_index_sessions 1")

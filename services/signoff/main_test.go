@@ -104,7 +104,10 @@ clients:
 	ctx, cancel := context.WithCancel(t.Context())
 	var out bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"signoff", "-config", cfgPath}, os.Getenv, &out, io.Discard) }()
+	opsAddr := freeAddr(t)
+	go func() {
+		done <- run(ctx, []string{"signoff", "-config", cfgPath, "-metrics-listen", opsAddr}, os.Getenv, &out, io.Discard)
+	}()
 	base := "http://" + listen
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(base + "/readyz")
@@ -181,11 +184,21 @@ clients:
 		return false
 	}, 60*time.Second, 100*time.Millisecond, "the hanging client is delivered once it answers")
 
+	// /metrics: with the API token on the public listener, without it on
+	// the ops listener (-metrics-listen).
+	status, metrics := api(http.MethodGet, "/metrics", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Contains(t, metrics, `signoff_deliveries_total{channel="backchannel",client_id="app1",status="delivered"} 1`)
 	resp, err = http.Get(base + "/metrics")
 	require.NoError(t, err)
-	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	assert.Contains(t, string(metrics), `signoff_deliveries_total{channel="backchannel",client_id="app1",status="delivered"} 1`)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	resp, err = http.Get("http://" + opsAddr + "/metrics")
+	require.NoError(t, err)
+	ops, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(ops), `signoff_deliveries_total{channel="backchannel",client_id="app1",status="delivered"} 1`)
+	require.NoError(t, run(t.Context(), []string{"signoff", "-healthcheck", "http://" + opsAddr + "/healthz"}, os.Getenv, io.Discard, io.Discard))
 
 	probe := func() error {
 		return run(t.Context(), []string{"signoff", "-healthcheck", base + "/readyz"}, os.Getenv, io.Discard, io.Discard)

@@ -22,7 +22,10 @@ var errHelp = flag.ErrHelp
 // runServer runs signoff until ctx ends, then shuts down in order: HTTP
 // intake, consumers, the NATS connection, the embedded server last.
 func runServer(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	flags, _, err := service.Parse("signoff", args, getenv, stderr, nil)
+	var metricsListen string
+	flags, _, err := service.Parse("signoff", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&metricsListen, "metrics-listen", "", "host:port that also serves /metrics and /healthz without authentication (on listen, /metrics needs the API token)")
+	})
 	if err != nil {
 		return err
 	}
@@ -56,6 +59,15 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 	workersCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
 	g, gctx := errgroup.WithContext(ctx)
+	stopOps := func() {}
+	if metricsListen != "" {
+		ops, err := service.ListenOps(metricsListen, reg, conn, logger)
+		if err != nil {
+			return err
+		}
+		g.Go(ops.Serve)
+		stopOps = func() { ops.Shutdown(ctx) }
+	}
 	for _, w := range builtins(cfg, workerDeps{js: conn.JS, keys: ks, logger: logger, metrics: reg}) {
 		g.Go(func() error {
 			if err := w.run(workersCtx); err != nil {
@@ -65,6 +77,7 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 		})
 	}
 	g.Go(func() error {
+		defer stopOps()
 		defer stopWorkers()
 		err := front.Run(gctx, cfg, front.Deps{NATS: conn, Keys: ks, Logger: logger, Metrics: reg})
 		if err != nil && !errors.Is(err, context.Canceled) {

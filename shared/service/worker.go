@@ -7,19 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/keys"
-	"github.com/signoff/signoff/shared/natsconn"
 )
 
 // Worker declares a standalone propagation worker's main.
@@ -79,55 +74,20 @@ func RunWorker(ctx context.Context, w Worker, args []string, getenv func(string)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.Metrics = reg
-	ln, err := net.Listen("tcp", metricsListen)
+	ops, err := ListenOps(metricsListen, reg, conn, logger)
 	if err != nil {
-		return fmt.Errorf("listening for metrics: %w", err)
+		return err
 	}
-	srv := &http.Server{
-		Handler:           opsHandler(reg, conn),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	logger.Info("serving metrics", "addr", ln.Addr().String())
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serving metrics: %w", err)
-		}
-		return nil
-	})
+	g.Go(ops.Serve)
 	g.Go(func() error {
 		// The worker drains first; metrics are served until it has.
-		defer func() {
-			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(shutdownCtx)
-		}()
+		defer ops.Shutdown(ctx)
 		return w.Run(gctx, cfg, d)
 	})
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
-}
-
-// opsHandler serves Prometheus metrics and /healthz, which answers 200
-// while the NATS connection is up and 503 otherwise.
-func opsHandler(reg *prometheus.Registry, conn *natsconn.Conn) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !conn.Connected() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "nats disconnected\n")
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	return mux
 }

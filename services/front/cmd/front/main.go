@@ -6,11 +6,16 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/signoff/signoff/services/front"
 	"github.com/signoff/signoff/shared/service"
@@ -28,7 +33,10 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	flags, _, err := service.Parse("front", args[1:], getenv, stderr, nil)
+	var metricsListen string
+	flags, _, err := service.Parse("front", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&metricsListen, "metrics-listen", "", "host:port that also serves /metrics and /healthz without authentication (on listen, /metrics needs the API token)")
+	})
 	if err != nil {
 		return err
 	}
@@ -45,8 +53,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer env.Close(ctx)
-	err = front.Run(ctx, cfg, front.Deps{NATS: env.NATS, Keys: env.Keys, Logger: logger})
-	if err != nil && !errors.Is(err, context.Canceled) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g, gctx := errgroup.WithContext(ctx)
+	stopOps := func() {}
+	if metricsListen != "" {
+		ops, err := service.ListenOps(metricsListen, reg, env.NATS, logger)
+		if err != nil {
+			return err
+		}
+		g.Go(ops.Serve)
+		stopOps = func() { ops.Shutdown(ctx) }
+	}
+	g.Go(func() error {
+		defer stopOps()
+		return front.Run(gctx, cfg, front.Deps{NATS: env.NATS, Keys: env.Keys, Logger: logger, Metrics: reg})
+	})
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil

@@ -18,8 +18,8 @@ import (
 
 func noEnv(string) string { return "" }
 
-// TestMainServesAndProbes runs the front's main on an embedded NATS server
-// and checks it with its own -healthcheck, the container health check of
+// TestMainServesAndProbes runs the front's main on an embedded NATS server,
+// with an ops listener, and checks it with its own -healthcheck, the container health check of
 // the distroless image: failing before the front is up, passing once it is
 // ready, failing again after it stopped.
 func TestMainServesAndProbes(t *testing.T) {
@@ -49,9 +49,23 @@ clients:
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"front", "-config", cfg}, noEnv, io.Discard, io.Discard) }()
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	opsAddr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	go func() {
+		done <- run(ctx, []string{"front", "-config", cfg, "-metrics-listen", opsAddr}, noEnv, io.Discard, io.Discard)
+	}()
 	require.Eventually(t, func() bool { return probe() == nil }, 30*time.Second, 50*time.Millisecond,
 		"-healthcheck never passed")
+
+	// The ops listener serves the front's metrics without the API token.
+	resp, err := http.Get("http://" + opsAddr + "/metrics")
+	require.NoError(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(metrics), "signoff_index_sessions")
 	t.Run("limits", func(t *testing.T) { serverLimits(t, listen) })
 
 	cancel()

@@ -103,7 +103,9 @@ func New(d Deps) http.Handler {
 	api.DELETE("/subjects/:sub/sessions", h.deleteSubject)
 	api.POST("/deadletters/:channel/:client_id/:logout_id/replay", h.replay)
 	if d.Gatherer != nil {
-		e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{})))
+		// Client ids and delivery counts are not for everyone: the API
+		// token, or an unauthenticated ops listener (-metrics-listen).
+		e.GET("/metrics", h.authenticate, gin.WrapH(promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{})))
 	}
 
 	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
