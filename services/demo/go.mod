@@ -12,6 +12,14 @@ require (
 	golang.org/x/time v0.16.0
 )
 
-require go.yaml.in/yaml/v3 v3.0.6 // indirect
+require (
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+)
+
+require (
+	github.com/chromedp/chromedp v0.23.0
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+)
 
 replace github.com/signoff/signoff/shared => ../../shared
