@@ -28,7 +28,18 @@ test-short: ## run the unit tests only (-short skips the slow ones)
 
 .PHONY: demo
 demo: ## the click-through demo: a dev IdP, App A and App B on top of the all-in-one (embedded NATS)
-	@echo "make demo: not built yet (services/demo)"; exit 1
+	@mkdir -p bin
+	go build -o bin/signoff ./services/signoff
+	go build -o bin/demo ./services/demo
+	@echo "DEMO (not for production): signoff on http://localhost:8080 (config deployments/demo/signoff.yaml),"
+	@echo "the dev IdP on http://localhost:9000. Open, side by side:"
+	@echo "  App A  http://localhost:9001"
+	@echo "  App B  http://localhost:9002"
+	@echo "Sign in to both, sign out in App A, watch App B. Ctrl-C stops both."
+	@bin/signoff -config deployments/demo/signoff.yaml & signoff=$$!; \
+	trap 'kill $$signoff 2>/dev/null; wait $$signoff 2>/dev/null' EXIT; \
+	trap 'exit 0' INT TERM; \
+	bin/demo -idp-keys-dir .data/demo/idp-keys
 
 .PHONY: e2e
 e2e: ## the multi-process end-to-end test: 3-node NATS cluster, two fronts, workers, failures
@@ -54,8 +65,8 @@ build: ## build every binary into bin/
 	go build -o bin/loadtest ./services/signoff/cmd/loadtest
 
 .PHONY: images
-images: ## build the container images signoff/{front,backchannel,webhook,signoff}:dev (needs docker)
-	@set -e; for svc in front backchannel webhook signoff; do \
+images: ## build the container images signoff/{front,backchannel,webhook,signoff,demo}:dev (needs docker)
+	@set -e; for svc in front backchannel webhook signoff demo; do \
 		echo "== docker build signoff/$$svc:dev"; \
 		docker build -f deployments/docker/$$svc.Dockerfile -t signoff/$$svc:dev .; \
 	done

@@ -179,7 +179,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	logger.Info("DEMO (not for production) is up: open App A and App B, sign in to both, sign out in App A",
 		"app_a", appAPublic, "app_b", appBPublic, "idp", idpPublic, "issuer", o.issuer, "signoff_url", o.signoffURL)
-	return g.Wait()
+	err = g.Wait()
+	logger.Info("demo stopped")
+	return err
 }
 
 // serve runs an HTTP server on ln in g until ctx ends, then shuts it down

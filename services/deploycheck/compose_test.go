@@ -15,8 +15,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// The services of docker-compose.yml. The demo joins with the next part of
-// issue 4.
+// The services of docker-compose.yml, besides the demo (demo_test.go).
 var (
 	natsServices   = []string{"nats-1", "nats-2", "nats-3"}
 	signoffByImage = map[string][]string{
@@ -77,7 +76,7 @@ func binds(root string, svc types.ServiceConfig) []mount {
 
 func TestComposeServices(t *testing.T) {
 	p := loadCompose(t)
-	want := append(append([]string{"proxy"}, natsServices...), signoffServices()...)
+	want := append(append([]string{"proxy", demoService}, natsServices...), signoffServices()...)
 	for _, name := range want {
 		if _, ok := p.Services[name]; !ok {
 			t.Errorf("service %s is missing", name)

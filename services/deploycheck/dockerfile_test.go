@@ -7,13 +7,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // imageServices are the services with an image, each built by
-// deployments/docker/<name>.Dockerfile.
-var imageServices = []string{"front", "backchannel", "webhook", "signoff"}
+// deployments/docker/<name>.Dockerfile. The production images come first;
+// demo is the DEMO image of services/demo.
+var (
+	productionImages = []string{"front", "backchannel", "webhook", "signoff"}
+	imageServices    = append(slices.Clone(productionImages), "demo")
+)
 
 // dockerfile is what the checks need from a Dockerfile: its instructions,
 // with continuation lines joined.
@@ -108,6 +113,9 @@ func TestDockerfiles(t *testing.T) {
 				t.Errorf("ENTRYPOINT %s: want the binary, exec form", entrypoint)
 			}
 			for _, want := range []string{"GOTOOLCHAIN=local", "CGO_ENABLED=0", "GOWORK=off", "SIGNOFF_CONFIG="} {
+				if want == "SIGNOFF_CONFIG=" && name == "demo" {
+					continue // the demo reads no signoff configuration
+				}
 				if !strings.Contains(env, want) {
 					t.Errorf("ENV lacks %s", want)
 				}
@@ -135,6 +143,22 @@ func TestDockerfiles(t *testing.T) {
 	}
 }
 
+// TestProductionImagesLackTheDemo checks that no production image copies
+// the demo's code: the demo has an image of its own.
+func TestProductionImagesLackTheDemo(t *testing.T) {
+	for _, name := range productionImages {
+		copies, module, _, _ := buildContext(t, dockerfile(t, name))
+		for _, src := range copies {
+			if strings.HasPrefix(src, "services/demo") {
+				t.Errorf("%s.Dockerfile copies %s: the demo must never ship in a production image", name, src)
+			}
+		}
+		if strings.HasPrefix(module, "services/demo") {
+			t.Errorf("%s.Dockerfile builds %s", name, module)
+		}
+	}
+}
+
 // TestDockerBuildContext proves that what each Dockerfile copies is enough
 // to build its binary: it copies the same directories into an empty folder
 // and runs the Dockerfile's go build there, with GOWORK=off and CGO off.
@@ -142,7 +166,7 @@ func TestDockerfiles(t *testing.T) {
 // Dockerfile's `go mod download`.
 func TestDockerBuildContext(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds four binaries")
+		t.Skip("builds a binary per image")
 	}
 	root := repoRoot(t)
 	for _, name := range imageServices {
