@@ -31,6 +31,7 @@ import (
 	"github.com/signoff/signoff/services/demo/internal/rp"
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/keys"
+	"github.com/signoff/signoff/shared/service"
 )
 
 func main() {
@@ -57,6 +58,7 @@ type options struct {
 	webhookSecret string
 	idpKeysDir    string
 	logFormat     string
+	healthcheck   string
 }
 
 // parseFlags reads the flags, with DEMO_* environment variables as
@@ -80,6 +82,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (*opti
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "dev-webhook-secret-change-me", "App B's webhook_secret in signoff's config; empty: no /webhook")
 	fs.StringVar(&o.idpKeysDir, "idp-keys-dir", "", "keep the IdP's generated RS256 key here (a PEM there is reused); empty: a new key each start")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&o.healthcheck, "healthcheck", "", "GET this URL, exit 0 on a 2xx answer and 1 otherwise, instead of serving (container health checks)")
 	var bad []error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "DEMO_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -103,6 +106,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	o, err := parseFlags(args, getenv, stdout)
 	if err != nil {
 		return err
+	}
+	if o.healthcheck != "" {
+		return service.Probe(ctx, o.healthcheck)
 	}
 	var handler slog.Handler = slog.NewTextHandler(stdout, nil)
 	if o.logFormat == "json" {

@@ -182,6 +182,13 @@ func startStack(t *testing.T) *stack {
 	waitOK(t, s.idp+"/jwks", done)
 	waitOK(t, s.appA+"/", done)
 	waitOK(t, s.appB+"/", done)
+	// The container health check of the demo image.
+	if err := run(ctx, []string{"demo", "-healthcheck", s.idp + "/jwks"}, func(string) string { return "" }, io.Discard); err != nil {
+		t.Fatalf("demo -healthcheck while serving: %v", err)
+	}
+	if err := run(ctx, []string{"demo", "-healthcheck", s.idp + "/no-such-page"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Fatal("demo -healthcheck passed on a 404")
+	}
 
 	// signoff, as a process.
 	dir := t.TempDir()

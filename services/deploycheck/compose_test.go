@@ -2,7 +2,9 @@ package deploycheck
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/signoff/signoff/shared/config"
 )
 
 // The services of docker-compose.yml, besides the demo (demo_test.go).
@@ -127,14 +131,30 @@ func TestComposeServices(t *testing.T) {
 func TestComposeHealthChecks(t *testing.T) {
 	p := loadCompose(t)
 	for name, svc := range p.Services {
-		if strings.HasPrefix(svc.Image, "signoff/") {
-			// Distroless: no shell, no wget, and no health-check mode in the
-			// binaries yet. The proxy health-checks the fronts on /readyz.
-			continue
-		}
 		hc := svc.HealthCheck
 		if hc == nil || hc.Disable || len(hc.Test) == 0 {
 			t.Errorf("%s: no health check", name)
+			continue
+		}
+		image, ok := strings.CutPrefix(svc.Image, "signoff/")
+		if !ok {
+			continue
+		}
+		// Distroless: no shell, no wget. The image's own binary probes
+		// itself: CMD <entrypoint> -healthcheck http://127.0.0.1:<port>/...
+		image, _, _ = strings.Cut(image, ":")
+		want := []string{"CMD", entrypoint(t, image), "-healthcheck"}
+		if len(hc.Test) != 4 || !slices.Equal(hc.Test[:3], want) {
+			t.Errorf("%s: health check %q, want %q followed by a URL", name, hc.Test, want)
+			continue
+		}
+		u, err := url.Parse(hc.Test[3])
+		if err != nil || u.Hostname() != "127.0.0.1" {
+			t.Errorf("%s: health check URL %q is not on 127.0.0.1", name, hc.Test[3])
+			continue
+		}
+		if want := probeTarget(t, p, name); u.Port() != want.port || u.Path != want.path {
+			t.Errorf("%s: health check probes %s, want port %s path %s", name, hc.Test[3], want.port, want.path)
 		}
 	}
 	for _, name := range signoffServices() {
@@ -145,6 +165,75 @@ func TestComposeHealthChecks(t *testing.T) {
 			}
 		}
 	}
+	// The proxy sends traffic to fronts that are ready.
+	for _, n := range signoffByImage["signoff/front:dev"] {
+		if got := p.Services["proxy"].DependsOn[n].Condition; got != types.ServiceConditionHealthy {
+			t.Errorf("proxy: depends_on %s condition %q, want %s", n, got, types.ServiceConditionHealthy)
+		}
+	}
+}
+
+// entrypoint is the binary that an image's Dockerfile runs.
+func entrypoint(t *testing.T, image string) string {
+	t.Helper()
+	for _, in := range dockerfile(t, image) {
+		if rest, ok := strings.CutPrefix(in, "ENTRYPOINT "); ok {
+			var argv []string
+			if err := json.Unmarshal([]byte(rest), &argv); err != nil || len(argv) == 0 {
+				t.Fatalf("%s.Dockerfile: ENTRYPOINT %s is not an exec-form list", image, rest)
+			}
+			return argv[0]
+		}
+	}
+	t.Fatalf("%s.Dockerfile has no ENTRYPOINT", image)
+	return ""
+}
+
+// probeTarget is where a service's health check should look: a front's
+// /readyz on its configured listen port (ready once its index is built), a
+// worker's /healthz on its -metrics-listen port, the demo IdP's /jwks.
+func probeTarget(t *testing.T, p *types.Project, name string) (want struct{ port, path string }) {
+	t.Helper()
+	svc := p.Services[name]
+	switch {
+	case strings.HasPrefix(svc.Image, "signoff/front:"):
+		cfg, err := config.Load(filepath.Join(repoRoot(t), "deployments", "compose", "signoff.yaml"), func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			t.Fatalf("listen %q: %v", cfg.Listen, err)
+		}
+		want.port, want.path = port, "/readyz"
+	case strings.HasPrefix(svc.Image, "signoff/demo:"):
+		want.port, want.path = demoFlagPort(t, svc.Command, "idp-listen"), "/jwks"
+	default:
+		i := slices.Index(svc.Command, "-metrics-listen")
+		if i < 0 || i+1 >= len(svc.Command) {
+			t.Fatalf("%s: no -metrics-listen in its command %q", name, svc.Command)
+		}
+		_, port, err := net.SplitHostPort(svc.Command[i+1])
+		if err != nil {
+			t.Fatalf("%s: -metrics-listen %q: %v", name, svc.Command[i+1], err)
+		}
+		want.port, want.path = port, "/healthz"
+	}
+	return want
+}
+
+// demoFlagPort is the port of the demo's -<flag>=host:port.
+func demoFlagPort(t *testing.T, cmd []string, flag string) string {
+	t.Helper()
+	addr, ok := demoFlags(t, cmd)[flag]
+	if !ok {
+		t.Fatalf("demo: no -%s in %q", flag, cmd)
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("demo: -%s %q: %v", flag, addr, err)
+	}
+	return port
 }
 
 func TestComposeVolumesAndMounts(t *testing.T) {
