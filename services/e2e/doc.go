@@ -1,0 +1,42 @@
+// Package e2e is signoff's multi-process end-to-end test (make e2e). It has
+// no code of its own outside its tests.
+//
+// TestEndToEnd builds the real binaries (front, backchannel, webhook and
+// nats-server) and runs the distributed topology as separate processes on
+// loopback: a three-node NATS JetStream cluster (nats.replicas: 3), two
+// fronts, two back-channel workers and the webhook worker, all sharing one
+// generated configuration and one set of signing keys. The relying parties
+// are HTTP receivers in the test process: they verify every logout token
+// against the front's jwks_uri (typ, alg, kid, iss, aud, iat, exp, jti,
+// events, sid, sub, no nonce) and every webhook's HMAC signature, and count
+// what each client received for each session.
+//
+// The test reports participation for a few hundred sessions through both
+// fronts, then ends them through both fronts, by the end-session endpoint
+// with an id_token_hint and by DELETE /api/v1/sessions/{sid}. A third of the
+// way in, it SIGKILLs a NATS node (the leader of the events stream) and a
+// back-channel worker; two thirds of the way in, it restarts both on the
+// same ports and store. Fronts may answer 503 while JetStream elects new
+// leaders: such requests are retried a bounded number of times, and
+// counted.
+//
+// It then waits, up to a deadline, until
+//
+//   - every client received a valid logout token (back-channel) or a
+//     validly signed webhook for every session it took part in;
+//   - GET /api/v1/sessions/{sid} on both fronts shows the session ended
+//     with the same logout id and every expected delivery, with its
+//     channel, delivered;
+//   - the progress records stored in the SIGNOFF_STATE stream, read as they
+//     are written by an ordered consumer, hold exactly one "delivered" per
+//     logout, channel and client: no delivery was recorded twice.
+//
+// A receiver may get the same logout twice: delivery is at least once, and
+// a worker killed between a POST and the record of its outcome repeats it.
+// Such repeats are counted and reported; the test fails only when there are
+// more than the failures can explain (see maxDuplicates), or when a
+// process exits on its own.
+//
+// With -short the test is skipped. Set E2E_KEEP=1 to keep the processes'
+// logs and data after a run (their directory is logged).
+package e2e
