@@ -16,9 +16,10 @@ import (
 )
 
 // Retries of a request that a front answered 5xx or did not answer, which
-// happens while JetStream elects new leaders after a node died.
+// happens while JetStream elects new leaders after a node died (a few
+// seconds): every retryBackoff, for at most retryFor.
 const (
-	maxAttempts  = 40
+	retryFor     = time.Minute
 	retryBackoff = 250 * time.Millisecond
 )
 
@@ -58,10 +59,11 @@ type response struct {
 }
 
 // do sends a request built by build until the answer is not a 5xx (or a
-// transport error), at most maxAttempts times.
+// transport error), for at most retryFor.
 func (a *api) do(ctx context.Context, phase string, build func() (*http.Request, error)) (*response, error) {
 	var last error
-	for attempt := 1; attempt <= maxAttempts; attempt++ {
+	giveUp := time.Now().Add(retryFor)
+	for attempt := 1; attempt == 1 || time.Now().Before(giveUp); attempt++ {
 		if attempt > 1 {
 			a.mu.Lock()
 			a.retried[phase]++
@@ -96,7 +98,7 @@ func (a *api) do(ctx context.Context, phase string, build func() (*http.Request,
 		}
 		return &response{status: resp.StatusCode, header: resp.Header, body: body}, nil
 	}
-	return nil, fmt.Errorf("giving up after %d attempts: %w", maxAttempts, last)
+	return nil, fmt.Errorf("giving up after %s of retries: %w", retryFor, last)
 }
 
 func (a *api) authed(method, u string, body []byte) (*http.Request, error) {
