@@ -37,9 +37,11 @@ demo: ## the click-through demo: a dev IdP, App A and App B on top of the all-in
 	@echo "  App B  http://localhost:9002"
 	@echo "Sign in to both, sign out in App A, watch App B. Ctrl-C stops both."
 	@bin/signoff -config deployments/demo/signoff.yaml & signoff=$$!; \
-	trap 'kill $$signoff 2>/dev/null; wait $$signoff 2>/dev/null' EXIT; \
-	trap 'exit 0' INT TERM; \
-	bin/demo -idp-keys-dir .data/demo/idp-keys
+	bin/demo -idp-keys-dir .data/demo/idp-keys & demo=$$!; \
+	trap 'kill $$signoff $$demo 2>/dev/null; wait; exit 0' INT TERM; \
+	wait -n $$signoff $$demo; status=$$?; \
+	echo "make demo: signoff or the demo stopped (exit $$status); stopping the other"; \
+	kill $$signoff $$demo 2>/dev/null; wait; exit $$status
 
 .PHONY: e2e
 e2e: ## the multi-process end-to-end test: 3-node NATS cluster, two fronts, workers, failures
@@ -74,9 +76,10 @@ images: ## build the container images signoff/{front,backchannel,webhook,signoff
 .PHONY: check
 check: ## gofmt, go vet, go mod tidy drift, GOWORK=off builds, import boundaries
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
-	@set -e; for m in $(MODULES); do (cd $$m && go vet ./... && GOWORK=off go build -o /dev/null ./... \
-		&& cp go.mod /tmp/go.mod.bak && cp go.sum /tmp/go.sum.bak && GOWORK=off go mod tidy \
-		&& if ! diff -q go.mod /tmp/go.mod.bak >/dev/null || ! diff -q go.sum /tmp/go.sum.bak >/dev/null; then \
-			cp /tmp/go.mod.bak go.mod; cp /tmp/go.sum.bak go.sum; echo "go mod tidy changes $$m"; exit 1; fi); done
+	@set -e; bak=$$(mktemp -d); trap 'rm -rf $$bak' EXIT; \
+	for m in $(MODULES); do (cd $$m && go vet ./... && GOWORK=off go build -o /dev/null ./... \
+		&& cp go.mod $$bak/go.mod && cp go.sum $$bak/go.sum && GOWORK=off go mod tidy \
+		&& if ! diff -q go.mod $$bak/go.mod >/dev/null || ! diff -q go.sum $$bak/go.sum >/dev/null; then \
+			cp $$bak/go.mod go.mod; cp $$bak/go.sum go.sum; echo "go mod tidy changes $$m"; exit 1; fi); done
 	@if (cd shared && go list -deps ./... | grep -q 'signoff/services'); then echo "shared must not import services"; exit 1; fi
 	@echo check ok

@@ -236,6 +236,20 @@ func demoFlagPort(t *testing.T, cmd []string, flag string) string {
 	return port
 }
 
+// TestComposePortsStayOnThisMachine: the stack has public dev keys, a
+// known API token and plain http, so every published port is bound to
+// the host's loopback, never to every interface.
+func TestComposePortsStayOnThisMachine(t *testing.T) {
+	p := loadCompose(t)
+	for name, svc := range p.Services {
+		for _, port := range svc.Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("%s: port %s is published on %q, want 127.0.0.1", name, port.Published, port.HostIP)
+			}
+		}
+	}
+}
+
 func TestComposeVolumesAndMounts(t *testing.T) {
 	root := repoRoot(t)
 	p := loadCompose(t)

@@ -35,6 +35,12 @@ const (
 // errLogoutToken prefixes every reason a logout token is rejected.
 var errLogoutToken = errors.New("invalid logout token")
 
+// errKeysUnavailable says that the token could not be checked because
+// signoff's discovery or keys could not be fetched: a passing outage, not
+// a bad token. The answer is 503, which signoff retries; a 400 would make
+// it give up on the logout.
+var errKeysUnavailable = errors.New("signoff's keys are unavailable")
+
 // backchannelLogout is POST /backchannel-logout (Back-Channel Logout 1.0
 // §2.8): it validates the logout token and ends the matching sessions. It
 // answers 200, or 400 with a JSON error.
@@ -46,6 +52,13 @@ func (a *App) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	raw := r.PostForm.Get("logout_token")
 	claims, err := a.verifyLogoutToken(r.Context(), raw)
+	if errors.Is(err, errKeysUnavailable) {
+		a.log.WarnContext(r.Context(), "logout token not checked yet", "error", err)
+		a.received.add(entry{Time: a.now(), Kind: "back-channel logout", Summary: "answered 503, signoff will retry: " + err.Error(), Detail: peek(raw)})
+		w.Header().Set("Retry-After", "5")
+		writeBackchannelError(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
+		return
+	}
 	if err != nil {
 		a.log.WarnContext(r.Context(), "logout token rejected", "error", err)
 		a.received.add(entry{Time: a.now(), Kind: "back-channel logout", Summary: "rejected: " + err.Error(), Detail: peek(raw)})
@@ -76,7 +89,7 @@ func (a *App) verifyLogoutToken(ctx context.Context, raw string) (jwt.MapClaims,
 	}
 	_, keys, err := a.op.discover(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: signoff's keys are unavailable: %w", errLogoutToken, err)
+		return nil, fmt.Errorf("%w: %w", errKeysUnavailable, err)
 	}
 	claims := jwt.MapClaims{}
 	tok, err := jwt.ParseWithClaims(raw, claims, keys.KeyfuncCtx(ctx),
@@ -141,9 +154,13 @@ func (a *App) firstUse(jti string, exp time.Time) bool {
 
 // backchannelError answers 400 with {"error", "error_description"} (§2.8).
 func backchannelError(w http.ResponseWriter, code, description string) {
+	writeBackchannelError(w, http.StatusBadRequest, code, description)
+}
+
+func writeBackchannelError(w http.ResponseWriter, status int, code, description string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusBadRequest)
+	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
 }
 

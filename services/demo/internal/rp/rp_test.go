@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ type harness struct {
 	issuer  string
 	keys    *keys.Set // signoff's keys
 	foreign *keys.Set // keys signoff does not publish
+	down    atomic.Bool // signoff's discovery and keys answer 503
 }
 
 func newHarness(t *testing.T) *harness {
@@ -50,7 +52,13 @@ func newHarness(t *testing.T) *harness {
 	require.NoError(t, err)
 
 	mux := http.NewServeMux()
-	signoff := httptest.NewServer(mux)
+	signoff := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(signoff.Close)
 	h.issuer = signoff.URL
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
@@ -267,6 +275,28 @@ func TestBackchannelLogoutEndsEverySessionOfTheSID(t *testing.T) {
 	status, _ = h.post(t, tok)
 	require.Equal(t, http.StatusOK, status)
 	assert.False(t, h.live("other"))
+}
+
+// TestBackchannelLogoutWhileSignoffsKeysAreUnavailable: a token the app
+// cannot check yet is answered 503, which signoff retries, never 400, which
+// would make it give up; once the keys can be fetched, the retry succeeds.
+func TestBackchannelLogoutWhileSignoffsKeysAreUnavailable(t *testing.T) {
+	h := newHarness(t)
+	h.app.startSession("demo-user", "s-1", "raw", "{}")
+	h.down.Store(true)
+	tok, err := h.keys.LogoutToken(keys.RS256, h.issuer, clientID, "", "s-1", time.Time{})
+	require.NoError(t, err)
+	status, body := h.post(t, tok)
+	require.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Equal(t, "temporarily_unavailable", body["error"])
+	assert.True(t, h.live("s-1"))
+
+	h.down.Store(false)
+	tok, err = h.keys.LogoutToken(keys.RS256, h.issuer, clientID, "", "s-1", time.Time{})
+	require.NoError(t, err)
+	status, _ = h.post(t, tok)
+	require.Equal(t, http.StatusOK, status)
+	assert.False(t, h.live("s-1"))
 }
 
 func TestFrontchannelLogout(t *testing.T) {
