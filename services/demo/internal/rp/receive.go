@@ -71,7 +71,7 @@ func (a *App) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	a.log.InfoContext(r.Context(), "back-channel logout", "sid", sid, "sub", sub, "ended", n)
 	a.received.add(entry{
 		Time: a.now(), Kind: "back-channel logout", OK: true,
-		Summary: fmt.Sprintf("valid %s logout token for sid %s: ended %d local session(s)", claims["_alg"], sid, n),
+		Summary: fmt.Sprintf("valid %s logout token for sid %s: %s", claims["_alg"], sid, endedSummary(n)),
 		Detail:  indent(withoutPrivate(claims)),
 	})
 	w.Header().Set("Cache-Control", "no-store")
@@ -181,7 +181,7 @@ func (a *App) frontchannelLogout(w http.ResponseWriter, r *http.Request) {
 	a.log.InfoContext(r.Context(), "front-channel logout", "sid", sid, "ended", n)
 	a.received.add(entry{
 		Time: a.now(), Kind: kind, OK: true,
-		Summary: fmt.Sprintf("iframe for sid %s: ended %d local session(s)", sid, n), Detail: "GET " + r.URL.RequestURI(),
+		Summary: fmt.Sprintf("iframe for sid %s: %s", sid, endedSummary(n)), Detail: "GET " + r.URL.RequestURI(),
 	})
 	a.render(w, http.StatusOK, "frontchannel", map[string]any{"OK": true})
 }
@@ -281,4 +281,13 @@ func origin(u string) string {
 	}
 	host, _, _ := strings.Cut(rest, "/")
 	return scheme + "://" + host
+}
+
+// endedSummary says what a logout did here: with both channels, the first
+// to arrive ends the session and the second finds it ended already.
+func endedSummary(n int) string {
+	if n == 0 {
+		return "already signed out here"
+	}
+	return fmt.Sprintf("ended %d local session(s)", n)
 }
