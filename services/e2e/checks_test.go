@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // errFatal marks a state that waiting cannot mend: an invalid request at
@@ -89,7 +91,7 @@ func ledgerDone(got *session, s *plannedSession) error {
 // delivered exactly once, receivers saw nothing invalid, and repeats at
 // the receivers stay within what the failures explain.
 func finalChecks(ctx context.Context, a *api, tp *topology, plan []*plannedSession, recv *receivers,
-	watch *stateWatch, rep *report) []string {
+	watch *stateWatch, ch *chaos, rep *report) []string {
 	var out []string
 	logouts := map[string]*plannedSession{}
 	rep.attempts = map[int]int{}
@@ -151,8 +153,9 @@ func finalChecks(ctx context.Context, a *api, tp *topology, plan []*plannedSessi
 		out = append(out, "state record: "+b)
 	}
 	watch.mu.Unlock()
-	if dups, limit := duplicates(plan, recv, ""), maxDuplicates(plan); dups > limit {
-		out = append(out, fmt.Sprintf("receivers got %d repeated deliveries, more than the %d that the failures can explain", dups, limit))
+	if st := repeats(plan, recv, ch); st.unexplained > 0 {
+		out = append(out, fmt.Sprintf("receivers got %d repeated deliveries that no failure explains, such as: %s",
+			st.unexplained, strings.Join(st.examples, "; ")))
 	}
 	return out
 }
@@ -176,23 +179,60 @@ func duplicates(plan []*plannedSession, recv *receivers, phase string) int {
 	return n
 }
 
-// maxDuplicates is how many repeated deliveries the two failures can
-// explain. Delivery is at least once: a worker that dies between a POST
-// and the record of its outcome, or whose record fails while a NATS node
-// is down, leaves the event (or retry task) unacknowledged, and whoever
-// takes it again repeats the POST. Only the logouts in flight at a failure
-// can be repeated; the test ends at most endConcurrency of them at a time,
-// and the workers run behind the fronts by a few logouts at most, so each
-// of the two failures can repeat the deliveries of a few dozen logouts.
-// A fifth of the deliveries of the logouts that started before the
-// restart is a generous bound of that; more means deliveries are repeated
-// wholesale (a lost ledger, redelivery that ignores it).
-func maxDuplicates(plan []*plannedSession) int {
-	n := 0
+// Repeats that the failures explain. Delivery is at least once: a worker
+// that dies between a POST and the record of its outcome, or whose record
+// cannot be stored while JetStream elects a new leader for a stream of the
+// killed node, leaves the event (or retry task) unacknowledged, and
+// whoever takes it again POSTs again; that may come a whole AckWait later.
+// So a repeated delivery is explained when its first POST came while
+// things were failing: from a moment before the kill (a POST whose record
+// the killed worker had not written yet) until a while after the restart
+// (the restarted node catching up). A repeat of a delivery first made
+// outside that window has no failure to blame: the test fails.
+const (
+	repeatWindowBefore = 3 * time.Second
+	repeatWindowAfter  = 10 * time.Second
+)
+
+// repeatStats are the repeated deliveries at the receivers.
+type repeatStats struct {
+	explained, unexplained int
+	examples               []string // the first few unexplained ones
+	// earliest and latest first POST of a repeated delivery, from the kill.
+	earliest, latest time.Duration
+}
+
+// repeats counts the repeated deliveries, explained or not (see above).
+func repeats(plan []*plannedSession, recv *receivers, ch *chaos) repeatStats {
+	var st repeatStats
+	from, to := ch.killedAt.Add(-repeatWindowBefore), ch.restarted.Add(repeatWindowAfter)
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
 	for _, s := range plan {
-		if s.phase != phaseAfter {
-			n += len(s.expectedDeliveries())
+		for k := range s.expectedDeliveries() {
+			rk := receiptKey{client: k[0], channel: k[1], sid: s.sid}
+			n := recv.receipts[rk] - 1
+			if n <= 0 {
+				continue
+			}
+			first := recv.firstAt[rk]
+			off := first.Sub(ch.killedAt)
+			if st.explained+st.unexplained == 0 || off < st.earliest {
+				st.earliest = off
+			}
+			if st.explained+st.unexplained == 0 || off > st.latest {
+				st.latest = off
+			}
+			if ch.node != nil && !first.Before(from) && !first.After(to) {
+				st.explained += n
+				continue
+			}
+			st.unexplained += n
+			if len(st.examples) < 5 {
+				st.examples = append(st.examples, fmt.Sprintf("%s %s for %s (%s), %d times, first %.1fs after the kill",
+					k[0], k[1], s.sid, s.phase, n+1, off.Seconds()))
+			}
 		}
 	}
-	return n / 5
+	return st
 }

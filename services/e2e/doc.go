@@ -9,7 +9,9 @@
 // are HTTP receivers in the test process: they verify every logout token
 // against the front's jwks_uri (typ, alg, kid, iss, aud, iat, exp, jti,
 // events, sid, sub, no nonce) and every webhook's HMAC signature, and count
-// what each client received for each session.
+// what each client received for each session. Two of them answer 503 to
+// the first request of some logouts, so that those go through the retry
+// stage.
 //
 // The test reports participation for a few hundred sessions through both
 // fronts, then ends them through both fronts, by the end-session endpoint
@@ -32,10 +34,13 @@
 //     logout, channel and client: no delivery was recorded twice.
 //
 // A receiver may get the same logout twice: delivery is at least once, and
-// a worker killed between a POST and the record of its outcome repeats it.
-// Such repeats are counted and reported; the test fails only when there are
-// more than the failures can explain (see maxDuplicates), or when a
-// process exits on its own.
+// a worker killed between a POST and the record of its outcome, or unable
+// to store that record while JetStream elects new leaders, repeats it.
+// Such repeats are counted and reported; the test fails on a repeat that
+// no failure explains: one whose first POST came outside the failure window
+// (see repeatWindowBefore). It also fails when a process exits on its own
+// once it was ready; one that exits while it starts is restarted, as a
+// supervisor would, and the report says so.
 //
 // With -short the test is skipped. Set E2E_KEEP=1 to keep the processes'
 // logs and data after a run (their directory is logged).

@@ -113,7 +113,7 @@ func TestEndToEnd(t *testing.T) {
 	rep.mark("converged")
 
 	failures := ch.waitHealthy()
-	failures = append(failures, finalChecks(ctx, a, tp, plan, recv, watch, rep)...)
+	failures = append(failures, finalChecks(ctx, a, tp, plan, recv, watch, ch, rep)...)
 	for _, p := range tp.procs() {
 		failures = append(failures, p.unexpectedExits()...)
 	}

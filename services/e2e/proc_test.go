@@ -60,8 +60,10 @@ type binaries struct {
 }
 
 // buildBinaries builds the three signoff services and nats-server (a tool
-// of this module, at the version the other modules use) into dir,
-// concurrently, without -race.
+// of this module, at the version the other modules use) into dir, without
+// -race. In the workspace, one go build builds all four, so that no
+// package is compiled twice (on a cold build cache that halves the time);
+// with GOWORK=off, each is built from its own module.
 func buildBinaries(ctx context.Context, t *testing.T, dir string) binaries {
 	t.Helper()
 	root := repoRoot(t)
@@ -71,9 +73,25 @@ func buildBinaries(ctx context.Context, t *testing.T, dir string) binaries {
 		webhook:     filepath.Join(dir, "webhook"),
 		nats:        filepath.Join(dir, "nats-server"),
 	}
-	// Each from its own module's directory, so that the builds work with
-	// the workspace and without it (GOWORK=off) alike.
 	svc := func(name string) string { return filepath.Join(root, "services", name) }
+	goBuild := func(dir, out string, pkgs ...string) error {
+		cmd := exec.CommandContext(ctx, goCommand(), append([]string{"build", "-o", out}, pkgs...)...)
+		cmd.Dir = dir
+		cmd.Env = childEnv()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, out)
+		}
+		return nil
+	}
+	if workspace(ctx, root) {
+		err := goBuild(root, dir+string(filepath.Separator), "./services/front/cmd/front",
+			"./services/backchannel/cmd/backchannel", "./services/webhook/cmd/webhook",
+			"github.com/nats-io/nats-server/v2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	builds := []struct{ out, pkg, dir string }{
 		{b.front, "./cmd/front", svc("front")},
 		{b.backchannel, "./cmd/backchannel", svc("backchannel")},
@@ -83,20 +101,23 @@ func buildBinaries(ctx context.Context, t *testing.T, dir string) binaries {
 	var wg sync.WaitGroup
 	errs := make([]error, len(builds))
 	for i, bd := range builds {
-		wg.Go(func() {
-			cmd := exec.CommandContext(ctx, goCommand(), "build", "-o", bd.out, bd.pkg)
-			cmd.Dir = bd.dir
-			cmd.Env = childEnv()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("go build %s: %w\n%s", bd.pkg, err, out)
-			}
-		})
+		wg.Go(func() { errs[i] = goBuild(bd.dir, bd.out, bd.pkg) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// workspace reports whether go commands run in root use go.work.
+func workspace(ctx context.Context, root string) bool {
+	cmd := exec.CommandContext(ctx, goCommand(), "env", "GOWORK")
+	cmd.Dir = root
+	cmd.Env = childEnv()
+	out, err := cmd.Output()
+	gowork := strings.TrimSpace(string(out))
+	return err == nil && gowork != "" && gowork != "off"
 }
 
 // childEnv is the environment of every child process: this one's, without

@@ -78,19 +78,20 @@ type receivers struct {
 	rps    []*relyingParty
 
 	mu       sync.Mutex
-	keys     map[string]jwk          // kid -> public key, from jwks_uri
-	expect   map[string]*expectation // sid -> expectation
-	receipts map[receiptKey]int      // valid requests
-	hookIDs  map[receiptKey]string   // the webhook's logout_id
-	failed   map[receiptKey]bool     // the injected 503 was answered
-	injected int                     // injected 503s
-	problems []string                // invalid requests
-	jtis     map[string]receiptKey   // every logout token's jti
-	posts    int                     // requests, valid or not
+	keys     map[string]jwk           // kid -> public key, from jwks_uri
+	expect   map[string]*expectation  // sid -> expectation
+	receipts map[receiptKey]int       // valid requests
+	firstAt  map[receiptKey]time.Time // when the first valid request came
+	hookIDs  map[receiptKey]string    // the webhook's logout_id
+	failed   map[receiptKey]bool      // the injected 503 was answered
+	injected int                      // injected 503s
+	problems []string                 // invalid requests
+	jtis     map[string]receiptKey    // every logout token's jti
+	posts    int                      // requests, valid or not
 }
 
 func newReceivers(rps []*relyingParty) *receivers {
-	r := &receivers{rps: rps, expect: map[string]*expectation{}, receipts: map[receiptKey]int{},
+	r := &receivers{rps: rps, expect: map[string]*expectation{}, receipts: map[receiptKey]int{}, firstAt: map[receiptKey]time.Time{},
 		hookIDs: map[receiptKey]string{}, failed: map[receiptKey]bool{}, jtis: map[string]receiptKey{}}
 	for _, rp := range rps {
 		mux := http.NewServeMux()
@@ -147,6 +148,9 @@ func (r *receivers) answer(w http.ResponseWriter, rp *relyingParty, k receiptKey
 		r.injected++
 	} else {
 		r.receipts[k]++
+		if r.receipts[k] == 1 {
+			r.firstAt[k] = time.Now()
+		}
 	}
 	r.mu.Unlock()
 	if inject {

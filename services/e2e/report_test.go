@@ -57,11 +57,18 @@ func (r *report) log(t *testing.T, tp *topology, plan []*plannedSession, recv *r
 		}
 		fmt.Fprintf(&b, "%-8s %8d %8d %10d %12d %10d\n", ph, n, h, a.retriedBy(ph), duplicates(plan, recv, ph), retriedDeliveries(plan, recv, ph))
 	}
-	dups := duplicates(plan, recv, "")
+	rs := repeats(plan, recv, ch)
 	recv.mu.Lock()
-	fmt.Fprintf(&b, "receivers: %d requests, %d valid receipts, %d injected 503s, %d invalid; %d repeated (limit %d)\n",
-		recv.posts, sum(recv.receipts), recv.injected, len(recv.problems), dups, maxDuplicates(plan))
+	fmt.Fprintf(&b, "receivers: %d requests, %d valid receipts, %d injected 503s, %d invalid\n",
+		recv.posts, sum(recv.receipts), recv.injected, len(recv.problems))
 	recv.mu.Unlock()
+	fmt.Fprintf(&b, "repeats at receivers: %d explained by the failures, %d not", rs.explained, rs.unexplained)
+	if rs.explained+rs.unexplained > 0 {
+		fmt.Fprintf(&b, " (first POSTs from %+.1fs to %+.1fs of the kill; window %+.1fs to %+.1fs)",
+			rs.earliest.Seconds(), rs.latest.Seconds(), -repeatWindowBefore.Seconds(),
+			(ch.restarted.Sub(ch.killedAt) + repeatWindowAfter).Seconds())
+	}
+	b.WriteString("\n")
 	a.mu.Lock()
 	fmt.Fprintf(&b, "fronts: 5xx answers %v, retried requests %v\n", a.codes, a.retried)
 	a.mu.Unlock()
