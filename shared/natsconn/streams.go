@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signoff/signoff/shared/config"
@@ -94,24 +96,76 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 // EnsureStreams creates every stream of [Streams] that is missing and
 // updates one whose settings differ. A stream that is as wanted is left
 // alone: services start concurrently, and a needless update races the
-// consumers that other services create meanwhile.
+// consumers that other services create meanwhile. A declaration that fails
+// for a passing reason (no answer, cluster not ready) is retried for up to
+// a minute.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Config) error {
 	for _, want := range Streams(cfg) {
-		st, err := js.Stream(ctx, want.Name)
-		switch {
-		case errors.Is(err, jetstream.ErrStreamNotFound):
-			_, err = js.CreateStream(ctx, want)
-			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				err = nil // another service created it first
-			}
-		case err == nil && !sameStream(st.CachedInfo().Config, want):
-			_, err = js.UpdateStream(ctx, want)
-		}
-		if err != nil {
+		if err := retryTransient(ctx, func() error { return ensureStream(ctx, js, want) }); err != nil {
 			return fmt.Errorf("declaring stream %s: %w", want.Name, err)
 		}
 	}
 	return nil
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	st, err := js.Stream(ctx, want.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = nil // another service created it first
+		}
+	case err == nil && !sameStream(st.CachedInfo().Config, want):
+		_, err = js.UpdateStream(ctx, want)
+	}
+	return err
+}
+
+// declareRetryFor bounds how long EnsureStreams retries a declaration that
+// failed for a passing reason. Services that start together against a new
+// cluster create the same replicated streams at once; the requests that
+// lose can get no answer (nats.go#949), and a cluster that is still
+// electing its meta leader answers "temporarily unavailable".
+var declareRetryFor = time.Minute
+
+// retryTransient calls f until it succeeds, fails for good, ctx ends or
+// declareRetryFor has passed, with a growing, jittered pause between calls.
+func retryTransient(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(declareRetryFor)
+	pause := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(pause/2 + rand.N(pause))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
+// jsTemporarilyUnavailable is JetStream's error code for "JetStream system
+// temporarily unavailable" (no meta leader yet, for example).
+const jsTemporarilyUnavailable jetstream.ErrorCode = 10008
+
+// transient reports whether a JetStream API call failed for a reason that
+// may pass: no answer in time, no responder yet, or a cluster not ready.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse):
+		return true
+	case errors.As(err, &apiErr):
+		return apiErr.ErrorCode == jsTemporarilyUnavailable
+	}
+	return false
 }
 
 // sameStream reports whether have already has every setting of want.

@@ -1,9 +1,13 @@
 package natsconn_test
 
 import (
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -51,4 +55,46 @@ func TestStreamsAsTheServerStoresThem(t *testing.T) {
 		assert.Equal(t, want.MaxAge, have.MaxAge, want.Name)
 		assert.Equal(t, want.Subjects, have.Subjects, want.Name)
 	}
+}
+
+// TestEnsureStreamsRetriesWhileTheClusterIsNotReady puts a stand-in in
+// front of the JetStream API (the client uses the API prefix $JSX.API, the
+// stand-in relays to $JS.API): it first answers "temporarily unavailable",
+// as a cluster without a meta leader does, then lets requests through.
+// EnsureStreams waits it out; a permanent error is not retried.
+func TestEnsureStreamsRetriesWhileTheClusterIsNotReady(t *testing.T) {
+	s := natstest.RunServer(t, "")
+	nc, _ := natstest.Connect(t, s)
+	var refused atomic.Int32
+	sub, err := nc.Subscribe("$JSX.API.>", func(m *nats.Msg) {
+		if refused.Add(1) <= 3 {
+			_ = m.Respond([]byte(`{"type":"io.nats.jetstream.api.v1.stream_info_response","error":{"code":503,"err_code":10008,"description":"JetStream system temporarily unavailable"}}`))
+			return
+		}
+		reply, err := nc.Request("$JS.API."+strings.TrimPrefix(m.Subject, "$JSX.API."), m.Data, 5*time.Second)
+		if err != nil {
+			return
+		}
+		_ = m.Respond(reply.Data)
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+
+	client, err := nats.Connect(s.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(client.Close)
+	js, err := jetstream.NewWithAPIPrefix(client, "$JSX.API")
+	require.NoError(t, err)
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default()))
+	assert.EqualValues(t, 3+2*len(natsconn.Streams(config.Default())), refused.Load(),
+		"three refusals, then for each stream an info request and a create")
+	_, err = js.Stream(t.Context(), natsconn.StreamWork)
+	require.NoError(t, err)
+
+	// Not transient: a stream that cannot be created as declared.
+	cfg := config.Default()
+	cfg.NATS.Replicas = 3 // one server, no cluster
+	err = natsconn.EnsureStreams(t.Context(), js, cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "declaring stream")
 }
