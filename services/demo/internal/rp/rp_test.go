@@ -37,8 +37,8 @@ type harness struct {
 	app     *App
 	srv     *httptest.Server // the app
 	issuer  string
-	keys    *keys.Set // signoff's keys
-	foreign *keys.Set // keys signoff does not publish
+	keys    *keys.Set   // signoff's keys
+	foreign *keys.Set   // keys signoff does not publish
 	down    atomic.Bool // signoff's discovery and keys answer 503
 }
 
