@@ -20,19 +20,20 @@ const Kind = "backchannel"
 const userAgent = "signoff-backchannel/1"
 
 // SkipNoSID is the reason a client that requires sid is skipped by a
-// logout of all of a subject's sessions (BCL-4).
-const SkipNoSID = "client requires sid; a logout of all of a subject's sessions has none"
+// logout of all of a subject's sessions that does not say which of them it
+// took part in (BCL-4); events from fronts of this version always do.
+const SkipNoSID = "client requires sid; this logout of all of a subject's sessions names none of its sessions"
 
 // Wants reports whether c receives back-channel logouts: it has a
 // backchannel_logout_uri.
 func Wants(c *config.Client) bool { return c.BackchannelLogoutURI != "" }
 
 // Skip excludes a client that registered backchannel_logout_session_required
-// from a logout without a sid (a logout of all of a subject's sessions),
-// since every logout token it receives must carry one (Back-Channel Logout
-// 1.0 §2.2, BCL-4).
+// from a logout without a sid (a logout of all of a subject's sessions)
+// that lists none of the client's sessions, since every logout token it
+// receives must carry one (Back-Channel Logout 1.0 §2.2, BCL-4).
 func Skip(c *config.Client, e *event.SessionEnded) (reason string, skip bool) {
-	if c.BackchannelLogoutSessionRequired && e.SID == "" {
+	if c.BackchannelLogoutSessionRequired && len(e.SIDsOf(c.ClientID, "")) == 0 {
 		return SkipNoSID, true
 	}
 	return "", false
@@ -72,12 +73,36 @@ func New(ks *keys.Set, issuer string, client *http.Client) *Propagator {
 // already seen token (BCL-30). The token has aud = client_id, sub = d.Sub
 // when not empty and sid = the event's sid when it has one.
 //
+// A logout of all of a subject's sessions has no sid: the token names the
+// sub only (BCL-12), except for a client that requires a sid
+// (backchannel_logout_session_required), which gets one token per session
+// it took part in, one after the other. The delivery succeeds when every
+// one was accepted; a retry sends them all again, fresh, and a client
+// answers 200 for a session it already ended.
+//
 // The error is permanent when the token cannot be minted (no key for the
 // client's algorithm, neither sub nor sid) or the client answered a 3xx or
 // a 4xx other than 408 and 429; otherwise a failure is transient.
 func (p *Propagator) Propagate(ctx context.Context, d *propagate.Delivery) error {
+	if d.Event.SID == "" && d.Client.BackchannelLogoutSessionRequired {
+		sids := d.Event.SIDsOf(d.Client.ClientID, d.Sub)
+		if len(sids) == 0 {
+			return propagate.Permanent(fmt.Errorf("the client requires a sid and this logout names none of its sessions"))
+		}
+		for _, sid := range sids {
+			if err := p.post(ctx, d, sid); err != nil {
+				return fmt.Errorf("session %s: %w", sid, err)
+			}
+		}
+		return nil
+	}
+	return p.post(ctx, d, d.Event.SID)
+}
+
+// post mints one logout token for sid (none when empty) and POSTs it.
+func (p *Propagator) post(ctx context.Context, d *propagate.Delivery, sid string) error {
 	c := d.Client
-	token, err := p.keys.LogoutToken(c.SigningAlg(), p.issuer, c.ClientID, d.Sub, d.Event.SID, time.Time{})
+	token, err := p.keys.LogoutToken(c.SigningAlg(), p.issuer, c.ClientID, d.Sub, sid, time.Time{})
 	if err != nil {
 		return propagate.Permanent(fmt.Errorf("minting logout token: %w", err))
 	}

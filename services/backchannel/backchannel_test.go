@@ -284,7 +284,10 @@ func TestWants(t *testing.T) {
 
 func TestSkip(t *testing.T) {
 	oneSession := &event.SessionEnded{LogoutID: "l1", SID: "sid-1", Sub: "alice"}
-	allSessions := &event.SessionEnded{LogoutID: "l2", Sub: "alice", Sessions: []string{"sid-1", "sid-2"}}
+	allSessions := &event.SessionEnded{LogoutID: "l2", Sub: "alice", Sessions: []string{"sid-1", "sid-2"},
+		Clients: []event.Participant{{ClientID: "app", Sub: "alice", SIDs: []string{"sid-2"}}}}
+	allSessionsNoneListed := &event.SessionEnded{LogoutID: "l3", Sub: "alice", Sessions: []string{"sid-1", "sid-2"},
+		Clients: []event.Participant{{ClientID: "app", Sub: "alice"}, {ClientID: "other", Sub: "alice", SIDs: []string{"sid-1"}}}}
 	tests := []struct {
 		name       string
 		required   bool
@@ -295,7 +298,8 @@ func TestSkip(t *testing.T) {
 		{name: "sid not required, one session", event: oneSession},
 		{name: "sid not required, all sessions", event: allSessions},
 		{name: "sid required, one session", required: true, event: oneSession},
-		{name: "sid required, all sessions", required: true, event: allSessions, wantSkip: true, wantReason: SkipNoSID},
+		{name: "sid required, all sessions, its own listed", required: true, event: allSessions},
+		{name: "sid required, all sessions, none of its own listed", required: true, event: allSessionsNoneListed, wantSkip: true, wantReason: SkipNoSID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

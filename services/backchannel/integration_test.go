@@ -89,19 +89,22 @@ func TestRunDeliversOnce(t *testing.T) {
 }
 
 // TestRunSubjectWide publishes a logout of all of a subject's sessions: a
-// client that requires sid is skipped, the other gets a sub-only token.
+// client that requires sid gets one token per session it took part in (sub
+// and sid), the other one sub-only token; a client that requires sid in an
+// event that names none of its sessions (an older front's) is skipped.
 func TestRunSubjectWide(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
 	ks := testKeys(t, keys.RS256)
-	strict, lax := newReceiver(t, http.StatusOK), newReceiver(t, http.StatusOK)
+	strict, lax, legacy := newReceiver(t, http.StatusOK), newReceiver(t, http.StatusOK), newReceiver(t, http.StatusOK)
 	cfg := config.Default()
 	cfg.Issuer = issuer
 	cfg.Keys.GenerateDir = t.TempDir()
 	cfg.Clients = []config.Client{
 		{ClientID: "strict", BackchannelLogoutURI: strict.srv.URL, BackchannelLogoutSessionRequired: true},
 		{ClientID: "lax", BackchannelLogoutURI: lax.srv.URL},
+		{ClientID: "legacy", BackchannelLogoutURI: legacy.srv.URL, BackchannelLogoutSessionRequired: true},
 	}
 	require.NoError(t, cfg.Validate())
 	js, reg := runWorker(t, cfg, ks)
@@ -111,18 +114,28 @@ func TestRunSubjectWide(t *testing.T) {
 		Sessions: []string{"sid-a", "sid-b"},
 		Sub:      "alice",
 		Iss:      issuer,
-		Clients:  []event.Participant{{ClientID: "strict", Sub: "alice"}, {ClientID: "lax", Sub: "alice-lax"}},
-		Reason:   event.ReasonAPISubject,
-		Time:     time.Now().UTC(),
+		Clients: []event.Participant{
+			{ClientID: "strict", Sub: "alice", SIDs: []string{"sid-a", "sid-b"}},
+			{ClientID: "lax", Sub: "alice-lax", SIDs: []string{"sid-b"}},
+			{ClientID: "legacy", Sub: "alice"},
+		},
+		Reason: event.ReasonAPISubject,
+		Time:   time.Now().UTC(),
 	}
 	publish(t, js, &e)
-	waitStatus(t, reg, "strict", event.StatusSkipped, 1)
+	waitStatus(t, reg, "strict", event.StatusDelivered, 1)
 	waitStatus(t, reg, "lax", event.StatusDelivered, 1)
+	waitStatus(t, reg, "legacy", event.StatusSkipped, 1)
 
-	assert.Empty(t, strict.requests())
-	got := lax.requests()
+	jwks := parseJWKS(t, ks)
+	got := strict.requests()
+	require.Len(t, got, 2)
+	verifyToken(t, jwks, got[0].token, wantToken{alg: keys.RS256, aud: "strict", sub: "alice", sid: "sid-a"})
+	verifyToken(t, jwks, got[1].token, wantToken{alg: keys.RS256, aud: "strict", sub: "alice", sid: "sid-b"})
+	got = lax.requests()
 	require.Len(t, got, 1)
-	verifyToken(t, parseJWKS(t, ks), got[0].token, wantToken{alg: keys.RS256, aud: "lax", sub: "alice-lax"})
+	verifyToken(t, jwks, got[0].token, wantToken{alg: keys.RS256, aud: "lax", sub: "alice-lax"})
+	assert.Empty(t, legacy.requests())
 }
 
 // runWorker starts a JetStream server with signoff's streams and runs the

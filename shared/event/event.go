@@ -34,6 +34,10 @@ const (
 type Participant struct {
 	ClientID string `json:"client_id"`
 	Sub      string `json:"sub"`
+	// SIDs, in a logout without a sid (all of a subject's sessions), are
+	// the sessions that this client took part in with this sub: a client
+	// that requires a sid in its logout tokens gets one per session.
+	SIDs []string `json:"sids,omitempty"`
 }
 
 // SessionEnded is published on [SubjectSessionEnded] once a logout is decided. It
@@ -70,6 +74,22 @@ func (e *SessionEnded) SIDs() []string {
 		return []string{e.SID}
 	}
 	return e.Sessions
+}
+
+// SIDsOf returns the sessions of this logout that client took part in
+// with sub: the event's SID when it has one; otherwise the participant's
+// SIDs, for every sub of the client when sub is empty.
+func (e *SessionEnded) SIDsOf(clientID, sub string) []string {
+	if e.SID != "" {
+		return []string{e.SID}
+	}
+	var out []string
+	for _, p := range e.Clients {
+		if p.ClientID == clientID && (sub == "" || p.Sub == sub) {
+			out = append(out, p.SIDs...)
+		}
+	}
+	return out
 }
 
 // Validate checks the fields every consumer relies on.

@@ -29,7 +29,7 @@ func goldenCases() map[string]any {
 		"session_ended_subject": &event.SessionEnded{
 			LogoutID: "01JDX3Q5ZK8Q7W2V9C4T6B1N0N", Sessions: []string{"s1", "s2"},
 			Sub: "alice", Iss: "https://idp.example.com",
-			Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}},
+			Clients: []event.Participant{{ClientID: "app1", Sub: "alice", SIDs: []string{"s1", "s2"}}},
 			Reason:  event.ReasonAPISubject, Time: when,
 		},
 		"client_logout": &event.ClientLogout{

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
@@ -42,7 +43,8 @@ func (h *handler) deleteSession(c *gin.Context) {
 // deleteSubject ends all live sessions of a subject:
 // DELETE /api/v1/subjects/{sub}/sessions. One event carries them all,
 // without a sid, so back-channel logout tokens name only the sub
-// (Back-Channel Logout 1.0 §2.4).
+// (Back-Channel Logout 1.0 §2.4); each participant lists its sessions, for
+// the clients that require a sid in every token.
 func (h *handler) deleteSubject(c *gin.Context) {
 	sub := pathParam(c, "sub")
 	live := h.Index.LiveSessionsBySub(sub)
@@ -54,16 +56,23 @@ func (h *handler) deleteSubject(c *gin.Context) {
 		LogoutID: sessions.NewLogoutID(), Sub: sub, Iss: h.Config.Issuer,
 		Reason: event.ReasonAPISubject, Time: h.Now().UTC(), Clients: []event.Participant{},
 	}
-	seen := map[event.Participant]bool{}
+	type key struct{ clientID, sub string }
+	at := map[key]int{} // index in e.Clients
 	for _, s := range live {
 		e.Sessions = append(e.Sessions, s.SID)
 		for _, p := range s.Clients {
-			pp := event.Participant{ClientID: p.ClientID, Sub: p.Sub}
-			if !seen[pp] {
-				seen[pp] = true
-				e.Clients = append(e.Clients, pp)
+			k := key{p.ClientID, p.Sub}
+			i, ok := at[k]
+			if !ok {
+				i = len(e.Clients)
+				at[k] = i
+				e.Clients = append(e.Clients, event.Participant{ClientID: p.ClientID, Sub: p.Sub})
 			}
+			e.Clients[i].SIDs = append(e.Clients[i].SIDs, s.SID)
 		}
+	}
+	for i := range e.Clients {
+		slices.Sort(e.Clients[i].SIDs)
 	}
 	if !h.publishEnded(c, e) {
 		return
