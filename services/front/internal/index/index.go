@@ -245,7 +245,13 @@ func view(txn *memdb.Txn, s *session) *Session {
 		}
 	}
 	if s.LogoutID != "" {
-		v.Deliveries = deliveries(txn, s.LogoutID, nil)
+		// A logout of all of a subject's sessions is one ledger: show
+		// this session's clients' deliveries only.
+		for _, d := range deliveries(txn, s.LogoutID, nil) {
+			if slices.ContainsFunc(v.Clients, func(c Client) bool { return c.ClientID == d.ClientID }) {
+				v.Deliveries = append(v.Deliveries, d)
+			}
+		}
 	}
 	return v
 }

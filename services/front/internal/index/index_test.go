@@ -124,3 +124,32 @@ func TestStaleAndRemove(t *testing.T) {
 	assert.Empty(t, ds)
 	require.NoError(t, ix.Remove("absent"))
 }
+
+// TestSubjectWideLedgerPerSession: a logout of all of a subject's sessions
+// is one ledger; each session shows the deliveries of its own clients.
+func TestSubjectWideLedgerPerSession(t *testing.T) {
+	ix, err := New()
+	require.NoError(t, err)
+	join(t, ix, "s1", "app1", "alice", 1, t0)
+	join(t, ix, "s1", "app2", "alice", 2, t0)
+	join(t, ix, "s2", "app1", "alice", 3, t0)
+	require.NoError(t, ix.ApplyEnded(&event.SessionEnded{LogoutID: "L", Sessions: []string{"s1", "s2"}, Sub: "alice",
+		Reason: event.ReasonAPISubject, Time: t0.Add(time.Minute)}))
+	require.NoError(t, ix.ApplyDeliveries([]event.Delivery{
+		{LogoutID: "L", ClientID: "app1", Channel: "backchannel", Status: event.StatusDelivered, Attempts: 1},
+		{LogoutID: "L", ClientID: "app2", Channel: "backchannel", Status: event.StatusDelivered, Attempts: 1},
+	}, 4))
+
+	clients := func(sid string) []string {
+		s, ok := ix.Session(sid)
+		require.True(t, ok, sid)
+		require.Equal(t, "L", s.LogoutID)
+		var out []string
+		for _, d := range s.Deliveries {
+			out = append(out, d.ClientID)
+		}
+		return out
+	}
+	assert.ElementsMatch(t, []string{"app1", "app2"}, clients("s1"))
+	assert.Equal(t, []string{"app1"}, clients("s2"), "app2 took no part in s2")
+}
