@@ -19,6 +19,7 @@ type metrics struct {
 	deadLetters *prometheus.CounterVec
 	breaker     *prometheus.GaugeVec
 	latency     *prometheus.HistogramVec
+	unknown     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -42,6 +43,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "signoff_breaker_state",
 			Help: "Circuit breaker state per client: 0 closed, 1 half-open, 2 open.",
 		}, []string{"channel", "client_id"}),
+		unknown: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signoff_unknown_clients_total",
+			Help: "Logouts kept for another replica because they name a client missing from this worker's configuration.",
+		}, []string{"channel", "client_id"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "signoff_delivery_duration_seconds",
 			Help:    "Duration of one delivery attempt.",
@@ -63,6 +68,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.latency, err = register(reg, m.latency); err != nil {
+		return nil, err
+	}
+	if m.unknown, err = register(reg, m.unknown); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -110,5 +118,14 @@ func (m *metrics) breakerState(kind, client string, st gobreaker.State) {
 func (m *metrics) observe(kind string, d time.Duration) {
 	if m != nil {
 		m.latency.WithLabelValues(kind).Observe(d.Seconds())
+	}
+}
+
+func (m *metrics) unknownClient(kind string, clients []string) {
+	if m == nil {
+		return
+	}
+	for _, c := range clients {
+		m.unknown.WithLabelValues(kind, c).Inc()
 	}
 }

@@ -149,9 +149,13 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 	b := w.ledger.newBatch(ctx, e, n)
 	var wg sync.WaitGroup
 	errs := make([]error, len(e.Clients))
+	var unknown []string
 	for i, p := range e.Clients {
 		t, ok := w.targets[p.ClientID] // registered, and wanted by this kind
 		if !ok {
+			if _, known := w.o.Clients.Client(p.ClientID); !known {
+				unknown = append(unknown, p.ClientID)
+			}
 			continue
 		}
 		wg.Add(1)
@@ -181,6 +185,16 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 	if err := errors.Join(errs...); err != nil {
 		logger.Warn("logout not fully recorded, it will be redelivered", "err", err)
 		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	if len(unknown) > 0 {
+		// The fronts know clients that this worker does not: its
+		// configuration is older. Keep the logout for a replica that
+		// knows them; what was delivered here is not delivered again.
+		logger.Warn("logout names clients missing from this worker's configuration; restart it with the fronts' configuration",
+			"client_ids", unknown, "retry_in", w.o.UnknownClientRetry)
+		w.m.unknownClient(w.o.Kind, unknown)
+		_ = msg.NakWithDelay(w.o.UnknownClientRetry)
 		return
 	}
 	_ = msg.Ack()

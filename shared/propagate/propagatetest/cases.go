@@ -142,6 +142,39 @@ func testDeadReplica(t *testing.T, w Worker) {
 	}, 10*time.Second, 20*time.Millisecond, "the event is acknowledged in the end")
 }
 
+// testUnknownClient: the configuration reached the fronts before this
+// worker, so a logout names a client that replica A does not know. A
+// delivers to the others and keeps the logout; replica B, started with the
+// new configuration, delivers to the new client, and nobody twice.
+func testUnknownClient(t *testing.T, w Worker) {
+	h := setup(t, w, 3)
+	old := *h.cfg
+	old.Clients = h.cfg.Clients[:2] // c3 is new
+	stopA := h.startWith(&old, 4)
+	e := h.publish()
+	h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
+	h.waitStatus(e.LogoutID, "c2", event.StatusDelivered)
+	cons, err := h.js.Consumer(t.Context(), natsconn.StreamEvents, propagate.EventsConsumer(w.Kind))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(t.Context())
+		return err == nil && info.NumRedelivered > 0
+	}, 10*time.Second, 20*time.Millisecond, "replica A keeps offering the logout back")
+	assert.Empty(t, h.recv.Requests("c3"), "replica A cannot deliver to a client it does not know")
+
+	stopA(false)
+	h.start(4)
+	h.waitStatus(e.LogoutID, "c3", event.StatusDelivered)
+	for _, c := range []string{"c1", "c2", "c3"} {
+		h.deliveredOnce(e.LogoutID, c)
+		assert.Len(t, h.recv.Requests(c), 1, c)
+	}
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(t.Context())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	}, 10*time.Second, 20*time.Millisecond, "the event is acknowledged in the end")
+}
+
 // deliveredOnce waits for the delivered record of one delivery in the
 // progress log (a subscription, which may lag the stream) and checks that
 // there is exactly one.

@@ -58,6 +58,7 @@ func Run(t *testing.T, w Worker) {
 	t.Run("an open breaker defers and later delivers", func(t *testing.T) { testBreaker(t, w) })
 	t.Run("a hanging target takes only its own slots", func(t *testing.T) { testPerTarget(t, w) })
 	t.Run("a dead replica's logout is completed by another", func(t *testing.T) { testDeadReplica(t, w) })
+	t.Run("a client missing from a replica's configuration waits for one that knows it", func(t *testing.T) { testUnknownClient(t, w) })
 }
 
 type harness struct {
@@ -122,15 +123,21 @@ func setup(t *testing.T, w Worker, clients int) *harness {
 // a function that stops it: gracefully, or as if it died (its connection
 // closes first).
 func (h *harness) start(perTarget int) (stop func(die bool)) {
+	return h.startWith(h.cfg, perTarget)
+}
+
+// startWith runs one replica with its own configuration cfg.
+func (h *harness) startWith(cfg *config.Config, perTarget int) (stop func(die bool)) {
 	nc, js := natstest.Connect(h.t, h.srv)
-	o := h.w.Options(h.t, h.cfg)
-	o.JS, o.Clients = js, h.cfg.Registry()
+	o := h.w.Options(h.t, cfg)
+	o.JS, o.Clients = js, cfg.Registry()
 	o.Logger = slog.New(slog.DiscardHandler)
 	o.PerTarget = perTarget
 	o.Timeout = 3 * time.Second
 	o.AckWait = 2 * time.Second
 	o.Retry = propagate.RetryPolicy{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond, MaxAttempts: 8}
 	o.Breaker = propagate.BreakerPolicy{Failures: 3, OpenFor: 600 * time.Millisecond}
+	o.UnknownClientRetry = 300 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- propagate.Run(ctx, o) }()
