@@ -15,8 +15,14 @@ func TestLiveDeliveryProgressReachesTheIndex(t *testing.T) {
 	js := setup(t)
 	r := startReplica(t, js)
 	require.NoError(t, r.svc.Join(t.Context(), &event.Joined{SID: "s1", ClientID: "app1", Sub: "alice"}))
+	require.NoError(t, r.svc.Join(t.Context(), &event.Joined{SID: "s1", ClientID: "app2", Sub: "alice"}))
+	require.Eventually(t, func() bool {
+		s, ok := r.ix.Session("s1")
+		return ok && len(s.Clients) == 2
+	}, 10*time.Second, 10*time.Millisecond)
 	require.NoError(t, r.svc.End(t.Context(), &event.SessionEnded{LogoutID: "L9", SID: "s1", Sub: "alice",
-		Iss: "x", Reason: event.ReasonAPI, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}}}))
+		Iss: "x", Reason: event.ReasonAPI, Time: time.Now().UTC(),
+		Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "alice"}}}))
 	for _, st := range []event.Status{event.StatusPending, event.StatusDelivered} {
 		_, err := js.Publish(t.Context(), event.DeliverySubject("L9", "backchannel", "app1"),
 			mustJSON(t, event.Delivery{LogoutID: "L9", SID: "s1", ClientID: "app1", Channel: "backchannel", Status: st, Attempts: 1, Time: time.Now().UTC()}))
