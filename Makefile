@@ -39,9 +39,9 @@ demo: ## the click-through demo: a dev IdP, App A and App B on top of the all-in
 	@bin/signoff -config deployments/demo/signoff.yaml & signoff=$$!; \
 	bin/demo -idp-keys-dir .data/demo/idp-keys & demo=$$!; \
 	trap 'kill $$signoff $$demo 2>/dev/null; wait; exit 0' INT TERM; \
-	wait -n $$signoff $$demo; status=$$?; \
-	echo "make demo: signoff or the demo stopped (exit $$status); stopping the other"; \
-	kill $$signoff $$demo 2>/dev/null; wait; exit $$status
+	while kill -0 $$signoff 2>/dev/null && kill -0 $$demo 2>/dev/null; do sleep 1 & wait $$!; done; \
+	echo "make demo: signoff or the demo stopped; stopping both"; \
+	kill $$signoff $$demo 2>/dev/null; wait; exit 1
 
 .PHONY: e2e
 e2e: ## the multi-process end-to-end test: 3-node NATS cluster, two fronts, workers, failures

@@ -2,9 +2,11 @@ package backchannel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signoff/signoff/shared/config"
@@ -76,9 +78,11 @@ func New(ks *keys.Set, issuer string, client *http.Client) *Propagator {
 // A logout of all of a subject's sessions has no sid: the token names the
 // sub only (BCL-12), except for a client that requires a sid
 // (backchannel_logout_session_required), which gets one token per session
-// it took part in, one after the other. The delivery succeeds when every
-// one was accepted; a retry sends them all again, fresh, and a client
-// answers 200 for a session it already ended.
+// it took part in, a few at a time. Every session is sent whatever the
+// others' answers; the delivery succeeds when every one was accepted. It
+// is retried (all of them again, fresh) when any failure was transient,
+// and fails when the failures were all permanent: one session refused
+// never keeps the others from their tokens.
 //
 // The error is permanent when the token cannot be minted (no key for the
 // client's algorithm, neither sub nor sid) or the client answered a 3xx or
@@ -89,14 +93,53 @@ func (p *Propagator) Propagate(ctx context.Context, d *propagate.Delivery) error
 		if len(sids) == 0 {
 			return propagate.Permanent(fmt.Errorf("the client requires a sid and this logout names none of its sessions"))
 		}
-		for _, sid := range sids {
-			if err := p.post(ctx, d, sid); err != nil {
-				return fmt.Errorf("session %s: %w", sid, err)
-			}
-		}
-		return nil
+		return p.postEach(ctx, d, sids)
 	}
 	return p.post(ctx, d, d.Event.SID)
+}
+
+// sessionsInFlight bounds the tokens of one delivery sent at once.
+const sessionsInFlight = 4
+
+// postEach posts one token per sid, sessionsInFlight at a time, and joins
+// the failures: transient when any is, so that the delivery is retried.
+func (p *Propagator) postEach(ctx context.Context, d *propagate.Delivery, sids []string) error {
+	errs := make([]error, len(sids))
+	sem := make(chan struct{}, sessionsInFlight)
+	var wg sync.WaitGroup
+	for i, sid := range sids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := p.post(ctx, d, sid); err != nil {
+				errs[i] = fmt.Errorf("session %s: %w", sid, err)
+			}
+		})
+	}
+	wg.Wait()
+	var failed []error
+	transient := false
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
+			transient = transient || !propagate.IsPermanent(err)
+		}
+	}
+	switch {
+	case len(failed) == 0:
+		return nil
+	case !transient:
+		return propagate.Permanent(errors.Join(failed...))
+	}
+	// Retried: the permanent failures among them must not make the whole
+	// permanent (IsPermanent looks through a join), so they keep only
+	// their text; a transient one keeps its Retry-After.
+	for i, err := range failed {
+		if propagate.IsPermanent(err) {
+			failed[i] = errors.New(err.Error())
+		}
+	}
+	return errors.Join(failed...)
 }
 
 // post mints one logout token for sid (none when empty) and POSTs it.

@@ -3,14 +3,17 @@ package backchannel
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -277,6 +280,67 @@ func TestPropagateSIDOnly(t *testing.T) {
 	verifyToken(t, parseJWKS(t, ks), got[0].token, wantToken{alg: keys.ES256, aud: "app", sid: "sid-1"})
 }
 
+// TestPropagatePerSession: a client that requires a sid, in a logout of
+// all of a subject's sessions, gets one token per session; every session is
+// sent whatever the others' answers, and the outcome is transient when any
+// failure was, permanent when all were.
+func TestPropagatePerSession(t *testing.T) {
+	ks := testKeys(t, keys.ES256)
+	jwks := parseJWKS(t, ks)
+	var mu sync.Mutex
+	answers := map[string]int{} // by sid
+	got := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		assert.NoError(t, r.ParseForm())
+		raw := r.PostForm.Get("logout_token")
+		sid := tokenSID(t, raw)
+		verifyToken(t, jwks, raw, wantToken{alg: keys.ES256, aud: "strict", sub: "alice", sid: sid})
+		mu.Lock()
+		got[sid]++
+		status := answers[sid]
+		mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	c := &config.Client{ClientID: "strict", IDTokenSignedResponseAlg: keys.ES256, BackchannelLogoutURI: srv.URL,
+		BackchannelLogoutSessionRequired: true}
+	sids := []string{"s1", "s2", "s3", "s4", "s5", "s6"}
+	d := &propagate.Delivery{Client: c, Sub: "alice", Kind: Kind, Attempt: 1, Event: &event.SessionEnded{
+		LogoutID: "L", Sessions: sids, Sub: "alice", Iss: issuer, Reason: event.ReasonAPISubject, Time: time.Now(),
+		Clients: []event.Participant{{ClientID: "strict", Sub: "alice", SIDs: sids}},
+	}}
+	p := New(ks, issuer, nil)
+	run := func(statuses map[string]int) error {
+		mu.Lock()
+		clear(got)
+		for _, sid := range sids {
+			answers[sid] = http.StatusOK
+		}
+		maps.Copy(answers, statuses)
+		mu.Unlock()
+		err := p.Propagate(t.Context(), d)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, sid := range sids {
+			assert.Equal(t, 1, got[sid], "every session is sent once: %s", sid)
+		}
+		return err
+	}
+
+	require.NoError(t, run(nil))
+
+	err := run(map[string]int{"s2": http.StatusBadRequest})
+	require.Error(t, err)
+	assert.True(t, propagate.IsPermanent(err), "all failures permanent: %v", err)
+	assert.Contains(t, err.Error(), "session s2")
+
+	err = run(map[string]int{"s2": http.StatusBadRequest, "s5": http.StatusServiceUnavailable})
+	require.Error(t, err)
+	assert.False(t, propagate.IsPermanent(err), "one transient failure: retried: %v", err)
+	assert.Contains(t, err.Error(), "session s2")
+	assert.Contains(t, err.Error(), "session s5")
+}
+
 func TestWants(t *testing.T) {
 	assert.True(t, Wants(&config.Client{ClientID: "a", BackchannelLogoutURI: "https://a.example.com/bc"}))
 	assert.False(t, Wants(&config.Client{ClientID: "a", FrontchannelLogoutURI: "https://a.example.com/fc"}))
@@ -322,4 +386,15 @@ func TestNewHTTPClient(t *testing.T) {
 	assert.Equal(t, 90*time.Second, tr.IdleConnTimeout)
 	assert.EqualValues(t, 0x0303, tr.TLSClientConfig.MinVersion, "TLS 1.2")
 	assert.ErrorIs(t, c.CheckRedirect(nil, nil), http.ErrUseLastResponse)
+}
+
+// tokenSID is the sid claim of a logout token, read without verifying it.
+func tokenSID(t testing.TB, raw string) string {
+	t.Helper()
+	tok, _, err := jwt.NewParser().ParseUnverified(raw, jwt.MapClaims{})
+	if !assert.NoError(t, err) {
+		return ""
+	}
+	sid, _ := tok.Claims.(jwt.MapClaims)["sid"].(string)
+	return sid
 }

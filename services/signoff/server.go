@@ -58,16 +58,21 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 	// deliveries.
 	workersCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
-	g, gctx := errgroup.WithContext(ctx)
-	stopOps := func() {}
 	if metricsListen != "" {
 		ops, err := service.ListenOps(metricsListen, reg, conn, logger)
 		if err != nil {
 			return err
 		}
-		g.Go(ops.Serve)
-		stopOps = func() { ops.Shutdown(ctx) }
+		// Served until the front and every worker have drained: the
+		// deferred Shutdown runs after g.Wait.
+		go func() {
+			if err := ops.Serve(); err != nil {
+				logger.Error("metrics listener", "err", err)
+			}
+		}()
+		defer ops.Shutdown(ctx)
 	}
+	g, gctx := errgroup.WithContext(ctx)
 	for _, w := range builtins(cfg, workerDeps{js: conn.JS, keys: ks, logger: logger, metrics: reg}) {
 		g.Go(func() error {
 			if err := w.run(workersCtx); err != nil {
@@ -77,7 +82,6 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 		})
 	}
 	g.Go(func() error {
-		defer stopOps()
 		defer stopWorkers()
 		err := front.Run(gctx, cfg, front.Deps{NATS: conn, Keys: ks, Logger: logger, Metrics: reg})
 		if err != nil && !errors.Is(err, context.Canceled) {

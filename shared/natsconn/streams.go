@@ -101,7 +101,13 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 // a minute.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Config) error {
 	for _, want := range Streams(cfg) {
-		if err := retryTransient(ctx, func() error { return ensureStream(ctx, js, want) }); err != nil {
+		err := retryTransient(ctx, func() error { return ensureStream(ctx, js, want) })
+		if errors.Is(err, nats.ErrNoResponders) {
+			// Nothing answers the JetStream API at all: not a server
+			// that is starting (it answers "temporarily unavailable").
+			return fmt.Errorf("declaring stream %s: %w: is JetStream enabled on the NATS server (nats-server -js)?", want.Name, err)
+		}
+		if err != nil {
 			return fmt.Errorf("declaring stream %s: %w", want.Name, err)
 		}
 	}
@@ -155,12 +161,13 @@ func retryTransient(ctx context.Context, f func() error) error {
 const jsTemporarilyUnavailable jetstream.ErrorCode = 10008
 
 // transient reports whether a JetStream API call failed for a reason that
-// may pass: no answer in time, no responder yet, or a cluster not ready.
+// may pass: no answer in time, or a cluster not ready. No responders at all
+// is not one of them: the server has no JetStream.
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
-		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse):
+		errors.Is(err, jetstream.ErrNoStreamResponse):
 		return true
 	case errors.As(err, &apiErr):
 		return apiErr.ErrorCode == jsTemporarilyUnavailable

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
@@ -91,10 +92,31 @@ func TestEnsureStreamsRetriesWhileTheClusterIsNotReady(t *testing.T) {
 	_, err = js.Stream(t.Context(), natsconn.StreamWork)
 	require.NoError(t, err)
 
-	// Not transient: a stream that cannot be created as declared.
+	// Not transient: a stream that cannot be updated as declared fails at
+	// once, after its info and update requests, without a retry.
 	cfg := config.Default()
 	cfg.NATS.Replicas = 3 // one server, no cluster
+	before := refused.Load()
 	err = natsconn.EnsureStreams(t.Context(), js, cfg)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "declaring stream")
+	assert.EqualValues(t, 2, refused.Load()-before, "one info and one update request, no retry")
+}
+
+// TestEnsureStreamsWithoutJetStream: a server without JetStream fails the
+// declaration at once, saying so.
+func TestEnsureStreamsWithoutJetStream(t *testing.T) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	s.Start()
+	t.Cleanup(s.Shutdown)
+	require.True(t, s.ReadyForConnections(5*time.Second))
+	nc, err := nats.Connect(s.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	err = natsconn.EnsureStreams(t.Context(), js, config.Default())
+	require.ErrorIs(t, err, nats.ErrNoResponders)
+	assert.Contains(t, err.Error(), "is JetStream enabled")
 }

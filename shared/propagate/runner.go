@@ -42,6 +42,7 @@ func (r *runner) loop(f func()) {
 	defer t.Stop()
 	for {
 		f()
+		f = nil // what the last function held is garbage while we idle
 		t.Reset(r.idleFor)
 		select {
 		case f = <-r.idle:

@@ -32,9 +32,9 @@ func TestRunnerNeverBlocksAndReusesGoroutines(t *testing.T) {
 	close(release)
 	wg.Wait()
 
-	// Now 50 goroutines are idle, or about to be: the next 200 functions
-	// run on them. (One that has just finished its function may not be
-	// waiting yet when the next Go looks, hence a margin of two.)
+	// Now 50 goroutines are idle, or about to be: the next 200 functions,
+	// one at a time, run on them. (A margin of two, for goroutines still
+	// on their way back to waiting when the first functions come.)
 	require.EqualValues(t, n, r.live.Load())
 	var count atomic.Int32
 	for range 200 {

@@ -244,7 +244,9 @@ func view(txn *memdb.Txn, s *session) *Session {
 			v.Clients = append(v.Clients, Client{ClientID: p.ClientID, Sub: p.Sub})
 		}
 	}
-	if s.LogoutID != "" {
+	switch {
+	case s.LogoutID == "":
+	case s.Reason == event.ReasonAPISubject:
 		// A logout of all of a subject's sessions is one ledger: show
 		// this session's clients' deliveries only.
 		for _, d := range deliveries(txn, s.LogoutID, nil) {
@@ -252,6 +254,10 @@ func view(txn *memdb.Txn, s *session) *Session {
 				v.Deliveries = append(v.Deliveries, d)
 			}
 		}
+	default:
+		// One session's logout: its ledger, whole, even when this
+		// front's participations lag the event's snapshot.
+		v.Deliveries = deliveries(txn, s.LogoutID, nil)
 	}
 	return v
 }
