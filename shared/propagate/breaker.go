@@ -28,7 +28,12 @@ func newTarget(c *config.Client, o *Options, m *metrics) *target {
 		Name:        o.Kind + "/" + id,
 		MaxRequests: 1,
 		Timeout:     o.Breaker.OpenFor,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+		// Counts roll over Window, in tenths.
+		Interval:     o.Breaker.Window,
+		BucketPeriod: max(o.Breaker.Window/10, time.Millisecond),
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= failures && 2*uint64(c.TotalFailures) >= uint64(c.Requests)
+		},
 		// A permanent failure is the target's answer, not its ill health:
 		// it does not trip the breaker.
 		IsSuccessful: func(err error) bool { return err == nil || IsPermanent(err) },

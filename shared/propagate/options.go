@@ -75,9 +75,15 @@ type RetryPolicy struct {
 }
 
 // BreakerPolicy configures the per-target circuit breakers (sony/gobreaker).
+// A breaker opens after Failures consecutive transient failures, provided
+// at least half of the target's calls in the last Window failed: a target
+// that fails now and then (a flaky one, 20% of 500s) does not lose every
+// delivery to a 30 s pause because of one unlucky streak.
 type BreakerPolicy struct {
 	// Failures is how many consecutive transient failures open it. Default 5.
 	Failures uint32
+	// Window is the rolling window of the failure ratio. Default 1m.
+	Window time.Duration
 	// OpenFor is how long it stays open before letting a probe through.
 	// Default 30s.
 	OpenFor time.Duration
@@ -120,6 +126,7 @@ func (o *Options) defaults() error {
 	setDefault(&r.MaxAge, 24*time.Hour)
 	setDefault(&o.Breaker.Failures, 5)
 	setDefault(&o.Breaker.OpenFor, 30*time.Second)
+	setDefault(&o.Breaker.Window, time.Minute)
 	setDefault(&o.UnknownClientRetry, 30*time.Second)
 	return nil
 }

@@ -97,6 +97,22 @@ func testBreaker(t *testing.T, w Worker) {
 	assert.Equal(t, 1, count(h.recv.Requests("c2"), second.LogoutID), "c2's breaker is its own")
 }
 
+func testBreakerRatio(t *testing.T, w Worker) {
+	h := setup(t, w, 1)
+	// Six deliveries go through, then three failures in a row (as many as
+	// open the breaker of a failing target), then it answers again: 3 of
+	// 9 calls failed, less than half.
+	h.recv.Answer("c1", 200, 200, 200, 200, 200, 200, 500, 500, 500, 200)
+	h.start(4)
+	for range 6 {
+		h.waitStatus(h.publish().LogoutID, "c1", event.StatusDelivered)
+	}
+	e := h.publish()
+	h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
+	assert.NotContains(t, h.statuses(e.LogoutID, "c1"), event.StatusDeferred, "the breaker stayed closed")
+	assert.Len(t, h.recv.Requests("c1"), 10, "delivered on the fourth attempt")
+}
+
 func testPerTarget(t *testing.T, w Worker) {
 	h := setup(t, w, 2)
 	release := h.recv.Hang("c1")

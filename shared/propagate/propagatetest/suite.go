@@ -56,6 +56,7 @@ func Run(t *testing.T, w Worker) {
 	t.Run("a permanent failure is not retried and is dead-lettered, then replayed", func(t *testing.T) { testPermanent(t, w) })
 	t.Run("transient failures are retried until delivered", func(t *testing.T) { testTransient(t, w) })
 	t.Run("an open breaker defers and later delivers", func(t *testing.T) { testBreaker(t, w) })
+	t.Run("a mostly healthy target's streak of failures does not open its breaker", func(t *testing.T) { testBreakerRatio(t, w) })
 	t.Run("a hanging target takes only its own slots", func(t *testing.T) { testPerTarget(t, w) })
 	t.Run("a dead replica's logout is completed by another", func(t *testing.T) { testDeadReplica(t, w) })
 	t.Run("a client missing from a replica's configuration waits for one that knows it", func(t *testing.T) { testUnknownClient(t, w) })
