@@ -45,7 +45,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"channel", "client_id"}),
 		unknown: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signoff_unknown_clients_total",
-			Help: "Logouts kept for another replica because they name a client missing from this worker's configuration.",
+			Help: "Deliveries parked for another replica because their client is missing from this worker's configuration.",
 		}, []string{"channel", "client_id"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "signoff_delivery_duration_seconds",
@@ -121,11 +121,9 @@ func (m *metrics) observe(kind string, d time.Duration) {
 	}
 }
 
-func (m *metrics) unknownClient(kind string, clients []string) {
+func (m *metrics) unknownClient(kind, client string) {
 	if m == nil {
 		return
 	}
-	for _, c := range clients {
-		m.unknown.WithLabelValues(kind, c).Inc()
-	}
+	m.unknown.WithLabelValues(kind, client).Inc()
 }

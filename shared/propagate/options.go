@@ -50,12 +50,6 @@ type Options struct {
 	Retry RetryPolicy
 	// Breaker configures every target's circuit breaker.
 	Breaker BreakerPolicy
-	// UnknownClientRetry is how long a logout that names a client missing
-	// from this worker's configuration (a configuration rolled out to the
-	// fronts first) waits before JetStream offers it again, to any
-	// replica: a replica that knows the client delivers to it, the others
-	// keep the logout, up to Retry.MaxAge. Default 30s.
-	UnknownClientRetry time.Duration
 }
 
 // RetryPolicy says when to retry a transient failure and when to give up.
@@ -127,7 +121,6 @@ func (o *Options) defaults() error {
 	setDefault(&o.Breaker.Failures, 5)
 	setDefault(&o.Breaker.OpenFor, 30*time.Second)
 	setDefault(&o.Breaker.Window, time.Minute)
-	setDefault(&o.UnknownClientRetry, 30*time.Second)
 	return nil
 }
 

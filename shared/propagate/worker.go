@@ -149,12 +149,11 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 	b := w.ledger.newBatch(ctx, e, n)
 	var wg sync.WaitGroup
 	errs := make([]error, len(e.Clients))
-	var unknown []string
 	for i, p := range e.Clients {
 		t, ok := w.targets[p.ClientID] // registered, and wanted by this kind
 		if !ok {
 			if _, known := w.o.Clients.Client(p.ClientID); !known {
-				unknown = append(unknown, p.ClientID)
+				errs[i] = w.parkUnknown(ctx, e, p, logger)
 			}
 			continue
 		}
@@ -187,17 +186,20 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
-	if len(unknown) > 0 {
-		// The fronts know clients that this worker does not: its
-		// configuration is older. Keep the logout for a replica that
-		// knows them; what was delivered here is not delivered again.
-		logger.Warn("logout names clients missing from this worker's configuration; restart it with the fronts' configuration",
-			"client_ids", unknown, "retry_in", w.o.UnknownClientRetry)
-		w.m.unknownClient(w.o.Kind, unknown)
-		_ = msg.NakWithDelay(w.o.UnknownClientRetry)
-		return
-	}
 	_ = msg.Ack()
+}
+
+// parkUnknown hands the delivery to a client missing from this worker's
+// configuration (the fronts were given a newer one first) to the retry
+// stage, without a progress record: a replica that knows the client, and
+// wants it, delivers it from there; for one this kind does not want, the
+// task expires with the work stream. The event itself is acknowledged, so
+// such logouts never hold up the others.
+func (w *worker) parkUnknown(ctx context.Context, e *event.SessionEnded, p event.Participant, logger *slog.Logger) error {
+	logger.Warn("logout names a client missing from this worker's configuration; parked for a worker that knows it: restart this one with the fronts' configuration",
+		"client_id", p.ClientID)
+	w.m.unknownClient(w.o.Kind, p.ClientID)
+	return w.ledger.handOff(ctx, &Task{Kind: w.o.Kind, ClientID: p.ClientID, Sub: p.Sub, Event: e, NotBefore: time.Now()})
 }
 
 // first makes the first attempt of one delivery, or hands it off.

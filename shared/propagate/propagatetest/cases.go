@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -160,8 +161,10 @@ func testDeadReplica(t *testing.T, w Worker) {
 
 // testUnknownClient: the configuration reached the fronts before this
 // worker, so a logout names a client that replica A does not know. A
-// delivers to the others and keeps the logout; replica B, started with the
-// new configuration, delivers to the new client, and nobody twice.
+// delivers to the others, parks the new client's delivery in the work
+// stream and acknowledges the event (other logouts are not held up);
+// replica B, started with the new configuration, delivers to the new
+// client, and nobody gets anything twice.
 func testUnknownClient(t *testing.T, w Worker) {
 	h := setup(t, w, 3)
 	old := *h.cfg
@@ -174,9 +177,16 @@ func testUnknownClient(t *testing.T, w Worker) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		info, err := cons.Info(t.Context())
-		return err == nil && info.NumRedelivered > 0
-	}, 10*time.Second, 20*time.Millisecond, "replica A keeps offering the logout back")
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	}, 10*time.Second, 20*time.Millisecond, "replica A acknowledges the event")
+	work, err := h.js.Stream(t.Context(), natsconn.StreamWork)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := work.Info(t.Context(), jetstream.WithSubjectFilter(event.WorkSubject(w.Kind, "c3")))
+		return err == nil && info.State.Msgs == 1
+	}, 10*time.Second, 20*time.Millisecond, "c3's delivery is parked in the work stream")
 	assert.Empty(t, h.recv.Requests("c3"), "replica A cannot deliver to a client it does not know")
+	assert.Nil(t, h.last(e.LogoutID, "c3"), "no progress record until a replica that knows c3 takes it")
 
 	stopA(false)
 	h.start(4)
@@ -185,10 +195,6 @@ func testUnknownClient(t *testing.T, w Worker) {
 		h.deliveredOnce(e.LogoutID, c)
 		assert.Len(t, h.recv.Requests(c), 1, c)
 	}
-	require.Eventually(t, func() bool {
-		info, err := cons.Info(t.Context())
-		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
-	}, 10*time.Second, 20*time.Millisecond, "the event is acknowledged in the end")
 }
 
 // deliveredOnce waits for the delivered record of one delivery in the

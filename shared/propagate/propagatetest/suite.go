@@ -138,7 +138,6 @@ func (h *harness) startWith(cfg *config.Config, perTarget int) (stop func(die bo
 	o.AckWait = 2 * time.Second
 	o.Retry = propagate.RetryPolicy{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond, MaxAttempts: 8}
 	o.Breaker = propagate.BreakerPolicy{Failures: 3, OpenFor: 600 * time.Millisecond}
-	o.UnknownClientRetry = 300 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- propagate.Run(ctx, o) }()
