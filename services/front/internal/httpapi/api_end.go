@@ -2,11 +2,14 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/signoff/signoff/services/front/internal/index"
 	"github.com/signoff/signoff/services/front/internal/sessions"
 	"github.com/signoff/signoff/shared/event"
 	"github.com/signoff/signoff/shared/propagate"
@@ -14,8 +17,11 @@ import (
 
 // endResponse is the answer of the API calls that end sessions.
 type endResponse struct {
-	LogoutID string   `json:"logout_id,omitempty"`
-	Sessions []string `json:"sessions"`
+	LogoutID string `json:"logout_id,omitempty"`
+	// LogoutIDs lists every logout when a subject's sessions did not fit
+	// one event (see subjectLogouts); LogoutID is the first.
+	LogoutIDs []string `json:"logout_ids,omitempty"`
+	Sessions  []string `json:"sessions"`
 	// AlreadyEnded is true when the session had ended before the call.
 	AlreadyEnded bool `json:"already_ended,omitempty"`
 }
@@ -44,7 +50,8 @@ func (h *handler) deleteSession(c *gin.Context) {
 // DELETE /api/v1/subjects/{sub}/sessions. One event carries them all,
 // without a sid, so back-channel logout tokens name only the sub
 // (Back-Channel Logout 1.0 §2.4); each participant lists its sessions, for
-// the clients that require a sid in every token.
+// the clients that require a sid in every token. A subject with more
+// sessions than one NATS message holds gets several such events.
 func (h *handler) deleteSubject(c *gin.Context) {
 	sub := pathParam(c, "sub")
 	live := h.Index.LiveSessionsBySub(sub)
@@ -52,13 +59,58 @@ func (h *handler) deleteSubject(c *gin.Context) {
 		c.JSON(http.StatusOK, endResponse{Sessions: []string{}})
 		return
 	}
-	e := &event.SessionEnded{
-		LogoutID: sessions.NewLogoutID(), Sub: sub, Iss: h.Config.Issuer,
-		Reason: event.ReasonAPISubject, Time: h.Now().UTC(), Clients: []event.Participant{},
+	es := subjectLogouts(sub, h.Config.Issuer, h.Now().UTC(), live, maxEventBytes)
+	resp := endResponse{LogoutID: es[0].LogoutID, Sessions: []string{}}
+	for i, e := range es {
+		if i == 0 {
+			if !h.publishEnded(c, e) {
+				return
+			}
+		} else if err := h.Sessions.End(c.Request.Context(), e); err != nil {
+			h.Logger.Error("publishing session ended", "request_id", reqID(c), "logout_id", e.LogoutID, "err", err)
+			problem(c, http.StatusServiceUnavailable, "unavailable",
+				fmt.Sprintf("%d of the subject's sessions ended, the others could not be published; retry to end them", len(resp.Sessions)))
+			return
+		}
+		resp.Sessions = append(resp.Sessions, e.Sessions...)
+		if len(es) > 1 {
+			resp.LogoutIDs = append(resp.LogoutIDs, e.LogoutID)
+		}
 	}
+	c.JSON(http.StatusAccepted, resp)
+}
+
+// maxEventBytes bounds the JSON of one subject-wide event, well under
+// NATS's default max_payload (1 MB).
+const maxEventBytes = 256 << 10
+
+// subjectLogouts returns the session-ended events that end the live
+// sessions of sub: one, unless their sids (in sessions and in every
+// participant's sids) would make its JSON larger than about maxBytes; then
+// as many as needed, each with its own logout id and its own participants.
+func subjectLogouts(sub, iss string, now time.Time, live []*index.Session, maxBytes int) []*event.SessionEnded {
 	type key struct{ clientID, sub string }
-	at := map[key]int{} // index in e.Clients
+	var (
+		out  []*event.SessionEnded
+		e    *event.SessionEnded
+		at   map[key]int // index in e.Clients
+		size int
+	)
 	for _, s := range live {
+		// What the session adds: its sid in sessions and in each of its
+		// participants' sids, and participants not yet listed.
+		add := len(s.SID) + 3
+		for _, p := range s.Clients {
+			add += len(s.SID) + 3 + len(p.ClientID) + len(p.Sub) + 40
+		}
+		if e == nil || len(e.Sessions) > 0 && size+add > maxBytes {
+			e = &event.SessionEnded{LogoutID: sessions.NewLogoutID(), Sub: sub, Iss: iss,
+				Reason: event.ReasonAPISubject, Time: now, Clients: []event.Participant{}}
+			out = append(out, e)
+			at = map[key]int{}
+			size = 300 + len(sub) + len(iss)
+		}
+		size += add
 		e.Sessions = append(e.Sessions, s.SID)
 		for _, p := range s.Clients {
 			k := key{p.ClientID, p.Sub}
@@ -71,13 +123,12 @@ func (h *handler) deleteSubject(c *gin.Context) {
 			e.Clients[i].SIDs = append(e.Clients[i].SIDs, s.SID)
 		}
 	}
-	for i := range e.Clients {
-		slices.Sort(e.Clients[i].SIDs)
+	for _, e := range out {
+		for i := range e.Clients {
+			slices.Sort(e.Clients[i].SIDs)
+		}
 	}
-	if !h.publishEnded(c, e) {
-		return
-	}
-	c.JSON(http.StatusAccepted, endResponse{LogoutID: e.LogoutID, Sessions: e.Sessions})
+	return out
 }
 
 func (h *handler) publishEnded(c *gin.Context, e *event.SessionEnded) bool {
