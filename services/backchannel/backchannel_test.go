@@ -21,31 +21,19 @@ import (
 	"github.com/signoff/signoff/shared/event"
 	"github.com/signoff/signoff/shared/keys"
 	"github.com/signoff/signoff/shared/propagate"
+	"github.com/signoff/signoff/shared/propagate/propagatetest"
 )
 
 // outcome is how a Propagate call ended.
-type outcome int
+type outcome = propagatetest.Outcome
 
 const (
-	delivered outcome = iota
-	transient
-	permanent
+	delivered = propagatetest.Delivered
+	transient = propagatetest.Transient
+	permanent = propagatetest.Permanent
 )
 
-func outcomeOf(err error) outcome {
-	switch {
-	case err == nil:
-		return delivered
-	case propagate.IsPermanent(err):
-		return permanent
-	default:
-		return transient
-	}
-}
-
-func (o outcome) String() string {
-	return [...]string{"delivered", "transient", "permanent"}[o]
-}
+var outcomeOf = propagatetest.OutcomeOf
 
 func TestPropagateStatus(t *testing.T) {
 	ks := testKeys(t, keys.RS256)

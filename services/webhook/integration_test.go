@@ -15,8 +15,7 @@ import (
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
-	"github.com/signoff/signoff/shared/natsconn"
-	"github.com/signoff/signoff/shared/natstest"
+	"github.com/signoff/signoff/shared/propagate/propagatetest"
 )
 
 // TestRunDeliversOnce runs the worker on a real JetStream server and
@@ -61,7 +60,7 @@ func TestRunDeliversOnce(t *testing.T) {
 		Reason:   event.ReasonEndSession,
 		Time:     time.Now().UTC().Truncate(time.Millisecond),
 	}
-	publish(t, js, &e)
+	propagatetest.Publish(t, js, &e)
 	for i := range k {
 		waitStatus(t, reg, "app"+strconv.Itoa(i), event.StatusDelivered, 1)
 	}
@@ -94,65 +93,14 @@ func TestRunDeliversOnce(t *testing.T) {
 // worker on it until the test ends.
 func runWorker(t *testing.T, cfg *config.Config) (jetstream.JetStream, *prometheus.Registry) {
 	t.Helper()
-	s := natstest.RunServer(t, "")
-	_, js := natstest.Connect(t, s)
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
-	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, Deps{JS: js, Metrics: reg}) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after its context ended")
-		}
+	return propagatetest.StartWorker(t, cfg, func(ctx context.Context, js jetstream.JetStream, reg *prometheus.Registry) error {
+		return Run(ctx, cfg, Deps{JS: js, Metrics: reg})
 	})
-	return js, reg
 }
 
-// publish publishes e as the front does, with its logout id as message id.
-func publish(t *testing.T, js jetstream.JetStream, e *event.SessionEnded) {
-	t.Helper()
-	data, err := json.Marshal(e)
-	require.NoError(t, err)
-	_, err = js.Publish(t.Context(), event.SubjectSessionEnded, data, jetstream.WithMsgID(e.LogoutID))
-	require.NoError(t, err)
-}
-
-// waitStatus waits until the worker has counted n progress records of
-// status for its deliveries to clientID, in the framework's
-// signoff_deliveries_total (a delivered or skipped delivery is counted
-// once, when it is final).
+// waitStatus waits for n progress records of status for clientID
+// (propagatetest.WaitStatus for this kind).
 func waitStatus(t *testing.T, reg *prometheus.Registry, clientID string, status event.Status, n int) {
 	t.Helper()
-	var got float64
-	require.Eventually(t, func() bool {
-		got = deliveries(t, reg, clientID, status)
-		return got == float64(n)
-	}, 15*time.Second, 20*time.Millisecond, "%s deliveries to %s: want %d, have %v", status, clientID, n, &got)
-}
-
-// deliveries returns signoff_deliveries_total for this worker, clientID
-// and status.
-func deliveries(t *testing.T, reg *prometheus.Registry, clientID string, status event.Status) float64 {
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != "signoff_deliveries_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["channel"] == Kind && labels["client_id"] == clientID && labels["status"] == string(status) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	propagatetest.WaitStatus(t, reg, Kind, clientID, status, n)
 }

@@ -2,7 +2,9 @@
 // worker passes: it runs the worker against a real in-process NATS
 // JetStream server and real HTTP receivers, and checks exactly-once
 // delivery per target, retries, dead letters and replay, circuit
-// breakers, the per-target bound, and recovery from a dead replica.
+// breakers, the per-target bound, and recovery from a dead replica. It
+// also holds the helpers a worker's own tests share (helpers.go):
+// StartWorker, Publish, WaitStatus, OutcomeOf.
 //
 //	func TestConformance(t *testing.T) {
 //		propagatetest.Run(t, propagatetest.Worker{Kind: "webhook", ...})

@@ -1,0 +1,116 @@
+package propagatetest
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/natstest"
+	"github.com/signoff/signoff/shared/propagate"
+)
+
+// Helpers for a worker's own tests, beside the suite.
+
+// Outcome is how one Propagate call ended, as the framework classifies it.
+type Outcome int
+
+// The outcomes of a Propagate call.
+const (
+	Delivered Outcome = iota
+	Transient
+	Permanent
+)
+
+// OutcomeOf classifies the error of a Propagate call.
+func OutcomeOf(err error) Outcome {
+	switch {
+	case err == nil:
+		return Delivered
+	case propagate.IsPermanent(err):
+		return Permanent
+	default:
+		return Transient
+	}
+}
+
+func (o Outcome) String() string {
+	return [...]string{"delivered", "transient", "permanent"}[o]
+}
+
+// StartWorker starts an in-process JetStream server with signoff's streams
+// for cfg and runs a worker on it with run until the test ends; it returns
+// the JetStream API and the registry the worker's metrics go to.
+func StartWorker(t *testing.T, cfg *config.Config,
+	run func(ctx context.Context, js jetstream.JetStream, reg *prometheus.Registry) error) (jetstream.JetStream, *prometheus.Registry) {
+	t.Helper()
+	s := natstest.RunServer(t, "")
+	_, js := natstest.Connect(t, s)
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, js, reg) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("the worker did not return after its context ended")
+		}
+	})
+	return js, reg
+}
+
+// Publish publishes e as the front does, with its logout id as message id.
+func Publish(t *testing.T, js jetstream.JetStream, e *event.SessionEnded) {
+	t.Helper()
+	data, err := json.Marshal(e)
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.SubjectSessionEnded, data, jetstream.WithMsgID(e.LogoutID))
+	require.NoError(t, err)
+}
+
+// WaitStatus waits until the worker of kind has counted n progress records
+// of status for its deliveries to clientID, in the framework's
+// signoff_deliveries_total (a delivered or skipped delivery is counted
+// once, when it is final).
+func WaitStatus(t *testing.T, reg *prometheus.Registry, kind, clientID string, status event.Status, n int) {
+	t.Helper()
+	var got float64
+	require.Eventually(t, func() bool {
+		got = Deliveries(t, reg, kind, clientID, status)
+		return got == float64(n)
+	}, 15*time.Second, 20*time.Millisecond, "%s deliveries to %s: want %d, have %v", status, clientID, n, &got)
+}
+
+// Deliveries returns signoff_deliveries_total for kind, clientID and
+// status.
+func Deliveries(t *testing.T, reg *prometheus.Registry, kind, clientID string, status event.Status) float64 {
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "signoff_deliveries_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["channel"] == kind && labels["client_id"] == clientID && labels["status"] == string(status) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
