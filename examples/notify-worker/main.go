@@ -16,10 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/signoff/signoff/shared/natsconn"
@@ -27,16 +24,7 @@ import (
 	"github.com/signoff/signoff/shared/service"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, service.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "notify-worker:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { service.Main("notify-worker", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	hooks := hookFlag{}

@@ -17,8 +17,6 @@ import (
 	"github.com/signoff/signoff/shared/service"
 )
 
-var errHelp = flag.ErrHelp
-
 // runServer runs signoff until ctx ends, then shuts down in order: HTTP
 // intake, consumers, the NATS connection, the embedded server last.
 func runServer(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -6,12 +6,7 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/signoff/signoff/shared/clientevents"
 	"github.com/signoff/signoff/shared/config"
@@ -19,16 +14,7 @@ import (
 	"github.com/signoff/signoff/shared/service"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, service.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "events:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { service.Main("events", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return service.RunWorker(ctx, service.Worker{

@@ -6,28 +6,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/signoff/signoff/services/webhook"
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/service"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, service.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "webhook:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { service.Main("webhook", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return service.RunWorker(ctx, service.Worker{
