@@ -20,9 +20,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -35,14 +33,9 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "demo:", err)
-		}
-		os.Exit(1)
-	}
+	service.Main("demo", func(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+		return run(ctx, args, getenv, stdout)
+	})
 }
 
 // options are the demo's flags.
