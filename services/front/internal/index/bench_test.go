@@ -184,3 +184,43 @@ func BenchmarkWaitSettledAlreadySettled(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApplyDeliveriesK10 measures what the front does with the
+// progress batch of one logout to K=10 clients: first `pending` for all
+// ten, then the batch that delivers them, among 10k other logouts'
+// ledgers.
+func BenchmarkApplyDeliveriesK10(b *testing.B) {
+	ix, err := index.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := func(logoutID string, st event.Status) []event.Delivery {
+		ds := make([]event.Delivery, 10)
+		for c := range ds {
+			ds[c] = event.Delivery{LogoutID: logoutID, ClientID: "client-" + strconv.Itoa(c), Channel: "backchannel",
+				Status: st, Attempts: 1, Time: benchT0}
+		}
+		return ds
+	}
+	seq := uint64(0)
+	for l := range 10_000 {
+		seq++
+		if err := ix.ApplyDeliveries(batch(fmt.Sprintf("L%05d", l), event.StatusDelivered), seq); err != nil {
+			b.Fatal(err)
+		}
+	}
+	l := 10_000
+	b.ReportAllocs()
+	for b.Loop() {
+		id := fmt.Sprintf("L%08d", l)
+		l++
+		seq++
+		if err := ix.ApplyDeliveries(batch(id, event.StatusPending), seq); err != nil {
+			b.Fatal(err)
+		}
+		seq++
+		if err := ix.ApplyDeliveries(batch(id, event.StatusDelivered), seq); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -190,22 +191,69 @@ func (ix *Index) ApplyDeliveries(ds []event.Delivery, seq uint64) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
 	changed := false
+	var cur *ledger // the ledger being updated: a message is about one logout
 	for i := range ds {
 		d := &ds[i]
-		raw, err := txn.First(tableDeliveries, indexID, d.LogoutID, d.Channel, d.ClientID)
-		if err != nil {
-			return fmt.Errorf("reading delivery: %w", err)
+		if cur == nil || cur.LogoutID != d.LogoutID {
+			if err := putLedger(txn, cur); err != nil {
+				return err
+			}
+			old, err := getLedger(txn, d.LogoutID)
+			if err != nil {
+				return err
+			}
+			// Rows are immutable: the update goes to a copy.
+			cur = &ledger{LogoutID: d.LogoutID}
+			if old != nil {
+				cur.Entries = slices.Clone(old.Entries)
+			}
 		}
-		if old, ok := raw.(*delivery); ok && old.Seq >= seq {
+		e := ledgerEntry{Delivery: Delivery{ClientID: d.ClientID, Channel: d.Channel, Status: d.Status,
+			Attempts: d.Attempts, LastError: d.LastError}, Seq: seq}
+		j, found := slices.BinarySearchFunc(cur.Entries, e, compareEntries)
+		switch {
+		case !found:
+			cur.Entries = slices.Insert(cur.Entries, j, e)
+		case cur.Entries[j].Seq < seq:
+			cur.Entries[j] = e
+		default:
 			continue
-		}
-		if err := txn.Insert(tableDeliveries, &delivery{Delivery: *d, Seq: seq}); err != nil {
-			return fmt.Errorf("inserting delivery: %w", err)
 		}
 		changed = true
 	}
-	if changed {
-		txn.Commit()
+	if !changed {
+		return nil
+	}
+	if err := putLedger(txn, cur); err != nil {
+		return err
+	}
+	txn.Commit()
+	return nil
+}
+
+// compareEntries orders a ledger's entries by channel, then client.
+func compareEntries(a, b ledgerEntry) int {
+	if c := strings.Compare(a.Channel, b.Channel); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ClientID, b.ClientID)
+}
+
+func getLedger(txn *memdb.Txn, logoutID string) (*ledger, error) {
+	raw, err := txn.First(tableLedgers, indexID, logoutID)
+	if err != nil {
+		return nil, fmt.Errorf("reading deliveries: %w", err)
+	}
+	l, _ := raw.(*ledger)
+	return l, nil
+}
+
+func putLedger(txn *memdb.Txn, l *ledger) error {
+	if l == nil {
+		return nil
+	}
+	if err := txn.Insert(tableLedgers, l); err != nil {
+		return fmt.Errorf("inserting deliveries: %w", err)
 	}
 	return nil
 }
@@ -263,21 +311,20 @@ func view(txn *memdb.Txn, s *session) *Session {
 }
 
 func deliveries(txn *memdb.Txn, logoutID string, ws memdb.WatchSet) []Delivery {
-	out := []Delivery{}
-	it, err := txn.Get(tableDeliveries, indexID+"_prefix", logoutID, "")
+	ch, raw, err := txn.FirstWatch(tableLedgers, indexID, logoutID)
 	if err != nil {
-		return out
+		return []Delivery{}
 	}
 	if ws != nil {
-		ws.Add(it.WatchCh())
+		ws.Add(ch) // fires when the ledger is inserted or replaced
 	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		d := raw.(*delivery)
-		if d.LogoutID != logoutID {
-			continue
-		}
-		out = append(out, Delivery{ClientID: d.ClientID, Channel: d.Channel, Status: d.Status,
-			Attempts: d.Attempts, LastError: d.LastError})
+	l, _ := raw.(*ledger)
+	if l == nil {
+		return []Delivery{}
+	}
+	out := make([]Delivery, len(l.Entries))
+	for i := range l.Entries {
+		out[i] = l.Entries[i].Delivery
 	}
 	return out
 }
@@ -388,7 +435,7 @@ func (ix *Index) Remove(sid string) error {
 		return fmt.Errorf("deleting participations: %w", err)
 	}
 	if s.LogoutID != "" {
-		if _, err := txn.DeleteAll(tableDeliveries, indexID+"_prefix", s.LogoutID, ""); err != nil {
+		if _, err := txn.DeleteAll(tableLedgers, indexID, s.LogoutID); err != nil {
 			return fmt.Errorf("deleting deliveries: %w", err)
 		}
 	}

@@ -18,7 +18,7 @@ import (
 const (
 	tableSessions       = "sessions"
 	tableParticipations = "participations"
-	tableDeliveries     = "deliveries"
+	tableLedgers        = "ledgers"
 
 	indexID        = "id"
 	indexClientSub = "client_sub"
@@ -48,9 +48,19 @@ type participation struct {
 	Seq      uint64
 }
 
-// delivery is one row of the deliveries table.
-type delivery struct {
-	event.Delivery
+// ledger is one row of the ledgers table: how every delivery of one
+// logout went, sorted by channel and client. One row per logout, not one
+// per delivery: a progress batch of K deliveries is one insert into the
+// radix tree, not K, and the front's wait watches one key.
+type ledger struct {
+	LogoutID string
+	Entries  []ledgerEntry
+}
+
+// ledgerEntry is one delivery of a ledger, with the state-stream sequence
+// of the record that set it.
+type ledgerEntry struct {
+	Delivery
 	Seq uint64
 }
 
@@ -99,14 +109,10 @@ func schema() *memdb.DBSchema {
 				}}},
 			},
 		},
-		tableDeliveries: {
-			Name: tableDeliveries,
+		tableLedgers: {
+			Name: tableLedgers,
 			Indexes: map[string]*memdb.IndexSchema{
-				indexID: {Name: indexID, Unique: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
-					&memdb.StringFieldIndex{Field: "LogoutID"},
-					&memdb.StringFieldIndex{Field: "Channel"},
-					&memdb.StringFieldIndex{Field: "ClientID"},
-				}}},
+				indexID: {Name: indexID, Unique: true, Indexer: &memdb.StringFieldIndex{Field: "LogoutID"}},
 			},
 		},
 	}}
