@@ -8,6 +8,11 @@
 //	go build -o bin/signoff ./services/signoff
 //	go run ./services/signoff/cmd/loadtest -signoff bin/signoff -k 10 -alg ES256 -n 300
 //
+// With -baseline it compares two binaries: each scenario runs -rounds
+// times on each, alternating (baseline, candidate, candidate, baseline,
+// ...) so that a machine whose speed drifts favours neither, and it
+// reports the median of the per-round CPU ratios.
+//
 // It only talks to 127.0.0.1, and every loop is bounded in count and time.
 package main
 
@@ -19,6 +24,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -63,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	bin := fs.String("signoff", "bin/signoff", "the signoff binary to measure")
+	baseline := fs.String("baseline", "", "a second signoff binary to compare -signoff with, round by round")
+	rounds := fs.Int("rounds", 4, "with -baseline: runs of each scenario on each binary")
 	matrix := fs.Bool("matrix", false, "run the benchmark matrix of docs/benchmarks.md")
 	var s scenario
 	fs.IntVar(&s.K, "k", 10, "back-channel clients per session")
@@ -91,6 +100,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rsa := bareRSA()
 	fmt.Fprintf(stdout, "bare RSA-2048 signature here: %.3f ms of CPU (10 of them: %.2f ms)\n\n",
 		float64(rsa)/float64(time.Millisecond), float64(10*rsa)/float64(time.Millisecond))
+	if *baseline != "" {
+		return compare(ctx, *baseline, *bin, scenarios, max(*rounds, 1), stdout, stderr)
+	}
 	fmt.Fprintln(stdout, tableHeader)
 	for _, sc := range scenarios {
 		r, err := measure(ctx, *bin, sc, stderr)
@@ -100,6 +112,63 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, r.row())
 	}
 	return nil
+}
+
+// compare runs every scenario rounds times on the baseline and on the
+// candidate binary, alternating, and prints every run and then the
+// medians: the candidate's CPU per logout over the baseline's, per round.
+func compare(ctx context.Context, baseline, candidate string, scenarios []scenario, rounds int, stdout, stderr io.Writer) error {
+	fmt.Fprintln(stdout, "| binary | "+tableHeader[2:strings.Index(tableHeader, "\n")+1]+
+		"|---"+tableHeader[strings.Index(tableHeader, "\n")+1:])
+	type pair struct{ base, cand *result }
+	for _, sc := range scenarios {
+		var runs []pair
+		for i := range rounds {
+			order := []string{baseline, candidate}
+			if i%2 == 1 {
+				order = []string{candidate, baseline}
+			}
+			var p pair
+			for _, bin := range order {
+				r, err := measure(ctx, bin, sc, stderr)
+				if err != nil {
+					return fmt.Errorf("%s with %s: %w", sc, bin, err)
+				}
+				label := "candidate"
+				if bin == baseline {
+					label, p.base = "baseline", r
+				} else {
+					p.cand = r
+				}
+				fmt.Fprintf(stdout, "| %s %s\n", label, r.row())
+			}
+			runs = append(runs, p)
+		}
+		ratios := make([]float64, len(runs))
+		for i, p := range runs {
+			ratios[i] = float64(p.cand.cpu) / float64(p.base.cpu)
+		}
+		fmt.Fprintf(stdout, "\n%s: candidate CPU per logout / baseline's, per round: %s; median %.3f\n\n",
+			sc, formatRatios(ratios), median(ratios))
+	}
+	return nil
+}
+
+func formatRatios(rs []float64) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = fmt.Sprintf("%.3f", r)
+	}
+	return strings.Join(s, " ")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func benchMatrix(n int) []scenario {
