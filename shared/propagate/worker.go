@@ -160,7 +160,7 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 		wg.Add(1)
 		w.fanOut.Go(func() {
 			defer wg.Done()
-			errs[i] = w.first(ctx, b, t, p.Sub, redelivered, logger.With("client_id", t.id))
+			errs[i] = w.first(ctx, b, t, p.Sub, redelivered, logger)
 		})
 	}
 	// Long fan-outs (slow targets, busy slots) keep the event ours: it is
@@ -202,9 +202,15 @@ func (w *worker) parkUnknown(ctx context.Context, e *event.SessionEnded, p event
 	return w.ledger.handOff(ctx, &Task{Kind: w.o.Kind, ClientID: p.ClientID, Sub: p.Sub, Event: e, NotBefore: time.Now()})
 }
 
-// first makes the first attempt of one delivery, or hands it off.
+// first makes the first attempt of one delivery, or hands it off. logger
+// is the logout's: the lines of the common outcomes add client_id as an
+// argument, and the rarer paths, which share functions with the retry
+// stage, get a logger with it. (Logger.With formats its attributes anew
+// on every call: once per target of every logout it cost more than the
+// line it was for.)
 func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, redelivered bool, logger *slog.Logger) error {
 	e, c := b.e, t.client
+	withClient := func() *slog.Logger { return logger.With("client_id", c.ClientID) }
 	if redelivered {
 		// The event came back. A delivery with a final status is done; one
 		// that was parked is handed off again, in case the first hand-off
@@ -223,7 +229,7 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 	}
 	if w.o.Skip != nil {
 		if reason, skip := w.o.Skip(c, e); skip {
-			logger.Info("delivery skipped", "reason", reason)
+			logger.Info("delivery skipped", "client_id", c.ClientID, "reason", reason)
 			b.add(c.ClientID, event.StatusSkipped, 0, reason)
 			return nil
 		}
@@ -235,10 +241,10 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 	if t.open() {
 		tk := task()
 		tk.LastError = errBreakerOpen.Error()
-		return w.park(ctx, tk, event.StatusDeferred, logger)
+		return w.park(ctx, tk, event.StatusDeferred, withClient())
 	}
 	if !t.tryAcquire() {
-		return w.park(ctx, task(), event.StatusPending, logger)
+		return w.park(ctx, task(), event.StatusPending, withClient())
 	}
 	defer t.release()
 	w.slots <- struct{}{}
@@ -247,11 +253,11 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 	d := &Delivery{Event: e, Client: c, Sub: sub, Kind: w.o.Kind, Attempt: 1}
 	err := t.call(ctx, w.o.Propagator, d, w.o.Timeout, w.m)
 	if err == nil {
-		logger.Info("delivered", "attempts", 1)
+		logger.Info("delivered", "client_id", c.ClientID, "attempts", 1)
 		b.add(c.ClientID, event.StatusDelivered, 1, "")
 		return nil
 	}
-	return w.settleFirst(ctx, b, task(), err, logger)
+	return w.settleFirst(ctx, b, task(), err, withClient())
 }
 
 // park hands a delivery to the retry stage. Its progress is recorded

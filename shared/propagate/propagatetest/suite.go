@@ -12,12 +12,14 @@
 package propagatetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,6 +75,7 @@ type harness struct {
 	recv     *Receiver
 	mu       sync.Mutex
 	progress []event.Delivery // every progress record, in order
+	logs     lockedBuffer     // every replica's log
 }
 
 func setup(t *testing.T, w Worker, clients int) *harness {
@@ -91,6 +94,8 @@ func setup(t *testing.T, w Worker, clients int) *harness {
 		cfg.Clients = append(cfg.Clients, c)
 	}
 	h.cfg = cfg
+	// Registered first, so it runs once every replica has stopped.
+	t.Cleanup(h.checkDeliveryLogs)
 	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
 	_, err := nc.Subscribe(event.DeliveryPrefix+">", func(m *nats.Msg) {
 		var d event.Delivery
@@ -134,7 +139,7 @@ func (h *harness) startWith(cfg *config.Config, perTarget int) (stop func(die bo
 	nc, js := natstest.Connect(h.t, h.srv)
 	o := h.w.Options(h.t, cfg)
 	o.JS, o.Clients = js, cfg.Registry()
-	o.Logger = slog.New(slog.DiscardHandler)
+	o.Logger = slog.New(slog.NewJSONHandler(&h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o.PerTarget = perTarget
 	o.Timeout = 3 * time.Second
 	o.AckWait = 2 * time.Second
@@ -246,4 +251,48 @@ func count(ids []string, id string) int {
 		}
 	}
 	return n
+}
+
+// checkDeliveryLogs checks that every log line about a delivery names its
+// logout, its session (sid, empty for a logout of all of a subject's
+// sessions) and its client, so that an operator can follow one delivery
+// through the logs.
+func (h *harness) checkDeliveryLogs() {
+	lines := 0
+	for line := range bytes.Lines(h.logs.Bytes()) {
+		var rec map[string]any
+		if !assert.NoError(h.t, json.Unmarshal(line, &rec), "log lines are JSON: %s", line) {
+			continue
+		}
+		msg, _ := rec["msg"].(string)
+		if !strings.HasPrefix(msg, "deliver") {
+			continue
+		}
+		lines++
+		for _, key := range []string{"logout_id", "client_id"} {
+			v, _ := rec[key].(string)
+			assert.NotEmpty(h.t, v, "%s in %s", key, line)
+		}
+		assert.Contains(h.t, rec, "sid", "sid in %s", line)
+	}
+	assert.Positive(h.t, lines, "no log line about a delivery")
+}
+
+// lockedBuffer is a bytes.Buffer that several goroutines write to.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// Bytes returns a copy of what was written.
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
 }
