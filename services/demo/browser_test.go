@@ -89,7 +89,9 @@ func TestBrowserClickThrough(t *testing.T) {
 		}
 		got := l.delivered()
 		slices.Sort(got)
-		if want := []string{"app-a/backchannel", "app-b/backchannel", "app-b/webhook"}; !slices.Equal(got, want) {
+		// The front-channel iframes too: the page reported their loads.
+		if want := []string{"app-a/backchannel", "app-a/frontchannel", "app-b/backchannel", "app-b/frontchannel",
+			"app-b/webhook"}; !slices.Equal(got, want) {
 			return fmt.Errorf("delivered %v, want %v", got, want)
 		}
 		return nil

@@ -176,6 +176,18 @@ func TestClickThrough(t *testing.T) {
 		if l.EndedAt == nil || !slices.Equal(got, want) {
 			return fmt.Errorf("ended_at %v, delivered %v, want %v; deliveries %+v", l.EndedAt, got, want, l.Deliveries)
 		}
+		// This browser runs no script: nothing reports the front-channel
+		// iframes, which the ledger shows as pending.
+		var fc []string
+		for _, d := range l.Deliveries {
+			if d.Channel == "frontchannel" {
+				fc = append(fc, d.ClientID+"/"+d.Status)
+			}
+		}
+		slices.Sort(fc)
+		if want := []string{"app-a/pending", "app-b/pending"}; !slices.Equal(fc, want) {
+			return fmt.Errorf("front-channel deliveries %v, want %v", fc, want)
+		}
 		return nil
 	})
 

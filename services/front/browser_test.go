@@ -23,7 +23,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signoff/signoff/services/front/internal/index"
 	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
 )
 
 // These tests drive a real headless Chromium through the front-channel
@@ -152,7 +154,10 @@ func newBrowserEnv(t *testing.T, hangRP2 bool, timeout time.Duration) *browserEn
 			FrontchannelLogoutURI:             rp.srv.URL + fc,
 			FrontchannelLogoutSessionRequired: session}
 	}
-	b.env = newEnv(t, func(c *config.Config) {
+	l := listen(t)
+	b.env = newEnvAt(t, l, func(c *config.Config) {
+		// The page reports its iframes to the public URL: this server.
+		c.PublicURL = "http://" + l.Addr().String()
 		c.Logout.FrontchannelTimeout = timeout
 		c.Clients = []config.Client{
 			client("rp1", b.rp1, "/fc?tenant=a", true),
@@ -196,6 +201,39 @@ func (b *browserEnv) assertFrontchannelRequests(t *testing.T, sid string) {
 		assert.Equal(t, issuer, q.Get("iss"))
 		assert.Equal(t, sid, q.Get("sid"))
 	}
+}
+
+// waitFrontchannel waits until the ledger of sid's logout shows each
+// client's front-channel delivery with the wanted status, and returns
+// those deliveries by client.
+func (b *browserEnv) waitFrontchannel(t *testing.T, sid string, want map[string]event.Status) map[string]index.Delivery {
+	t.Helper()
+	var got map[string]index.Delivery
+	ok := assert.Eventually(t, func() bool {
+		got = map[string]index.Delivery{}
+		s, found := b.front.Index().Session(sid)
+		if !found {
+			return false
+		}
+		for _, d := range s.Deliveries {
+			if d.Channel == "frontchannel" {
+				got[d.ClientID] = d
+			}
+		}
+		if len(got) != len(want) {
+			return false
+		}
+		for id, st := range want {
+			if got[id].Status != st {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 20*time.Millisecond)
+	if !ok {
+		t.Logf("front-channel deliveries: %+v, want statuses %v", got, want)
+	}
+	return got
 }
 
 // visit sends the browser to u without waiting for the page to load: the
@@ -351,6 +389,13 @@ func TestBrowserFrontchannelLogout(t *testing.T) {
 	s, ok := b.front.Index().Session(sid)
 	require.True(t, ok)
 	assert.True(t, s.Ended())
+	// The page reported every iframe's load: the ledger has them.
+	ds := b.waitFrontchannel(t, sid, map[string]event.Status{
+		"rp1": event.StatusDelivered, "rp2": event.StatusDelivered, "rp3": event.StatusDelivered})
+	for id, d := range ds {
+		assert.Equal(t, 1, d.Attempts, id)
+		assert.Empty(t, d.LastError, id)
+	}
 	assertQuietConsole(t, console())
 }
 
@@ -367,6 +412,9 @@ func TestBrowserFrontchannelLogoutWithAHangingRP(t *testing.T) {
 	waitForURL(t, ctx, b.rp1.srv.URL+"/bye", 30*time.Second)
 	b.assertLanded(t, locationHref(t, ctx), state90)
 	b.assertFrontchannelRequests(t, sid)
+	ds := b.waitFrontchannel(t, sid, map[string]event.Status{
+		"rp1": event.StatusDelivered, "rp2": event.StatusFailed, "rp3": event.StatusDelivered})
+	assert.Contains(t, ds["rp2"].LastError, "had not loaded the front-channel logout URI after 2s")
 	assertQuietConsole(t, console())
 }
 
@@ -381,6 +429,9 @@ func TestBrowserFrontchannelLogoutWithoutJavaScript(t *testing.T) {
 	// The meta refresh takes the browser there.
 	b.assertLanded(t, waitForURL(t, ctx, b.rp1.srv.URL+"/bye", 30*time.Second), state90)
 	b.assertFrontchannelRequests(t, sid)
+	// Nothing reports without a script: the deliveries stay pending.
+	b.waitFrontchannel(t, sid, map[string]event.Status{
+		"rp1": event.StatusPending, "rp2": event.StatusPending, "rp3": event.StatusPending})
 }
 
 func TestBrowserFrontchannelLogoutWithoutRedirectStays(t *testing.T) {

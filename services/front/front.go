@@ -90,6 +90,12 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 	if err != nil {
 		return nil, err
 	}
+	// So does the key of the front-channel page's report tokens: a page
+	// served by one front reports to whichever the proxy picks.
+	fcKey, err := d.Keys.DeriveSecret("frontchannel-report")
+	if err != nil {
+		return nil, err
+	}
 	known := func(id string) bool { _, ok := clients.Client(id); return ok }
 	svc := sessions.NewService(d.NATS.JS, ix, known, cfg.Sessions.MaxClients, cfg.Issuer)
 	f := &Front{
@@ -130,7 +136,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 	f.handler = httpapi.New(httpapi.Deps{
 		Config: cfg, Clients: clients, Index: ix, Sessions: svc, Pages: renderer,
 		Decider: endsession.NewDecider(cfg, clients, verifier, ix),
-		JWKS:    d.Keys.JWKS(), CSRFKey: csrfKey,
+		JWKS:    d.Keys.JWKS(), CSRFKey: csrfKey, FrontchannelKey: fcKey,
 		Ready: f.Ready, WaitFor: waitFor, Backchannel: true, Frontchannel: true,
 		Replay: func(ctx context.Context, channel, clientID, logoutID string) (*propagate.Task, error) {
 			return propagate.Replay(ctx, js, channel, clientID, logoutID)

@@ -12,7 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signoff/signoff/services/front/internal/index"
 	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
 )
 
 // The front-channel clients of testConfig: app3 asks for iss and sid and
@@ -213,4 +215,93 @@ func TestFrontchannelPageContinuesToTheSignedOutURL(t *testing.T) {
 	assert.Equal(t, "2;url=https://portal.example.com/bye?a=1", p.refresh)
 	assert.Equal(t, "https://portal.example.com/bye?a=1", p.next)
 	assert.Contains(t, r.body, `data-timeout-ms="1500"`)
+}
+
+var (
+	dataReport    = regexp.MustCompile(`data-report="([^"]*)"`)
+	dataReportURL = regexp.MustCompile(`data-report-url="([^"]*)"`)
+)
+
+// frontchannelLedger returns the front-channel deliveries of sid's logout
+// by client.
+func (e *env) frontchannelLedger(sid string) map[string]index.Delivery {
+	got := map[string]index.Delivery{}
+	if s, ok := e.front.Index().Session(sid); ok {
+		for _, d := range s.Deliveries {
+			if d.Channel == "frontchannel" {
+				got[d.ClientID] = d
+			}
+		}
+	}
+	return got
+}
+
+// TestFrontchannelReports checks the ledger of front-channel deliveries:
+// pending once the page is served, then what the page reports for each
+// iframe, with the iframe's token; anything else is refused.
+func TestFrontchannelReports(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-rep", "app3", "alice")
+	e.join("s-rep", "app4", "alice")
+	r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+		"id_token_hint": {e.hint("app3", "alice", "s-rep", time.Now().Add(time.Hour))}, "post_logout_redirect_uri": {app3Bye}})
+	require.Equal(t, 200, r.status, r.body)
+	p := parseFCPage(t, r)
+	require.Equal(t, []string{app3FC + "&iss=" + issQ + "&sid=s-rep", app4FC}, p.frames)
+	var tokens []string
+	for _, m := range dataReport.FindAllStringSubmatch(r.body, -1) {
+		tokens = append(tokens, html.UnescapeString(m[1]))
+	}
+	require.Len(t, tokens, 2, "one report token per iframe")
+	assert.NotEqual(t, tokens[0], tokens[1])
+	m := dataReportURL.FindStringSubmatch(r.body)
+	require.NotNil(t, m)
+	assert.Equal(t, issuer+"/connect/endsession/frontchannel", html.UnescapeString(m[1]), "the public URL")
+	assert.Equal(t, issuer, p.csp["connect-src"], "the page may send its reports there, nowhere else")
+
+	require.Eventually(t, func() bool {
+		l := e.frontchannelLedger("s-rep")
+		return len(l) == 2 && l["app3"].Status == event.StatusPending && l["app4"].Status == event.StatusPending
+	}, 5*time.Second, 10*time.Millisecond, "pending once the page is served")
+
+	report := func(token, status string) response {
+		return e.do(http.DefaultClient, http.MethodPost, "/connect/endsession/frontchannel", url.Values{"r": {token}, "s": {status}})
+	}
+	t.Run("refused", func(t *testing.T) {
+		mac := tokens[0][strings.LastIndex(tokens[0], ".")+1:]
+		forged := strings.Replace(tokens[0], mac, strings.Repeat("A", len(mac)), 1)
+		for name, r := range map[string]response{
+			"no status":     report(tokens[0], ""),
+			"other status":  report(tokens[0], "delivered"),
+			"no token":      report("", "loaded"),
+			"forged token":  report(forged, "loaded"),
+			"not a token":   report("eyJ4IjoxfQ", "loaded"),
+			"another token": report(tokens[0]+"x", "loaded"),
+		} {
+			assert.Equal(t, http.StatusBadRequest, r.status, name)
+			assert.Equal(t, "application/problem+json", r.header.Get("Content-Type"), name)
+			assert.Contains(t, r.body, `"error":"invalid_request"`, name)
+		}
+		get := e.do(http.DefaultClient, http.MethodGet, "/connect/endsession/frontchannel", nil)
+		assert.Equal(t, http.StatusMethodNotAllowed, get.status)
+		time.Sleep(100 * time.Millisecond)
+		l := e.frontchannelLedger("s-rep")
+		assert.Equal(t, event.StatusPending, l["app3"].Status, "nothing refused was recorded")
+	})
+
+	require.Equal(t, http.StatusNoContent, report(tokens[0], "loaded").status)
+	require.Equal(t, http.StatusNoContent, report(tokens[1], "timeout").status)
+	var l map[string]index.Delivery
+	require.Eventually(t, func() bool {
+		l = e.frontchannelLedger("s-rep")
+		return l["app3"].Status == event.StatusDelivered && l["app4"].Status == event.StatusFailed
+	}, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 1, l["app3"].Attempts)
+	assert.Empty(t, l["app3"].LastError)
+	assert.Equal(t, "the browser had not loaded the front-channel logout URI after 3s", l["app4"].LastError)
+
+	// The API shows them beside the other channels.
+	api := e.do(http.DefaultClient, http.MethodGet, "/api/v1/sessions/s-rep", nil, "Authorization", "Bearer test-token")
+	require.Equal(t, 200, api.status)
+	assert.Contains(t, api.body, `{"client_id":"app3","channel":"frontchannel","status":"delivered","attempts":1,"last_error":""}`)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -71,6 +72,21 @@ type env struct {
 
 func newEnv(t testing.TB, mutate ...func(*config.Config)) *env {
 	t.Helper()
+	return newEnvAt(t, listen(t), mutate...)
+}
+
+// listen returns a loopback listener, for a test that must know the
+// front's URL before it configures it.
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	return l
+}
+
+// newEnvAt is newEnv serving on l.
+func newEnvAt(t testing.TB, l net.Listener, mutate ...func(*config.Config)) *env {
+	t.Helper()
 	cfg := testConfig(t)
 	for _, m := range mutate {
 		m(cfg)
@@ -92,7 +108,10 @@ func newEnv(t testing.TB, mutate ...func(*config.Config)) *env {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	require.NoError(t, f.WaitReady(ctx))
-	srv := httptest.NewServer(f.Handler())
+	srv := httptest.NewUnstartedServer(f.Handler())
+	_ = srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &env{t: t, cfg: cfg, keys: ks, front: f, srv: srv, nats: conn, client: newBrowser(t)}
 }

@@ -17,15 +17,22 @@ import (
 // page that then continues where the logout would have gone (spec FCL-7,
 // FCL-15, RIL-26).
 
-// frontchannelFrames returns the iframe URLs for the ended sessions: one
-// per participant of each session that registered a frontchannel_logout_uri,
+// fcFrame is one iframe of the front-channel page: its URL and the
+// deliveries it stands for.
+type fcFrame struct {
+	Src     string
+	Targets []fcTarget
+}
+
+// frontchannelFrames returns the iframes for the ended sessions: one per
+// participant of each session that registered a frontchannel_logout_uri,
 // the initiating client included, in the order of the sessions and their
 // participants (FCL-7). Clients not in a session get none. Identical URLs
 // are loaded once: a client without frontchannel_logout_session_required
 // gets the same URL for every session, and loading it twice tells it
-// nothing more.
-func (h *handler) frontchannelFrames(ended []*event.SessionEnded) []string {
-	var frames []string
+// nothing more; that iframe stands for each of those deliveries.
+func (h *handler) frontchannelFrames(ended []*event.SessionEnded) []fcFrame {
+	var frames []fcFrame
 	for _, e := range ended {
 		for _, p := range e.Clients {
 			c, ok := h.Clients.Client(p.ClientID)
@@ -33,9 +40,12 @@ func (h *handler) frontchannelFrames(ended []*event.SessionEnded) []string {
 				continue
 			}
 			src := FrontchannelURI(c.FrontchannelLogoutURI, h.Config.Issuer, e.SID, c.FrontchannelLogoutSessionRequired)
-			if !slices.Contains(frames, src) {
-				frames = append(frames, src)
+			t := fcTarget{LogoutID: e.LogoutID, SID: e.SID, ClientID: p.ClientID}
+			if i := slices.IndexFunc(frames, func(f fcFrame) bool { return f.Src == src }); i >= 0 {
+				frames[i].Targets = append(frames[i].Targets, t)
+				continue
 			}
+			frames = append(frames, fcFrame{Src: src, Targets: []fcTarget{t}})
 		}
 	}
 	return frames
@@ -62,17 +72,28 @@ func FrontchannelURI(registered, iss, sid string, withSession bool) string {
 // frontchannelPage answers a logout whose sessions have front-channel
 // clients: the page that loads their iframes, then continues to the
 // post_logout_redirect_uri (state included) or the configured signed-out
-// URL, or stays as the signed-out page when there is neither.
+// URL, or stays as the signed-out page when there is neither. The
+// deliveries are recorded as pending first, and each iframe carries the
+// token with which the page reports how it went.
 func (h *handler) frontchannelPage(c *gin.Context, req endsession.Request, dec *endsession.Decision,
-	frames, apps, pending []string) {
+	frames []fcFrame, apps, pending []string) {
 	next := dec.Redirect
 	if next == "" {
 		next = h.Config.Logout.SignedOutURL
+	}
+	h.recordPending(c, frames)
+	timeout := h.Config.Logout.FrontchannelTimeout
+	exp := h.Now().Add(timeout + reportGrace)
+	srcs := make([]string, len(frames))
+	reports := make([]string, len(frames))
+	for i, f := range frames {
+		srcs[i], reports[i] = f.Src, h.reportToken(f.Targets, exp)
 	}
 	h.Logger.Info("front-channel logout page", "request_id", reqID(c), "iframes", len(frames),
 		"continues", next != "")
 	h.Pages.Render(c.Writer, http.StatusOK, pages.FrontChannel, pages.Data{
 		Lang: h.lang(c, req.UILocales), Apps: apps, Pending: pending,
-		Frames: frames, Continue: next, FrameTimeout: h.Config.Logout.FrontchannelTimeout,
+		Frames: srcs, Reports: reports, ReportURL: h.Config.PublicBaseURL() + FrontchannelReportPath,
+		Continue: next, FrameTimeout: timeout,
 	})
 }

@@ -46,6 +46,9 @@ type Deps struct {
 	JWKS []byte
 	// CSRFKey signs the confirmation form's CSRF token.
 	CSRFKey []byte
+	// FrontchannelKey signs the front-channel page's report tokens; every
+	// front must have the same.
+	FrontchannelKey []byte
 	// Ready reports whether NATS is connected and the index built.
 	Ready func() bool
 	// WaitFor returns the channels whose deliveries to client the front
@@ -95,6 +98,7 @@ func New(d Deps) http.Handler {
 		e.POST(p, h.observe, h.endSession)
 	}
 	e.POST(ConfirmPath, h.observe, h.confirm)
+	e.POST(FrontchannelReportPath, h.frontchannelReport)
 
 	api := e.Group("/api/v1", h.authenticate)
 	api.PUT("/sessions/:sid/clients/:client_id", h.putParticipation)

@@ -77,6 +77,11 @@ type Data struct {
 	Frames       []string
 	Continue     string
 	FrameTimeout time.Duration
+	// Reports are the report tokens of the Frames, in the same order, and
+	// ReportURL where the page sends them (CSP connect-src allows its
+	// origin); none means the page reports nothing.
+	Reports   []string
+	ReportURL string
 
 	// Error page.
 	Message string
@@ -89,6 +94,14 @@ type Data struct {
 // Renderer renders pages. It is safe for concurrent use.
 type Renderer struct {
 	tmpl map[Name]*template.Template
+}
+
+// Report returns the report token of frame i, "" when it has none.
+func (d Data) Report(i int) string {
+	if i < len(d.Reports) {
+		return d.Reports[i]
+	}
+	return ""
 }
 
 // ContinueURL is Continue as a URL the templates trust (see Continue).
@@ -154,6 +167,9 @@ func csp(d Data) string {
 	p := "default-src 'none'; script-src 'nonce-" + d.Nonce + "'; style-src 'nonce-" + d.Nonce + "'"
 	if o := origins(d.Frames); len(o) > 0 {
 		p += "; frame-src " + strings.Join(o, " ")
+	}
+	if o := Origin(d.ReportURL); o != "" {
+		p += "; connect-src " + o
 	}
 	return p + "; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
 }

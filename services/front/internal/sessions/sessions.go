@@ -135,3 +135,32 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 	}
 	return s.ix.ApplyEnded(e)
 }
+
+// RecordBatch stores the progress of several deliveries of one logout that
+// the front itself observes (the front-channel iframes), as the workers
+// store theirs: the indexes of every front apply it from the state stream.
+// n numbers the batches of that logout and channel; a batch supersedes an
+// earlier one of the same n.
+func (s *Service) RecordBatch(ctx context.Context, b *event.DeliveryBatch, n int) error {
+	data, err := json.Marshal(b)
+	if err != nil {
+		return fmt.Errorf("encoding delivery progress: %w", err)
+	}
+	if _, err := s.js.Publish(ctx, event.BatchSubject(b.LogoutID, b.Channel, n), data); err != nil {
+		return fmt.Errorf("%w: recording delivery progress: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Record stores the progress of one delivery the front observes; it
+// supersedes the delivery's entry in a batch.
+func (s *Service) Record(ctx context.Context, d *event.Delivery) error {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encoding delivery progress: %w", err)
+	}
+	if _, err := s.js.Publish(ctx, event.DeliverySubject(d.LogoutID, d.Channel, d.ClientID), data); err != nil {
+		return fmt.Errorf("%w: recording delivery progress: %w", ErrUnavailable, err)
+	}
+	return nil
+}

@@ -1,0 +1,35 @@
+package httpapi
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestReportToken(t *testing.T) {
+	h := &handler{Deps: Deps{FrontchannelKey: []byte("key one")}}
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	targets := []fcTarget{{LogoutID: "L1", SID: "s/1", ClientID: "app3"}, {LogoutID: "L2", SID: "s2", ClientID: "app3"}}
+	tok := h.reportToken(targets, now.Add(time.Minute))
+
+	got, err := h.parseReportToken(tok, now)
+	require.NoError(t, err)
+	assert.Equal(t, targets, got)
+
+	_, err = h.parseReportToken(tok, now.Add(time.Minute+time.Second))
+	assert.ErrorIs(t, err, errReportExpired)
+
+	other := &handler{Deps: Deps{FrontchannelKey: []byte("key two")}}
+	_, err = other.parseReportToken(tok, now)
+	assert.ErrorIs(t, err, errReportToken, "another key's token")
+
+	// A payload changed under the same MAC.
+	forged := other.reportToken([]fcTarget{{LogoutID: "L9", ClientID: "app9"}}, now.Add(time.Hour))
+	_, mac, _ := strings.Cut(tok, ".")
+	payload, _, _ := strings.Cut(forged, ".")
+	_, err = h.parseReportToken(payload+"."+mac, now)
+	assert.ErrorIs(t, err, errReportToken)
+}
