@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -118,7 +119,7 @@ func (h *handler) wait(ctx context.Context, ended []*event.SessionEnded) (apps, 
 			if c, ok := h.Clients.Client(p.ClientID); ok {
 				name = c.DisplayName()
 			}
-			if settledFor(ds, p.ClientID) || len(targetsOf(targets, p.ClientID)) == 0 {
+			if ts := targetsOf(targets, p.ClientID); len(ts) == 0 || settledFor(ds, ts) {
 				apps = append(apps, name)
 			} else {
 				pending = append(pending, name)
@@ -128,17 +129,17 @@ func (h *handler) wait(ctx context.Context, ended []*event.SessionEnded) (apps, 
 	return apps, pending
 }
 
-func settledFor(ds []index.Delivery, clientID string) bool {
-	found := false
-	for _, d := range ds {
-		if d.ClientID == clientID {
-			if !d.Status.Settled() {
-				return false
-			}
-			found = true
+// settledFor reports whether every one of a client's targets has a settled
+// delivery in ds: deliveries on other channels (front-channel ones, which
+// nothing waits for) do not count.
+func settledFor(ds []index.Delivery, ts []index.Target) bool {
+	for _, t := range ts {
+		i := slices.IndexFunc(ds, func(d index.Delivery) bool { return d.ClientID == t.ClientID && d.Channel == t.Channel })
+		if i < 0 || !ds[i].Status.Settled() {
+			return false
 		}
 	}
-	return found
+	return len(ts) > 0
 }
 
 func targetsOf(ts []index.Target, clientID string) []index.Target {
