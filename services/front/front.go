@@ -128,6 +128,11 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 		f.Close(ctx)
 		return nil, err
 	}
+	deliveries, err := propagate.DeliveriesCounter(reg)
+	if err != nil {
+		f.Close(ctx)
+		return nil, err
+	}
 	waitFor := d.WaitFor
 	if waitFor == nil {
 		waitFor = WaitForBackchannel
@@ -141,7 +146,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 		Replay: func(ctx context.Context, channel, clientID, logoutID string) (*propagate.Task, error) {
 			return propagate.Replay(ctx, js, channel, clientID, logoutID)
 		},
-		Gatherer: reg, EndSessionSeconds: endSession,
+		Gatherer: reg, EndSessionSeconds: endSession, Deliveries: deliveries,
 		Logger: d.Logger,
 	})
 	return f, nil

@@ -300,6 +300,17 @@ func TestFrontchannelReports(t *testing.T) {
 	assert.Empty(t, l["app3"].LastError)
 	assert.Equal(t, "the browser had not loaded the front-channel logout URI after 3s", l["app4"].LastError)
 
+	// So do the metrics, beside the workers' deliveries.
+	metrics := e.do(http.DefaultClient, http.MethodGet, "/metrics", nil, "Authorization", "Bearer test-token")
+	require.Equal(t, 200, metrics.status)
+	for _, line := range []string{
+		`signoff_deliveries_total{channel="frontchannel",client_id="app3",status="pending"} 1`,
+		`signoff_deliveries_total{channel="frontchannel",client_id="app3",status="delivered"} 1`,
+		`signoff_deliveries_total{channel="frontchannel",client_id="app4",status="failed"} 1`,
+	} {
+		assert.Contains(t, metrics.body, line)
+	}
+
 	// The API shows them beside the other channels.
 	api := e.do(http.DefaultClient, http.MethodGet, "/api/v1/sessions/s-rep", nil, "Authorization", "Bearer test-token")
 	require.Equal(t, 200, api.status)

@@ -27,10 +27,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, nil
 	}
 	m := &metrics{
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "signoff_deliveries_total",
-			Help: "Delivery progress records by channel, client and status.",
-		}, []string{"channel", "client_id", "status"}),
+		deliveries: newDeliveries(),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signoff_delivery_retries_total",
 			Help: "Transient delivery failures that were scheduled for a retry.",
@@ -74,6 +71,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+func newDeliveries() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "signoff_deliveries_total",
+		Help: "Delivery progress records by channel, client and status.",
+	}, []string{"channel", "client_id", "status"})
+}
+
+// DeliveriesCounter returns signoff_deliveries_total (labels channel,
+// client_id, status) registered with reg, the one the workers count with
+// when they share reg (the all-in-one): for a component that records
+// deliveries of its own, as the front does for the front-channel iframes.
+func DeliveriesCounter(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
+	return register(reg, newDeliveries())
 }
 
 // register registers c, or returns the collector already registered under

@@ -130,7 +130,18 @@ func (h *handler) recordPending(c *gin.Context, frames []fcFrame) {
 	for _, id := range order {
 		if err := h.Sessions.RecordBatch(c.Request.Context(), batches[id], 1); err != nil {
 			h.Logger.Warn("recording front-channel deliveries", "request_id", reqID(c), "logout_id", id, "err", err)
+			continue
 		}
+		for _, d := range batches[id].Deliveries {
+			h.countDelivery(d.ClientID, d.Status)
+		}
+	}
+}
+
+// countDelivery adds a front-channel delivery's status to the metrics.
+func (h *handler) countDelivery(clientID string, st event.Status) {
+	if h.Deliveries != nil {
+		h.Deliveries.WithLabelValues(ChannelFrontchannel, clientID, string(st)).Inc()
 	}
 }
 
@@ -161,6 +172,7 @@ func (h *handler) frontchannelReport(c *gin.Context) {
 			problem(c, http.StatusServiceUnavailable, "temporarily_unavailable", "the report could not be stored")
 			return
 		}
+		h.countDelivery(t.ClientID, d.Status)
 		h.Logger.Info("front-channel delivery reported", "request_id", reqID(c), "logout_id", t.LogoutID,
 			"sid", t.SID, "client_id", t.ClientID, "status", d.Status)
 	}

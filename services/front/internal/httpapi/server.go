@@ -63,8 +63,11 @@ type Deps struct {
 	// endpoint's latency (nil: not observed).
 	Gatherer          prometheus.Gatherer
 	EndSessionSeconds prometheus.Observer
-	Logger            *slog.Logger
-	Now               func() time.Time
+	// Deliveries counts the front-channel deliveries the front records,
+	// by channel, client_id and status (nil: not counted).
+	Deliveries *prometheus.CounterVec
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // handler holds the dependencies of the route handlers.
