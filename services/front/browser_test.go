@@ -432,6 +432,7 @@ func TestBrowserFrontchannelLogoutWithoutJavaScript(t *testing.T) {
 	// Nothing reports without a script: the deliveries stay pending.
 	b.waitFrontchannel(t, sid, map[string]event.Status{
 		"rp1": event.StatusPending, "rp2": event.StatusPending, "rp3": event.StatusPending})
+	assert.Empty(t, b.frontchannelReports(t, sid), "no report was stored")
 }
 
 func TestBrowserFrontchannelLogoutWithoutRedirectStays(t *testing.T) {

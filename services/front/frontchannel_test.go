@@ -1,6 +1,7 @@
 package front_test
 
 import (
+	"errors"
 	"html"
 	"net/http"
 	"net/url"
@@ -9,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/signoff/signoff/services/front/internal/index"
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
 )
 
 // The front-channel clients of testConfig: app3 asks for iss and sid and
@@ -148,6 +151,22 @@ func TestFrontchannelPage(t *testing.T) {
 			app3FC + "&iss=" + issQ + "&sid=s-m2",
 			app4FC,
 		}, p.frames)
+
+		// That one iframe reports for both logouts.
+		var token string
+		for _, m := range iframeReport.FindAllStringSubmatch(r.body, -1) {
+			if html.UnescapeString(m[1]) == app4FC {
+				token = html.UnescapeString(m[2])
+			}
+		}
+		require.NotEmpty(t, token)
+		require.Equal(t, http.StatusNoContent, e.do(http.DefaultClient, http.MethodPost, "/connect/endsession/frontchannel",
+			url.Values{"r": {token}, "s": {"loaded"}}).status)
+		require.Eventually(t, func() bool {
+			return e.frontchannelLedger("s-m1")["app4"].Status == event.StatusDelivered &&
+				e.frontchannelLedger("s-m2")["app4"].Status == event.StatusDelivered
+		}, 5*time.Second, 10*time.Millisecond)
+		assert.Equal(t, event.StatusPending, e.frontchannelLedger("s-m1")["app3"].Status, "app3's own iframes did not report")
 	})
 
 	t.Run("no redirect: the page is the signed-out page and goes nowhere", func(t *testing.T) {
@@ -218,6 +237,7 @@ func TestFrontchannelPageContinuesToTheSignedOutURL(t *testing.T) {
 }
 
 var (
+	iframeReport  = regexp.MustCompile(`<iframe src="([^"]*)" data-report="([^"]*)"`)
 	dataReport    = regexp.MustCompile(`data-report="([^"]*)"`)
 	dataReportURL = regexp.MustCompile(`data-report-url="([^"]*)"`)
 )
@@ -234,6 +254,29 @@ func (e *env) frontchannelLedger(sid string) map[string]index.Delivery {
 		}
 	}
 	return got
+}
+
+// frontchannelReports returns the per-delivery front-channel records of
+// sid's logout in the state stream: the reports that were stored.
+func (e *env) frontchannelReports(t *testing.T, sid string) []*event.Delivery {
+	t.Helper()
+	s, ok := e.front.Index().Session(sid)
+	require.True(t, ok)
+	require.NotEmpty(t, s.LogoutID)
+	st, err := e.nats.JS.Stream(t.Context(), natsconn.StreamState)
+	require.NoError(t, err)
+	var out []*event.Delivery
+	for _, c := range e.cfg.Clients {
+		msg, err := st.GetLastMsgForSubject(t.Context(), event.DeliverySubject(s.LogoutID, "frontchannel", c.ClientID))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		require.NoError(t, err)
+		d, err := event.Decode[event.Delivery](msg.Data)
+		require.NoError(t, err)
+		out = append(out, d)
+	}
+	return out
 }
 
 // TestFrontchannelReports checks the ledger of front-channel deliveries:
@@ -264,32 +307,41 @@ func TestFrontchannelReports(t *testing.T) {
 		return len(l) == 2 && l["app3"].Status == event.StatusPending && l["app4"].Status == event.StatusPending
 	}, 5*time.Second, 10*time.Millisecond, "pending once the page is served")
 
-	report := func(token, status string) response {
-		return e.do(http.DefaultClient, http.MethodPost, "/connect/endsession/frontchannel", url.Values{"r": {token}, "s": {status}})
+	report := func(token, status string, header ...string) response {
+		return e.do(http.DefaultClient, http.MethodPost, "/connect/endsession/frontchannel",
+			url.Values{"r": {token}, "s": {status}}, header...)
 	}
 	t.Run("refused", func(t *testing.T) {
 		mac := tokens[0][strings.LastIndex(tokens[0], ".")+1:]
 		forged := strings.Replace(tokens[0], mac, strings.Repeat("A", len(mac)), 1)
-		for name, r := range map[string]response{
-			"no status":     report(tokens[0], ""),
-			"other status":  report(tokens[0], "delivered"),
-			"no token":      report("", "loaded"),
-			"forged token":  report(forged, "loaded"),
-			"not a token":   report("eyJ4IjoxfQ", "loaded"),
-			"another token": report(tokens[0]+"x", "loaded"),
-		} {
-			assert.Equal(t, http.StatusBadRequest, r.status, name)
-			assert.Equal(t, "application/problem+json", r.header.Get("Content-Type"), name)
-			assert.Contains(t, r.body, `"error":"invalid_request"`, name)
+		tests := []struct {
+			name, token, status string
+			header              []string
+			want                int
+		}{
+			{"no status", tokens[0], "", nil, http.StatusBadRequest},
+			{"other status", tokens[0], "delivered", nil, http.StatusBadRequest},
+			{"no token", "", "loaded", nil, http.StatusBadRequest},
+			{"forged token", forged, "loaded", nil, http.StatusBadRequest},
+			{"not a token", "eyJ4IjoxfQ", "loaded", nil, http.StatusBadRequest},
+			{"altered token", tokens[0] + "x", "loaded", nil, http.StatusBadRequest},
+			{"another site's page", tokens[0], "loaded", []string{"Origin", "https://evil.example.com"}, http.StatusForbidden},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				r := report(tc.token, tc.status, tc.header...)
+				assert.Equal(t, tc.want, r.status)
+				assert.Equal(t, "application/problem+json", r.header.Get("Content-Type"))
+				assert.Contains(t, r.body, `"error":"invalid_request"`)
+			})
 		}
 		get := e.do(http.DefaultClient, http.MethodGet, "/connect/endsession/frontchannel", nil)
 		assert.Equal(t, http.StatusMethodNotAllowed, get.status)
-		time.Sleep(100 * time.Millisecond)
-		l := e.frontchannelLedger("s-rep")
-		assert.Equal(t, event.StatusPending, l["app3"].Status, "nothing refused was recorded")
+		assert.Empty(t, e.frontchannelReports(t, "s-rep"), "nothing refused was recorded")
 	})
 
-	require.Equal(t, http.StatusNoContent, report(tokens[0], "loaded").status)
+	// The page's own origin may report, as a browser says it does.
+	require.Equal(t, http.StatusNoContent, report(tokens[0], "loaded", "Origin", issuer).status)
 	require.Equal(t, http.StatusNoContent, report(tokens[1], "timeout").status)
 	var l map[string]index.Delivery
 	require.Eventually(t, func() bool {
@@ -299,6 +351,14 @@ func TestFrontchannelReports(t *testing.T) {
 	assert.Equal(t, 1, l["app3"].Attempts)
 	assert.Empty(t, l["app3"].LastError)
 	assert.Equal(t, "the browser had not loaded the front-channel logout URI after 3s", l["app4"].LastError)
+
+	// The first report wins: a token sent again changes nothing.
+	require.Equal(t, http.StatusNoContent, report(tokens[0], "timeout").status)
+	require.Equal(t, http.StatusNoContent, report(tokens[1], "loaded").status)
+	assert.Len(t, e.frontchannelReports(t, "s-rep"), 2, "one record per delivery")
+	l = e.frontchannelLedger("s-rep")
+	assert.Equal(t, event.StatusDelivered, l["app3"].Status)
+	assert.Equal(t, event.StatusFailed, l["app4"].Status)
 
 	// So do the metrics, beside the workers' deliveries.
 	metrics := e.do(http.DefaultClient, http.MethodGet, "/metrics", nil, "Authorization", "Bearer test-token")
@@ -310,9 +370,37 @@ func TestFrontchannelReports(t *testing.T) {
 	} {
 		assert.Contains(t, metrics.body, line)
 	}
+	assert.NotContains(t, metrics.body, `signoff_deliveries_total{channel="frontchannel",client_id="app3",status="failed"}`,
+		"a report sent again is not counted")
 
 	// The API shows them beside the other channels.
 	api := e.do(http.DefaultClient, http.MethodGet, "/api/v1/sessions/s-rep", nil, "Authorization", "Bearer test-token")
 	require.Equal(t, 200, api.status)
 	assert.Contains(t, api.body, `{"client_id":"app3","channel":"frontchannel","status":"delivered","attempts":1,"last_error":""}`)
+}
+
+// TestFrontchannelPageWhenPendingIsNotRecorded: the state stream refuses
+// the pending records; the page is served all the same, and a report still
+// records its delivery.
+func TestFrontchannelPageWhenPendingIsNotRecorded(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-nopending", "app3", "alice")
+	lift := e.admitMore(t, natsconn.StreamState, 0)
+	r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+		"id_token_hint": {e.hint("app3", "alice", "s-nopending", time.Now().Add(time.Hour))}})
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	m := dataReport.FindStringSubmatch(r.body)
+	require.NotNil(t, m)
+	s, _ := e.front.Index().Session("s-nopending")
+	st, err := e.nats.JS.Stream(t.Context(), natsconn.StreamState)
+	require.NoError(t, err)
+	_, err = st.GetLastMsgForSubject(t.Context(), event.BatchSubject(s.LogoutID, "frontchannel", 1))
+	assert.ErrorIs(t, err, jetstream.ErrMsgNotFound, "no pending record")
+
+	lift()
+	require.Equal(t, http.StatusNoContent, e.do(http.DefaultClient, http.MethodPost, "/connect/endsession/frontchannel",
+		url.Values{"r": {html.UnescapeString(m[1])}, "s": {"loaded"}}).status)
+	require.Eventually(t, func() bool {
+		return e.frontchannelLedger("s-nopending")["app3"].Status == event.StatusDelivered
+	}, 5*time.Second, 10*time.Millisecond)
 }

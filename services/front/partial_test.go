@@ -25,14 +25,21 @@ import (
 // and returns a function that lifts the limit.
 func (e *env) admitOneMoreEvent(t *testing.T) (lift func()) {
 	t.Helper()
+	return e.admitMore(t, natsconn.StreamEvents, 1)
+}
+
+// admitMore lets stream store exactly n more messages and returns a
+// function that lifts the limit.
+func (e *env) admitMore(t *testing.T, stream string, n int64) (lift func()) {
+	t.Helper()
 	ctx := t.Context()
-	st, err := e.nats.JS.Stream(ctx, natsconn.StreamEvents)
+	st, err := e.nats.JS.Stream(ctx, stream)
 	require.NoError(t, err)
 	info, err := st.Info(ctx)
 	require.NoError(t, err)
 	orig := info.Config
 	limited := orig
-	limited.MaxMsgs = int64(info.State.Msgs) + 1
+	limited.MaxMsgs = int64(info.State.Msgs) + n
 	limited.Discard = jetstream.DiscardNew
 	_, err = e.nats.JS.UpdateStream(ctx, limited)
 	require.NoError(t, err)

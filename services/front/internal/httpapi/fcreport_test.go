@@ -13,23 +13,26 @@ func TestReportToken(t *testing.T) {
 	h := &handler{Deps: Deps{FrontchannelKey: []byte("key one")}}
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	targets := []fcTarget{{LogoutID: "L1", SID: "s/1", ClientID: "app3"}, {LogoutID: "L2", SID: "s2", ClientID: "app3"}}
-	tok := h.reportToken(targets, now.Add(time.Minute))
+	tok := h.reportToken(targets, 2500*time.Millisecond, now.Add(time.Minute))
+	assert.NotContains(t, tok, "s/1")
 
-	got, err := h.parseReportToken(tok, now)
+	got, timeout, err := h.parseReportToken(tok, now)
 	require.NoError(t, err)
-	assert.Equal(t, targets, got)
+	assert.Equal(t, []fcTarget{{LogoutID: "L1", ClientID: "app3"}, {LogoutID: "L2", ClientID: "app3"}}, got,
+		"no sid: a live session's sid may be a credential elsewhere")
+	assert.Equal(t, 2500*time.Millisecond, timeout)
 
-	_, err = h.parseReportToken(tok, now.Add(time.Minute+time.Second))
+	_, _, err = h.parseReportToken(tok, now.Add(time.Minute+time.Second))
 	assert.ErrorIs(t, err, errReportExpired)
 
 	other := &handler{Deps: Deps{FrontchannelKey: []byte("key two")}}
-	_, err = other.parseReportToken(tok, now)
+	_, _, err = other.parseReportToken(tok, now)
 	assert.ErrorIs(t, err, errReportToken, "another key's token")
 
 	// A payload changed under the same MAC.
-	forged := other.reportToken([]fcTarget{{LogoutID: "L9", ClientID: "app9"}}, now.Add(time.Hour))
+	forged := other.reportToken([]fcTarget{{LogoutID: "L9", ClientID: "app9"}}, time.Second, now.Add(time.Hour))
 	_, mac, _ := strings.Cut(tok, ".")
 	payload, _, _ := strings.Cut(forged, ".")
-	_, err = h.parseReportToken(payload+"."+mac, now)
+	_, _, err = h.parseReportToken(payload+"."+mac, now)
 	assert.ErrorIs(t, err, errReportToken)
 }

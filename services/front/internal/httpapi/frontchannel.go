@@ -87,7 +87,7 @@ func (h *handler) frontchannelPage(c *gin.Context, req endsession.Request, dec *
 	srcs := make([]string, len(frames))
 	reports := make([]string, len(frames))
 	for i, f := range frames {
-		srcs[i], reports[i] = f.Src, h.reportToken(f.Targets, exp)
+		srcs[i], reports[i] = f.Src, h.reportToken(f.Targets, timeout, exp)
 	}
 	h.Logger.Info("front-channel logout page", "request_id", reqID(c), "iframes", len(frames),
 		"continues", next != "")

@@ -37,7 +37,8 @@ type Publisher interface {
 
 // Service records participations and logouts in JetStream and applies them
 // to the local index at once, so that the same front sees its own writes
-// before the projection brings them back.
+// before the projection brings them back. The delivery progress it records
+// (RecordBatch, Record) comes back through the projection only.
 type Service struct {
 	js         Publisher
 	ix         *index.Index
@@ -136,31 +137,48 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 	return s.ix.ApplyEnded(e)
 }
 
+// ErrAlreadyRecorded reports a delivery record refused because one is
+// already stored under its subject: the first one wins.
+var ErrAlreadyRecorded = errors.New("sessions: delivery progress already recorded")
+
 // RecordBatch stores the progress of several deliveries of one logout that
 // the front itself observes (the front-channel iframes), as the workers
-// store theirs: the indexes of every front apply it from the state stream.
-// n numbers the batches of that logout and channel; a batch supersedes an
-// earlier one of the same n.
+// store theirs: the indexes of every front apply it from the state stream
+// (this front's too; unlike Join and End, not at once). n numbers the
+// batches of that logout and channel. Only the first batch of a subject is
+// stored: a second page for the same logout must not set its deliveries
+// back to pending; it gets ErrAlreadyRecorded.
 func (s *Service) RecordBatch(ctx context.Context, b *event.DeliveryBatch, n int) error {
 	data, err := json.Marshal(b)
 	if err != nil {
 		return fmt.Errorf("encoding delivery progress: %w", err)
 	}
-	if _, err := s.js.Publish(ctx, event.BatchSubject(b.LogoutID, b.Channel, n), data); err != nil {
-		return fmt.Errorf("%w: recording delivery progress: %w", ErrUnavailable, err)
-	}
-	return nil
+	return s.recordFirst(ctx, event.BatchSubject(b.LogoutID, b.Channel, n), data)
 }
 
 // Record stores the progress of one delivery the front observes; it
-// supersedes the delivery's entry in a batch.
+// supersedes the delivery's entry in a batch. Only the first record of a
+// delivery is stored, so a report sent again cannot change it; a later one
+// gets ErrAlreadyRecorded.
 func (s *Service) Record(ctx context.Context, d *event.Delivery) error {
 	data, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("encoding delivery progress: %w", err)
 	}
-	if _, err := s.js.Publish(ctx, event.DeliverySubject(d.LogoutID, d.Channel, d.ClientID), data); err != nil {
-		return fmt.Errorf("%w: recording delivery progress: %w", ErrUnavailable, err)
+	return s.recordFirst(ctx, event.DeliverySubject(d.LogoutID, d.Channel, d.ClientID), data)
+}
+
+// recordFirst publishes data on subject unless the state stream already
+// holds a message there.
+func (s *Service) recordFirst(ctx context.Context, subject string, data []byte) error {
+	_, err := s.js.Publish(ctx, subject, data, jetstream.WithExpectLastSequencePerSubject(0))
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+		return ErrAlreadyRecorded
 	}
-	return nil
+	return fmt.Errorf("%w: recording delivery progress: %w", ErrUnavailable, err)
 }
