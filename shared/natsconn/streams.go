@@ -107,6 +107,11 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Conf
 			// that is starting (it answers "temporarily unavailable").
 			return fmt.Errorf("declaring stream %s: %w: is JetStream enabled on the NATS server (nats-server -js)?", want.Name, err)
 		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsNoSuitablePeers {
+			return fmt.Errorf("declaring stream %s with %d replicas: %w: does the cluster have that many JetStream servers (nats.replicas)?",
+				want.Name, want.Replicas, err)
+		}
 		if err != nil {
 			return fmt.Errorf("declaring stream %s: %w", want.Name, err)
 		}
@@ -159,6 +164,14 @@ func retryTransient(ctx context.Context, f func() error) error {
 // jsTemporarilyUnavailable is JetStream's error code for "JetStream system
 // temporarily unavailable" (no meta leader yet, for example).
 const jsTemporarilyUnavailable jetstream.ErrorCode = 10008
+
+// jsNoSuitablePeers is JetStream's error code for "no suitable peers for
+// placement": the cluster has fewer JetStream servers than the stream's
+// replicas. It is not retried: a new cluster answers "temporarily
+// unavailable" until it has seen every server of its routes, and a formed
+// one with a server down still places a stream on it; so this answer means
+// that nats.replicas is larger than the cluster.
+const jsNoSuitablePeers jetstream.ErrorCode = 10005
 
 // transient reports whether a JetStream API call failed for a reason that
 // may pass: no answer in time, or a cluster not ready. No responders at all
