@@ -80,6 +80,9 @@ func TestEnsureStreamsRetriesWhileTheClusterIsNotReady(t *testing.T) {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	// The stand-in answers only once the server has its subscription: the
+	// client below is another connection.
+	require.NoError(t, nc.Flush())
 
 	client, err := nats.Connect(s.ClientURL())
 	require.NoError(t, err)
