@@ -51,7 +51,7 @@ e2e: ## the multi-process end-to-end test: 3-node NATS cluster, two fronts, work
 bench: ## run the Go benchmarks and the load tool (numbers go into docs/benchmarks.md)
 	cd shared && go test -run '^$$' -bench . -benchmem ./keys/
 	cd services/backchannel && go test -run '^$$' -bench . -benchmem .
-	cd services/front && go test -run '^$$' -bench 'ApplyJoined|SessionLookup|WaitSettled' -benchmem ./internal/index/
+	cd services/front && go test -run '^$$' -bench 'ApplyJoined|ApplyDeliveries|SessionLookup|WaitSettled' -benchmem ./internal/index/
 	cd services/front && go test -run '^$$' -bench 'MemoryPerSession|Rebuild' -benchtime 1x -short -timeout 60m ./internal/index/ ./internal/sessions/
 	go build -o bin/signoff ./services/signoff
 	go run ./services/signoff/cmd/loadtest -signoff bin/signoff -matrix -n 300
