@@ -12,7 +12,6 @@
 package propagatetest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/internal/syncbuf"
 	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/natstest"
 	"github.com/signoff/signoff/shared/propagate"
@@ -75,7 +75,7 @@ type harness struct {
 	recv     *Receiver
 	mu       sync.Mutex
 	progress []event.Delivery // every progress record, in order
-	logs     lockedBuffer     // every replica's log
+	logs     syncbuf.Buffer   // every replica's log
 }
 
 func setup(t *testing.T, w Worker, clients int) *harness {
@@ -259,9 +259,9 @@ func count(ids []string, id string) int {
 // through the logs.
 func (h *harness) checkDeliveryLogs() {
 	lines := 0
-	for line := range bytes.Lines(h.logs.Bytes()) {
+	for line := range strings.Lines(h.logs.String()) {
 		var rec map[string]any
-		if !assert.NoError(h.t, json.Unmarshal(line, &rec), "log lines are JSON: %s", line) {
+		if !assert.NoError(h.t, json.Unmarshal([]byte(line), &rec), "log lines are JSON: %s", line) {
 			continue
 		}
 		msg, _ := rec["msg"].(string)
@@ -276,23 +276,4 @@ func (h *harness) checkDeliveryLogs() {
 		assert.Contains(h.t, rec, "sid", "sid in %s", line)
 	}
 	assert.Positive(h.t, lines, "no log line about a delivery")
-}
-
-// lockedBuffer is a bytes.Buffer that several goroutines write to.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// Bytes returns a copy of what was written.
-func (b *lockedBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }
