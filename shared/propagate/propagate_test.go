@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -85,4 +86,16 @@ func TestOptionsValidate(t *testing.T) {
 	for _, key := range []string{"kind", "wants", "propagator", "js", "clients"} {
 		assert.Contains(t, err.Error(), key)
 	}
+}
+
+// TestDeliveriesCounterIsShared: a component that counts deliveries of its
+// own (the front) gets the counter the workers on the same registry count
+// with, not a second one that the registry refuses.
+func TestDeliveriesCounterIsShared(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	first, err := propagate.DeliveriesCounter(reg)
+	require.NoError(t, err)
+	second, err := propagate.DeliveriesCounter(reg)
+	require.NoError(t, err)
+	assert.Same(t, first, second)
 }
