@@ -84,16 +84,15 @@ func (h *handler) frontchannelPage(c *gin.Context, req endsession.Request, dec *
 	h.recordPending(c, frames)
 	timeout := h.Config.Logout.FrontchannelTimeout
 	exp := h.Now().Add(timeout + reportGrace)
-	srcs := make([]string, len(frames))
-	reports := make([]string, len(frames))
+	pageFrames := make([]pages.Frame, len(frames))
 	for i, f := range frames {
-		srcs[i], reports[i] = f.Src, h.reportToken(f.Targets, timeout, exp)
+		pageFrames[i] = pages.Frame{Src: f.Src, Report: h.reportToken(f.Targets, timeout, exp)}
 	}
 	h.Logger.Info("front-channel logout page", "request_id", reqID(c), "iframes", len(frames),
 		"continues", next != "")
 	h.Pages.Render(c.Writer, http.StatusOK, pages.FrontChannel, pages.Data{
 		Lang: h.lang(c, req.UILocales), Apps: apps, Pending: pending,
-		Frames: srcs, Reports: reports, ReportURL: h.Config.PublicBaseURL() + FrontchannelReportPath,
+		Frames: pageFrames, ReportURL: h.Config.PublicBaseURL() + FrontchannelReportPath,
 		Continue: next, FrameTimeout: timeout,
 	})
 }

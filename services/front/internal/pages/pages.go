@@ -67,20 +67,19 @@ type Data struct {
 	Apps    []string
 	Pending []string
 
-	// Front-channel page. Frames are the iframe URLs, iss and sid already
-	// added; CSP frame-src allows exactly their origins. Continue is where
+	// Front-channel page. Frames are the iframes: their URLs, iss and sid
+	// already added (CSP frame-src allows exactly their origins), and
+	// their report tokens. Continue is where
 	// the page goes once every iframe has loaded or FrameTimeout has
 	// passed: a post_logout_redirect_uri that matched a registration, or
 	// the configured signed-out URL, never unchecked input, because the
 	// page trusts it as a URL (a native app's custom scheme included). ""
 	// means the page stays and shows the signed-out content.
-	Frames       []string
+	Frames       []Frame
 	Continue     string
 	FrameTimeout time.Duration
-	// Reports are the report tokens of the Frames, in the same order, and
-	// ReportURL where the page sends them (CSP connect-src allows its
-	// origin); none means the page reports nothing.
-	Reports   []string
+	// ReportURL is where the page sends the frames' reports (CSP
+	// connect-src allows its origin); "" means it reports nothing.
 	ReportURL string
 
 	// Error page.
@@ -96,12 +95,10 @@ type Renderer struct {
 	tmpl map[Name]*template.Template
 }
 
-// Report returns the report token of frame i, "" when it has none.
-func (d Data) Report(i int) string {
-	if i < len(d.Reports) {
-		return d.Reports[i]
-	}
-	return ""
+// Frame is one iframe of the front-channel page.
+type Frame struct {
+	Src    string // the front-channel logout URI to load
+	Report string // its report token, "" for none
 }
 
 // ContinueURL is Continue as a URL the templates trust (see Continue).
@@ -165,7 +162,11 @@ func csp(d Data) string {
 		formAction += " " + strings.Join(d.FormTargets, " ")
 	}
 	p := "default-src 'none'; script-src 'nonce-" + d.Nonce + "'; style-src 'nonce-" + d.Nonce + "'"
-	if o := origins(d.Frames); len(o) > 0 {
+	srcs := make([]string, len(d.Frames))
+	for i, f := range d.Frames {
+		srcs[i] = f.Src
+	}
+	if o := origins(srcs); len(o) > 0 {
 		p += "; frame-src " + strings.Join(o, " ")
 	}
 	if o := Origin(d.ReportURL); o != "" {

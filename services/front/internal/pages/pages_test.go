@@ -65,7 +65,8 @@ func TestFrontChannelPage(t *testing.T) {
 		rec := httptest.NewRecorder()
 		next := `https://rp.example.com/bye?a=1&state=%22%3C%26%3E%27`
 		r.Render(rec, 200, FrontChannel, Data{Lang: "fr", Continue: next, FrameTimeout: 2100 * time.Millisecond,
-			Frames: []string{"https://rp.example.com/fc?x=1&iss=i&sid=s", "http://127.0.0.1:9000/fc", "https://rp.example.com/other"}})
+			Frames: []Frame{{Src: "https://rp.example.com/fc?x=1&iss=i&sid=s"}, {Src: "http://127.0.0.1:9000/fc"},
+				{Src: "https://rp.example.com/other"}}})
 		body := rec.Body.String()
 		const esc = `https://rp.example.com/bye?a=1&amp;state=%22%3C%26%3E%27`
 		assert.Contains(t, body, `<meta http-equiv="refresh" content="3;url=`+esc+`">`)
@@ -82,7 +83,7 @@ func TestFrontChannelPage(t *testing.T) {
 	t.Run("a native app's redirect uri is kept", func(t *testing.T) {
 		rec := httptest.NewRecorder()
 		r.Render(rec, 200, FrontChannel, Data{Continue: "com.example.app:/logout?state=n", FrameTimeout: time.Second,
-			Frames: []string{"https://rp.example.com/fc"}})
+			Frames: []Frame{{Src: "https://rp.example.com/fc"}}})
 		body := rec.Body.String()
 		assert.Contains(t, body, `content="1;url=com.example.app:/logout?state=n"`)
 		assert.NotContains(t, body, "ZgotmplZ")
@@ -91,7 +92,7 @@ func TestFrontChannelPage(t *testing.T) {
 	t.Run("nowhere to continue: the signed-out page with iframes", func(t *testing.T) {
 		rec := httptest.NewRecorder()
 		r.Render(rec, 200, FrontChannel, Data{Apps: []string{"App"}, FrameTimeout: time.Second,
-			Frames: []string{"https://rp.example.com/fc"}})
+			Frames: []Frame{{Src: "https://rp.example.com/fc"}}})
 		body := rec.Body.String()
 		assert.NotContains(t, body, `http-equiv="refresh"`)
 		assert.Contains(t, body, `data-continue=""`)
