@@ -2,6 +2,7 @@ package backchannel
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"maps"
 	"net"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/http1"
 	"github.com/signoff/signoff/shared/keys"
 	"github.com/signoff/signoff/shared/propagate"
 	"github.com/signoff/signoff/shared/propagate/propagatetest"
@@ -365,15 +367,29 @@ func TestSkip(t *testing.T) {
 
 func TestNewHTTPClient(t *testing.T) {
 	c := NewHTTPClient()
-	assert.Equal(t, 15*time.Second, c.Timeout)
-	tr, ok := c.Transport.(*http.Transport)
+	tr, ok := c.Transport.(*http1.Transport)
 	require.True(t, ok)
+	assert.Equal(t, 5*time.Second, tr.DialTimeout)
 	assert.Equal(t, 5*time.Second, tr.TLSHandshakeTimeout)
-	assert.Equal(t, 10*time.Second, tr.ResponseHeaderTimeout)
-	assert.Equal(t, 64, tr.MaxIdleConnsPerHost)
-	assert.Equal(t, 90*time.Second, tr.IdleConnTimeout)
-	assert.EqualValues(t, 0x0303, tr.TLSClientConfig.MinVersion, "TLS 1.2")
+	assert.Equal(t, 15*time.Second, tr.RequestTimeout)
+	assert.Equal(t, 64, tr.MaxIdlePerHost)
+	assert.Equal(t, 90*time.Second, tr.IdleTimeout)
+	assert.EqualValues(t, tls.VersionTLS12, tr.TLSConfig.MinVersion)
+	assert.NotNil(t, tr.Proxy, "proxies from the environment")
+	fb, ok := tr.Fallback.(*http.Transport)
+	require.True(t, ok)
+	assert.Equal(t, 10*time.Second, fb.ResponseHeaderTimeout)
+	assert.EqualValues(t, tls.VersionTLS12, fb.TLSClientConfig.MinVersion)
 	assert.ErrorIs(t, c.CheckRedirect(nil, nil), http.ErrUseLastResponse)
+
+	// A receiver that offers only TLS 1.1 is refused (BCL-24).
+	old := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	old.TLS = &tls.Config{MaxVersion: tls.VersionTLS11}
+	old.StartTLS()
+	defer old.Close()
+	_, err := c.Post(old.URL, "text/plain", strings.NewReader("x"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "protocol version")
 }
 
 // tokenSID is the sid claim of a logout token, read without verifying it.

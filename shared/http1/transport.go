@@ -1,0 +1,416 @@
+package http1
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults of the Transport's zero fields.
+const (
+	DefaultDialTimeout            = 5 * time.Second
+	DefaultTLSHandshakeTimeout    = 5 * time.Second
+	DefaultRequestTimeout         = 15 * time.Second
+	DefaultMaxIdlePerHost         = 64
+	DefaultIdleTimeout            = 90 * time.Second
+	DefaultMaxResponseHeaderBytes = 64 << 10
+)
+
+// maxBody is the largest request body the Transport sends itself; larger
+// ones go to the Fallback.
+const maxBody = 64 << 10
+
+// maxDrain is how much of an unread response body Close reads to keep the
+// connection; with more left, the connection is closed instead.
+const maxDrain = 4 << 10
+
+// Transport is an http.RoundTripper for small requests over HTTP/1.1
+// keep-alive connections (see the package documentation). Its zero value
+// uses the defaults above and no Fallback. It is safe for concurrent use;
+// its fields must not change once it is in use.
+type Transport struct {
+	// DialTimeout bounds a TCP connect; TLSHandshakeTimeout a TLS
+	// handshake.
+	DialTimeout, TLSHandshakeTimeout time.Duration
+	// RequestTimeout bounds a whole exchange, from writing the request to
+	// the end of the answer's body, when the request's context has no
+	// earlier deadline.
+	RequestTimeout time.Duration
+	// TLSConfig is cloned for every TLS connection, with ServerName set
+	// to the host and NextProtos to http/1.1. Nil means TLS 1.2 or later
+	// with the system's roots.
+	TLSConfig *tls.Config
+	// MaxIdlePerHost bounds the idle connections kept per scheme and
+	// host; IdleTimeout is how long one is kept.
+	MaxIdlePerHost int
+	IdleTimeout    time.Duration
+	// MaxResponseHeaderBytes bounds the status line and headers of an
+	// answer.
+	MaxResponseHeaderBytes int
+	// Proxy says which proxy a request goes through, as
+	// http.Transport.Proxy does; a request with one goes to the Fallback.
+	// Nil means no proxy.
+	Proxy func(*http.Request) (*url.URL, error)
+	// Fallback takes the requests the Transport does not send itself. Nil
+	// means they fail.
+	Fallback http.RoundTripper
+
+	mu      sync.Mutex
+	idle    map[hostKey][]*conn // most recently used last
+	janitor *time.Timer
+}
+
+// hostKey names the connections that can serve a request.
+type hostKey struct {
+	tls  bool
+	addr string // host:port
+}
+
+// errFallback is returned by prepare for a request the Fallback takes.
+var errFallback = errors.New("http1: not for this transport")
+
+// RoundTrip sends req and returns its answer, as http.RoundTripper
+// documents: a non-2xx answer is not an error, redirects are not followed,
+// and the caller must close the answer's body (which returns the
+// connection to the pool once the body is read). The request's context
+// bounds the whole exchange, body included.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	key, head, err := t.prepare(req)
+	if errors.Is(err, errFallback) {
+		if t.Fallback == nil {
+			closeBody(req)
+			return nil, fmt.Errorf("http1: %s %s needs a fallback transport, and there is none", req.Method, req.URL.Redacted())
+		}
+		return t.Fallback.RoundTrip(req)
+	}
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	defer putBuffer(head)
+	ctx := req.Context()
+	for {
+		c, reused, err := t.conn(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.roundTrip(ctx, req, *head, t)
+		if err != nil && reused && errors.Is(err, errClosedBeforeWrite) {
+			// The receiver closed the connection between our check and
+			// the write: nothing of the request reached it. Once more on
+			// a new connection.
+			continue
+		}
+		return resp, err
+	}
+}
+
+// prepare checks that req is one the Transport sends itself and writes its
+// head and body into a pooled buffer.
+func (t *Transport) prepare(req *http.Request) (hostKey, *[]byte, error) {
+	u := req.URL
+	if u == nil {
+		return hostKey{}, nil, errors.New("http1: request has no URL")
+	}
+	var key hostKey
+	switch u.Scheme {
+	case "http":
+	case "https":
+		key.tls = true
+	default:
+		return hostKey{}, nil, errFallback
+	}
+	if req.ContentLength < 0 || req.ContentLength > maxBody || req.Body != nil && req.Body != http.NoBody && req.ContentLength == 0 {
+		return hostKey{}, nil, errFallback
+	}
+	for name := range req.Header {
+		if hopByHop[name] {
+			return hostKey{}, nil, errFallback
+		}
+		if !validName(name) {
+			closeBody(req)
+			return hostKey{}, nil, fmt.Errorf("http1: invalid header name %q", name)
+		}
+	}
+	if t.Proxy != nil {
+		p, err := t.Proxy(req)
+		if err != nil {
+			return hostKey{}, nil, fmt.Errorf("http1: choosing a proxy: %w", err)
+		}
+		if p != nil {
+			return hostKey{}, nil, errFallback
+		}
+	}
+	if u.Host == "" {
+		return hostKey{}, nil, fmt.Errorf("http1: %s has no host", u.Redacted())
+	}
+	key.addr = u.Host
+	if u.Port() == "" {
+		port := "80"
+		if key.tls {
+			port = "443"
+		}
+		key.addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	host := req.Host
+	if host == "" {
+		host = u.Host
+	}
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	if !validName(method) {
+		closeBody(req)
+		return hostKey{}, nil, fmt.Errorf("http1: invalid method %q", method)
+	}
+
+	uri := u.RequestURI()
+	if !validValue(uri) || strings.IndexByte(uri, ' ') >= 0 || !validValue(host) || strings.IndexByte(host, ' ') >= 0 {
+		closeBody(req)
+		return hostKey{}, nil, fmt.Errorf("http1: invalid URL or host in request to %s", u.Redacted())
+	}
+	for name, values := range req.Header {
+		for _, v := range values {
+			if !validValue(v) {
+				closeBody(req)
+				return hostKey{}, nil, fmt.Errorf("http1: invalid value of header %s", name)
+			}
+		}
+	}
+
+	head := getBuffer()
+	b := append((*head)[:0], method...)
+	b = append(b, ' ')
+	b = append(b, uri...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
+	for name, values := range req.Header {
+		for _, v := range values {
+			b = append(b, name...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	if req.Header.Get("User-Agent") == "" {
+		b = append(b, "User-Agent: Go-http-client/1.1\r\n"...)
+	}
+	if req.ContentLength > 0 || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, req.ContentLength, 10)
+		b = append(b, "\r\n"...)
+	}
+	if req.Close {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	*head = b
+	if req.ContentLength > 0 {
+		n := len(b)
+		b = append(b, make([]byte, req.ContentLength)...)
+		_, err := io.ReadFull(req.Body, b[n:])
+		closeBody(req)
+		if err != nil {
+			putBuffer(head)
+			return hostKey{}, nil, fmt.Errorf("http1: reading the request body: %w", err)
+		}
+		*head = b
+	} else {
+		closeBody(req)
+	}
+	return key, head, nil
+}
+
+// hopByHop are the request headers that ask for what only net/http does
+// (or that the Transport writes itself).
+var hopByHop = map[string]bool{
+	"Connection": true, "Content-Length": true, "Expect": true, "Host": true, "Keep-Alive": true,
+	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+}
+
+// validName reports whether name is an RFC 9110 token.
+func validName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validValue reports whether v has no control character but tab: a
+// header value, URL or host from the caller must never split the request.
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= 4*maxBody {
+		buffers.Put(b)
+	}
+}
+
+// conn returns an idle connection to key that the receiver has not closed,
+// or a new one.
+func (t *Transport) conn(ctx context.Context, key hostKey) (c *conn, reused bool, err error) {
+	now := time.Now()
+	for {
+		t.mu.Lock()
+		list := t.idle[key]
+		if len(list) == 0 {
+			t.mu.Unlock()
+			break
+		}
+		c = list[len(list)-1]
+		list[len(list)-1] = nil
+		t.idle[key] = list[:len(list)-1]
+		t.mu.Unlock()
+		if now.Sub(c.idleSince) < t.idleTimeout() && c.alive() {
+			return c, true, nil
+		}
+		c.close()
+	}
+	c, err = t.dial(ctx, key)
+	return c, false, err
+}
+
+// dial opens a connection to key, over TLS when key says so.
+func (t *Transport) dial(ctx context.Context, key hostKey) (*conn, error) {
+	d := net.Dialer{Timeout: or(t.DialTimeout, DefaultDialTimeout), KeepAlive: 30 * time.Second}
+	raw, err := d.DialContext(ctx, "tcp", key.addr)
+	if err != nil {
+		return nil, fmt.Errorf("http1: %w", err)
+	}
+	c := &conn{key: key, raw: raw, rw: raw}
+	if key.tls {
+		cfg := t.TLSConfig.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(key.addr)
+		}
+		cfg.NextProtos = []string{"http/1.1"}
+		tc := tls.Client(raw, cfg)
+		hctx, cancel := context.WithTimeout(ctx, or(t.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout))
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("http1: TLS handshake with %s: %w", key.addr, err)
+		}
+		c.rw = tc
+	}
+	c.limit = limitedReader{r: c.rw}
+	c.br = bufio.NewReaderSize(&c.limit, 4<<10)
+	return c, nil
+}
+
+// put returns c to the idle pool, or closes it when the pool is full.
+func (t *Transport) put(c *conn) {
+	c.idleSince = time.Now()
+	t.mu.Lock()
+	if t.idle == nil {
+		t.idle = map[hostKey][]*conn{}
+	}
+	list := t.idle[c.key]
+	if len(list) >= or(t.MaxIdlePerHost, DefaultMaxIdlePerHost) {
+		t.mu.Unlock()
+		c.close()
+		return
+	}
+	t.idle[c.key] = append(list, c)
+	if t.janitor == nil {
+		t.janitor = time.AfterFunc(t.idleTimeout(), t.sweep)
+	}
+	t.mu.Unlock()
+}
+
+// sweep closes the connections idle for longer than the IdleTimeout, and
+// runs again while any connection is idle.
+func (t *Transport) sweep() {
+	limit := time.Now().Add(-t.idleTimeout())
+	var stale []*conn
+	t.mu.Lock()
+	for key, list := range t.idle {
+		n := 0
+		for _, c := range list { // oldest first
+			if c.idleSince.Before(limit) {
+				stale = append(stale, c)
+				n++
+			}
+		}
+		if n == len(list) {
+			delete(t.idle, key)
+		} else if n > 0 {
+			t.idle[key] = append(list[:0], list[n:]...)
+		}
+	}
+	if len(t.idle) > 0 {
+		t.janitor.Reset(t.idleTimeout())
+	} else {
+		t.janitor = nil
+	}
+	t.mu.Unlock()
+	for _, c := range stale {
+		c.close()
+	}
+}
+
+// CloseIdleConnections closes every idle connection; http.Client's method
+// of the same name calls it.
+func (t *Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = nil
+	t.mu.Unlock()
+	for _, list := range idle {
+		for _, c := range list {
+			c.close()
+		}
+	}
+	if f, ok := t.Fallback.(interface{ CloseIdleConnections() }); ok {
+		f.CloseIdleConnections()
+	}
+}
+
+func (t *Transport) idleTimeout() time.Duration { return or(t.IdleTimeout, DefaultIdleTimeout) }
+
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
