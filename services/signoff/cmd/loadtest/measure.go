@@ -165,11 +165,16 @@ func measure(ctx context.Context, bin string, s scenario, logs io.Writer) (*resu
 }
 
 // profile takes a CPU profile of the product until the returned function
-// is called, when -cpuprofile is set, and then the product's allocation
-// profile (since its start), when -memprofile is set.
+// is called, when -cpuprofile is set. With -memprofile, it writes the
+// product's allocation profile (since its start) now, to the file's name
+// with ".before", and again when the returned function is called: `go
+// tool pprof -base FILE.before FILE` shows what the logouts allocated.
 func profile(ctx context.Context) func() {
 	if profileFile == "" && memProfileFile == "" {
 		return func() {}
+	}
+	if memProfileFile != "" {
+		fetchProfile(ctx, "/debug/pprof/allocs", memProfileFile+".before")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
