@@ -181,7 +181,7 @@ func newKey(priv crypto.Signer, kid, alg string) (*Key, error) {
 		kid = jwk.thumbprint()
 	}
 	jwk.KID = kid
-	k := &Key{KID: kid, Alg: alg, signer: signer, method: jwt.GetSigningMethod(alg), jwk: jwk}
+	k := &Key{KID: kid, Alg: alg, signer: signer, method: signingMethod(alg), jwk: jwk}
 	for i, typ := range [...]string{"", "JWT", LogoutTokenType} {
 		if k.headers[i], err = encodeHeader(alg, kid, typ); err != nil {
 			return nil, err
