@@ -30,6 +30,10 @@ var errClosedBeforeWrite = errors.New("http1: the receiver closed the connection
 // errHeaderTooLarge is an answer whose head exceeds MaxResponseHeaderBytes.
 var errHeaderTooLarge = errors.New("http1: the answer's headers are too large")
 
+// maxInformational bounds the 1xx answers before the answer, as net/http
+// does.
+const maxInformational = 5
+
 // aLongTimeAgo is a deadline in the past: it interrupts blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -56,7 +60,7 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request, head []byte, t 
 		}
 		return nil, c.ioError(ctx, "writing the request", err)
 	}
-	for {
+	for informational := 0; ; informational++ {
 		c.limit.n = int64(or(t.MaxResponseHeaderBytes, DefaultMaxResponseHeaderBytes))
 		resp, err := http.ReadResponse(c.br, req)
 		c.limit.n = -1
@@ -71,6 +75,9 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request, head []byte, t 
 		case resp.StatusCode == http.StatusSwitchingProtocols:
 			c.release(t, false)
 			return nil, errors.New("http1: the receiver switched protocols, which was not asked for")
+		case resp.StatusCode < 200 && informational == maxInformational:
+			c.release(t, false)
+			return nil, fmt.Errorf("http1: more than %d informational (1xx) answers", maxInformational)
 		case resp.StatusCode < 200:
 			continue // 100 Continue, 103 Early Hints: the answer follows
 		}

@@ -163,11 +163,14 @@ func TestReceiverAsksToClose(t *testing.T) {
 	assert.EqualValues(t, 3, r.accepted.Load())
 }
 
-// An answer without a length ends when the receiver closes the connection.
-func TestAnswerUntilClose(t *testing.T) {
+// rawReceiver answers every request on a new connection with answer, as
+// is, and closes the connection: for answers net/http's server never
+// writes.
+func rawReceiver(t *testing.T, answer string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -176,16 +179,33 @@ func TestAnswerUntilClose(t *testing.T) {
 			}
 			buf := make([]byte, 4096)
 			_, _ = c.Read(buf)
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+			_, _ = io.WriteString(c, answer)
 			c.Close()
 		}
 	}()
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// An answer without a length ends when the receiver closes the connection.
+func TestAnswerUntilClose(t *testing.T) {
+	u := rawReceiver(t, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
 	tr := &http1.Transport{}
 	for range 2 {
-		status, _, body := answer(t, tr, "http://"+ln.Addr().String()+"/", "x=1")
+		status, _, body := answer(t, tr, u, "x=1")
 		assert.Equal(t, 200, status)
 		assert.Equal(t, "all of it", body)
 	}
+}
+
+func TestInformationalAnswersAreBounded(t *testing.T) {
+	hints := strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", 5)
+	final := "HTTP/1.1 204 No Content\r\n\r\n"
+	status, _, _ := answer(t, &http1.Transport{}, rawReceiver(t, hints+final), "x=1")
+	assert.Equal(t, 204, status)
+
+	_, err := post(t, &http1.Transport{}, context.Background(), rawReceiver(t, hints+hints+final), "x=1")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "informational")
 }
 
 func TestLongBodyClosedUnreadClosesTheConnection(t *testing.T) {
