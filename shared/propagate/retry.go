@@ -79,7 +79,7 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target) {
 		return
 	}
 	if w.exhausted(&task, attempts) && attempts > 0 {
-		w.finish(msg, w.fail(ctx, &task, attempts, errors.New(lastError(last, &task)), logger))
+		w.finish(msg, w.fail(ctx, &task, attempts, errors.New(lastError(last, &task)), logger), logger)
 		return
 	}
 	if t.open() {
@@ -101,11 +101,11 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target) {
 	switch {
 	case err == nil:
 		logger.Info("delivered", "attempts", n)
-		w.finish(msg, w.ledger.record(ctx, e, task.ClientID, event.StatusDelivered, n, ""))
+		w.finish(msg, w.ledger.record(ctx, e, task.ClientID, event.StatusDelivered, n, ""), logger)
 	case errors.Is(err, errBreakerOpen):
 		w.deferTask(ctx, msg, &task, last, attempts, logger)
 	case IsPermanent(err) || w.exhausted(&task, n):
-		w.finish(msg, w.fail(ctx, &task, n, err, logger))
+		w.finish(msg, w.fail(ctx, &task, n, err, logger), logger)
 	default:
 		delay := w.o.Retry.backoff(n, retryAfterOf(err))
 		logger.Info("delivery failed, will retry", "attempts", n, "err", err, "retry_in", delay)
@@ -150,10 +150,10 @@ func (w *worker) deferTask(ctx context.Context, msg jetstream.Msg, task *Task, l
 }
 
 // finish acknowledges a task whose outcome is stored, or lets it come back
-// when storing failed.
-func (w *worker) finish(msg jetstream.Msg, err error) {
+// when storing failed. logger is the delivery's.
+func (w *worker) finish(msg jetstream.Msg, err error, logger *slog.Logger) {
 	if err != nil {
-		w.o.Logger.Warn("delivery outcome not stored, the task will come back", "err", err)
+		logger.Warn("delivery outcome not stored, the task will come back", "err", err)
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
