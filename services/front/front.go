@@ -103,6 +103,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 		feed:   sessions.NewFeed(d.NATS.JS, ix, cfg.Sessions.Retention, d.Logger),
 		intake: sessions.NewIntake(d.NATS.JS, svc, d.Logger),
 	}
+	f.feed.SkipOwnEnds(svc)
 	if err := f.feed.Start(ctx); err != nil {
 		f.Close(ctx)
 		return nil, err

@@ -32,6 +32,7 @@ type Feed struct {
 	ready   chan struct{}
 	once    sync.Once
 	joins   []index.Joined // participations buffered while catching up
+	own     *ownEnds       // logouts a Service applied itself; nil: none
 }
 
 // NewFeed returns a Feed; Start runs it.
@@ -191,7 +192,15 @@ func (f *Feed) flushJoins() error {
 	return err
 }
 
+// SkipOwnEnds makes the feed skip the session-ended events that s
+// published and applied to the index itself, instead of applying them a
+// second time. Call it before Start.
+func (f *Feed) SkipOwnEnds(s *Service) { f.own = s.own }
+
 func (f *Feed) applyEnded(m jetstream.Msg, _ bool) error {
+	if f.own != nil && f.own.take(m.Headers().Get(jetstream.MsgIDHeader)) {
+		return nil
+	}
 	e, err := event.Decode[event.SessionEnded](m.Data())
 	if err != nil {
 		return err

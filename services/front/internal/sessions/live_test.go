@@ -4,8 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signoff/signoff/services/front/internal/sessions"
 	"github.com/signoff/signoff/shared/event"
 )
 
@@ -51,4 +53,29 @@ func TestLiveDeliveryProgressReachesTheIndex(t *testing.T) {
 		}
 		return len(s.Deliveries) == 3 && got["app1/webhook"] == event.StatusPending && got["app2/webhook"] == event.StatusDelivered
 	}, 10*time.Second, 10*time.Millisecond)
+}
+
+// A front applies its own logouts at once and skips them when the feed
+// brings them back; another front applies them from the feed. Nothing is
+// left behind in the set of own logouts.
+func TestOwnLogoutsComeBackOnce(t *testing.T) {
+	js := setup(t)
+	a, b := startReplica(t, js), startReplica(t, js)
+	require.NoError(t, a.svc.Join(t.Context(), &event.Joined{SID: "s1", ClientID: "app1", Sub: "alice"}))
+	require.Eventually(t, func() bool { _, ok := b.ix.Session("s1"); return ok }, 10*time.Second, 10*time.Millisecond)
+
+	e := &event.SessionEnded{LogoutID: "L1", SID: "s1", Sub: "alice", Iss: "x", Reason: event.ReasonAPI,
+		Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}}}
+	require.NoError(t, a.svc.End(t.Context(), e))
+	s, _ := a.ix.Session("s1")
+	require.True(t, s.Ended(), "at once on the front that ended it")
+	require.Eventually(t, func() bool { s, _ := b.ix.Session("s1"); return s.Ended() }, 10*time.Second, 10*time.Millisecond,
+		"through the feed on the other")
+	require.Eventually(t, func() bool { return sessions.OwnEnds(a.svc) == 0 }, 10*time.Second, 10*time.Millisecond,
+		"the feed took the logout back out")
+
+	// The same logout again (a retried request): JetStream stores it once,
+	// the feed never brings it back, and it is not remembered.
+	require.NoError(t, a.svc.End(t.Context(), e))
+	assert.Zero(t, sessions.OwnEnds(a.svc))
 }

@@ -46,12 +46,13 @@ type Service struct {
 	maxClients int
 	issuer     string
 	now        func() time.Time
+	own        *ownEnds
 }
 
 // NewService returns a Service. known tells registered client ids; issuer
 // is the iss of the logouts it publishes.
 func NewService(js Publisher, ix *index.Index, known func(string) bool, maxClients int, issuer string) *Service {
-	return &Service{js: js, ix: ix, known: known, maxClients: maxClients, issuer: issuer, now: time.Now}
+	return &Service{js: js, ix: ix, known: known, maxClients: maxClients, issuer: issuer, now: time.Now, own: newOwnEnds()}
 }
 
 // Join records that j.ClientID took part in session j.SID.
@@ -131,10 +132,21 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 	if err != nil {
 		return fmt.Errorf("encoding session ended: %w", err)
 	}
-	if _, err := s.js.Publish(ctx, event.SubjectSessionEnded, data, jetstream.WithMsgID(e.LogoutID)); err != nil {
+	s.own.add(e.LogoutID)
+	ack, err := s.js.Publish(ctx, event.SubjectSessionEnded, data, jetstream.WithMsgID(e.LogoutID))
+	if err != nil {
+		s.own.remove(e.LogoutID)
 		return fmt.Errorf("%w: publishing session ended: %w", ErrUnavailable, err)
 	}
-	return s.ix.ApplyEnded(e)
+	if ack.Duplicate {
+		s.own.remove(e.LogoutID) // stored before: the feed saw it then
+	}
+	if err := s.ix.ApplyEnded(e); err != nil {
+		s.own.remove(e.LogoutID)
+		return err
+	}
+	s.own.markApplied(e.LogoutID)
+	return nil
 }
 
 // ErrAlreadyRecorded reports a delivery record refused because one is

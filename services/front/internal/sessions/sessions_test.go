@@ -34,6 +34,7 @@ func startReplica(t *testing.T, js jetstream.JetStream) *replica {
 	known := func(id string) bool { return id == "app1" || id == "app2" }
 	r := &replica{ix: ix, svc: sessions.NewService(js, ix, known, 3, "http://issuer")}
 	r.feed = sessions.NewFeed(js, ix, time.Hour, slog.New(slog.DiscardHandler))
+	r.feed.SkipOwnEnds(r.svc)
 	require.NoError(t, r.feed.Start(t.Context()))
 	r.intake = sessions.NewIntake(js, r.svc, slog.New(slog.DiscardHandler))
 	require.NoError(t, r.intake.Start(t.Context()))
