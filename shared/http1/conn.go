@@ -8,7 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"syscall"
+	"os"
 	"time"
 )
 
@@ -22,10 +22,6 @@ type conn struct {
 	idleSince time.Time
 	stop      func() bool // ends the watch of the exchange's context
 }
-
-// errClosedBeforeWrite is a reused connection the receiver had closed
-// when the request was written: nothing of it was sent.
-var errClosedBeforeWrite = errors.New("http1: the receiver closed the connection before the request was sent")
 
 // errHeaderTooLarge is an answer whose head exceeds MaxResponseHeaderBytes.
 var errHeaderTooLarge = errors.New("http1: the answer's headers are too large")
@@ -53,11 +49,12 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request, head []byte, t 
 	if ctx.Done() != nil {
 		c.stop = context.AfterFunc(ctx, func() { _ = c.raw.SetDeadline(aLongTimeAgo) })
 	}
+	if err := ctx.Err(); err != nil { // ended while we dialled: send nothing
+		c.release(t, false)
+		return nil, c.ioError(ctx, "sending the request", err)
+	}
 	if _, err := c.rw.Write(head); err != nil {
 		c.release(t, false)
-		if ctx.Err() == nil && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
-			return nil, fmt.Errorf("%w: %w", errClosedBeforeWrite, err)
-		}
 		return nil, c.ioError(ctx, "writing the request", err)
 	}
 	for informational := 0; ; informational++ {
@@ -120,7 +117,21 @@ func (c *conn) release(t *Transport, keep bool) {
 // alive reports whether c can carry a request: nothing is left unread from
 // the last answer, and the receiver has neither closed it nor sent
 // anything since.
-func (c *conn) alive() bool { return c.br.Buffered() == 0 && peekAlive(c.raw) }
+func (c *conn) alive() bool {
+	return c.br.Buffered() == 0 && peekAlive(c.raw) && (!c.key.tls || c.tlsEmpty())
+}
+
+// tlsEmpty reports whether the TLS layer holds no bytes the socket already
+// gave it (a record that came with the last answer's). With a deadline in
+// the past, reading fails at once, without a system call, unless there is
+// something buffered to read.
+func (c *conn) tlsEmpty() bool {
+	if c.raw.SetReadDeadline(aLongTimeAgo) != nil {
+		return false
+	}
+	_, err := c.br.Peek(1)
+	return errors.Is(err, os.ErrDeadlineExceeded) && c.raw.SetReadDeadline(time.Time{}) == nil
+}
 
 func (c *conn) close() { _ = c.rw.Close() }
 
@@ -157,7 +168,7 @@ func (b *body) Close() error {
 	}
 	b.closed = true
 	if !b.eof && !b.failed {
-		_, err := io.CopyN(io.Discard, b.rc, maxDrain)
+		_, err := io.CopyN(io.Discard, b.rc, maxDrain+1)
 		b.eof = errors.Is(err, io.EOF)
 	}
 	b.c.release(b.t, b.keep && b.eof && !b.failed)

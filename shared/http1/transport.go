@@ -22,6 +22,7 @@ const (
 	DefaultTLSHandshakeTimeout    = 5 * time.Second
 	DefaultRequestTimeout         = 15 * time.Second
 	DefaultMaxIdlePerHost         = 64
+	DefaultMaxIdle                = 256
 	DefaultIdleTimeout            = 90 * time.Second
 	DefaultMaxResponseHeaderBytes = 64 << 10
 )
@@ -51,9 +52,10 @@ type Transport struct {
 	// with the system's roots.
 	TLSConfig *tls.Config
 	// MaxIdlePerHost bounds the idle connections kept per scheme and
-	// host; IdleTimeout is how long one is kept.
-	MaxIdlePerHost int
-	IdleTimeout    time.Duration
+	// host, MaxIdle those kept in all; IdleTimeout is how long one is
+	// kept.
+	MaxIdlePerHost, MaxIdle int
+	IdleTimeout             time.Duration
 	// MaxResponseHeaderBytes bounds the status line and headers of an
 	// answer.
 	MaxResponseHeaderBytes int
@@ -67,6 +69,7 @@ type Transport struct {
 
 	mu      sync.Mutex
 	idle    map[hostKey][]*conn // most recently used last
+	numIdle int
 	janitor *time.Timer
 }
 
@@ -85,34 +88,53 @@ var errFallback = errors.New("http1: not for this transport")
 // connection to the pool once the body is read). The request's context
 // bounds the whole exchange, body included.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		closeBody(req)
+		return nil, fmt.Errorf("http1: %w", err)
+	}
 	key, head, err := t.prepare(req)
 	if errors.Is(err, errFallback) {
-		if t.Fallback == nil {
-			closeBody(req)
-			return nil, fmt.Errorf("http1: %s %s needs a fallback transport, and there is none", req.Method, req.URL.Redacted())
-		}
-		return t.Fallback.RoundTrip(req)
+		return t.fallback(req)
 	}
 	if err != nil {
 		closeBody(req)
 		return nil, err
 	}
 	defer putBuffer(head)
-	ctx := req.Context()
-	for {
-		c, reused, err := t.conn(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := c.roundTrip(ctx, req, *head, t)
-		if err != nil && reused && errors.Is(err, errClosedBeforeWrite) {
-			// The receiver closed the connection between our check and
-			// the write: nothing of the request reached it. Once more on
-			// a new connection.
-			continue
-		}
-		return resp, err
+	c, err := t.conn(ctx, key)
+	if err != nil {
+		return nil, err
 	}
+	return c.roundTrip(ctx, req, *head, t)
+}
+
+// fallback sends req with the Fallback, within RequestTimeout as well.
+func (t *Transport) fallback(req *http.Request) (*http.Response, error) {
+	if t.Fallback == nil {
+		closeBody(req)
+		return nil, fmt.Errorf("http1: %s %s needs a fallback transport, and there is none", req.Method, req.URL.Redacted())
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), or(t.RequestTimeout, DefaultRequestTimeout))
+	resp, err := t.Fallback.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose ends a fallback exchange's context with its body.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // prepare checks that req is one the Transport sends itself and writes its
@@ -133,8 +155,11 @@ func (t *Transport) prepare(req *http.Request) (hostKey, *[]byte, error) {
 	if req.ContentLength < 0 || req.ContentLength > maxBody || req.Body != nil && req.Body != http.NoBody && req.ContentLength == 0 {
 		return hostKey{}, nil, errFallback
 	}
+	if u.User != nil || !ascii(u.Host) || !ascii(req.Host) {
+		return hostKey{}, nil, errFallback // Basic auth from the URL, IDNA: net/http's
+	}
 	for name := range req.Header {
-		if hopByHop[name] {
+		if hopByHop[http.CanonicalHeaderKey(name)] {
 			return hostKey{}, nil, errFallback
 		}
 		if !validName(name) {
@@ -197,6 +222,9 @@ func (t *Transport) prepare(req *http.Request) (hostKey, *[]byte, error) {
 	b = append(b, host...)
 	b = append(b, "\r\n"...)
 	for name, values := range req.Header {
+		if name == "User-Agent" {
+			continue
+		}
 		for _, v := range values {
 			b = append(b, name...)
 			b = append(b, ": "...)
@@ -204,8 +232,16 @@ func (t *Transport) prepare(req *http.Request) (hostKey, *[]byte, error) {
 			b = append(b, "\r\n"...)
 		}
 	}
-	if req.Header.Get("User-Agent") == "" {
-		b = append(b, "User-Agent: Go-http-client/1.1\r\n"...)
+	// As net/http: Go's User-Agent unless the request has one, none when
+	// the request's is empty.
+	ua := "Go-http-client/1.1"
+	if _, ok := req.Header["User-Agent"]; ok {
+		ua = req.Header.Get("User-Agent")
+	}
+	if ua != "" {
+		b = append(b, "User-Agent: "...)
+		b = append(b, ua...)
+		b = append(b, "\r\n"...)
 	}
 	if req.ContentLength > 0 || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
 		b = append(b, "Content-Length: "...)
@@ -218,9 +254,19 @@ func (t *Transport) prepare(req *http.Request) (hostKey, *[]byte, error) {
 	b = append(b, "\r\n"...)
 	*head = b
 	if req.ContentLength > 0 {
+		if req.Body == nil {
+			putBuffer(head)
+			return hostKey{}, nil, fmt.Errorf("http1: request has a ContentLength of %d and no body", req.ContentLength)
+		}
 		n := len(b)
 		b = append(b, make([]byte, req.ContentLength)...)
 		_, err := io.ReadFull(req.Body, b[n:])
+		if err == nil {
+			var extra [1]byte
+			if m, _ := req.Body.Read(extra[:]); m > 0 {
+				err = fmt.Errorf("the body is longer than its ContentLength of %d", req.ContentLength)
+			}
+		}
 		closeBody(req)
 		if err != nil {
 			putBuffer(head)
@@ -248,6 +294,16 @@ func validName(name string) bool {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ascii reports whether s is all ASCII.
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
 			return false
 		}
 	}
@@ -283,7 +339,7 @@ func putBuffer(b *[]byte) {
 
 // conn returns an idle connection to key that the receiver has not closed,
 // or a new one.
-func (t *Transport) conn(ctx context.Context, key hostKey) (c *conn, reused bool, err error) {
+func (t *Transport) conn(ctx context.Context, key hostKey) (*conn, error) {
 	now := time.Now()
 	for {
 		t.mu.Lock()
@@ -292,17 +348,17 @@ func (t *Transport) conn(ctx context.Context, key hostKey) (c *conn, reused bool
 			t.mu.Unlock()
 			break
 		}
-		c = list[len(list)-1]
+		c := list[len(list)-1]
 		list[len(list)-1] = nil
 		t.idle[key] = list[:len(list)-1]
+		t.numIdle--
 		t.mu.Unlock()
 		if now.Sub(c.idleSince) < t.idleTimeout() && c.alive() {
-			return c, true, nil
+			return c, nil
 		}
 		c.close()
 	}
-	c, err = t.dial(ctx, key)
-	return c, false, err
+	return t.dial(ctx, key)
 }
 
 // dial opens a connection to key, over TLS when key says so.
@@ -339,18 +395,19 @@ func (t *Transport) dial(ctx context.Context, key hostKey) (*conn, error) {
 
 // put returns c to the idle pool, or closes it when the pool is full.
 func (t *Transport) put(c *conn) {
-	c.idleSince = time.Now()
 	t.mu.Lock()
 	if t.idle == nil {
 		t.idle = map[hostKey][]*conn{}
 	}
 	list := t.idle[c.key]
-	if len(list) >= or(t.MaxIdlePerHost, DefaultMaxIdlePerHost) {
+	if len(list) >= or(t.MaxIdlePerHost, DefaultMaxIdlePerHost) || t.numIdle >= or(t.MaxIdle, DefaultMaxIdle) {
 		t.mu.Unlock()
 		c.close()
 		return
 	}
+	c.idleSince = time.Now() // under the lock: each list is oldest first
 	t.idle[c.key] = append(list, c)
+	t.numIdle++
 	if t.janitor == nil {
 		t.janitor = time.AfterFunc(t.idleTimeout(), t.sweep)
 	}
@@ -364,21 +421,24 @@ func (t *Transport) sweep() {
 	var stale []*conn
 	t.mu.Lock()
 	for key, list := range t.idle {
-		n := 0
-		for _, c := range list { // oldest first
+		kept := list[:0]
+		for _, c := range list {
 			if c.idleSince.Before(limit) {
 				stale = append(stale, c)
-				n++
+			} else {
+				kept = append(kept, c)
 			}
 		}
-		if n == len(list) {
+		clear(list[len(kept):])
+		if len(kept) == 0 {
 			delete(t.idle, key)
-		} else if n > 0 {
-			t.idle[key] = append(list[:0], list[n:]...)
+		} else {
+			t.idle[key] = kept
 		}
 	}
+	t.numIdle -= len(stale)
 	if len(t.idle) > 0 {
-		t.janitor.Reset(t.idleTimeout())
+		t.janitor.Reset(t.idleTimeout() / 2)
 	} else {
 		t.janitor = nil
 	}
@@ -393,7 +453,7 @@ func (t *Transport) sweep() {
 func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
-	t.idle = nil
+	t.idle, t.numIdle = nil, 0
 	t.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {

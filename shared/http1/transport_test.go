@@ -93,43 +93,51 @@ func TestAnswers(t *testing.T) {
 		status  int
 		header  [2]string
 		body    string
+		chunked bool
 	}{
-		{"200 without a body", func(w http.ResponseWriter, r *http.Request) {}, 200, [2]string{}, ""},
-		{"204", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }, 204, [2]string{}, ""},
+		{"200 without a body", func(w http.ResponseWriter, r *http.Request) {}, 200, [2]string{}, "", false},
+		{"204", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }, 204, [2]string{}, "", false},
 		{"400 with a JSON error", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(400)
 			_, _ = io.WriteString(w, `{"error":"invalid_request"}`)
-		}, 400, [2]string{"Content-Type", "application/json"}, `{"error":"invalid_request"}`},
+		}, 400, [2]string{"Content-Type", "application/json"}, `{"error":"invalid_request"}`, false},
 		{"500 with Retry-After", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "7")
 			w.WriteHeader(500)
-		}, 500, [2]string{"Retry-After", "7"}, ""},
+		}, 500, [2]string{"Retry-After", "7"}, "", false},
 		{"a chunked body", func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, "one,")
 			w.(http.Flusher).Flush()
 			_, _ = io.WriteString(w, "two")
-		}, 200, [2]string{"Transfer-Encoding", ""}, "one,two"},
+		}, 200, [2]string{}, "one,two", true},
 		{"103 Early Hints, then 200", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Link", "</style.css>; rel=preload")
 			w.WriteHeader(http.StatusEarlyHints)
 			_, _ = io.WriteString(w, "ok")
-		}, 200, [2]string{"Link", "</style.css>; rel=preload"}, "ok"},
+		}, 200, [2]string{"Link", "</style.css>; rel=preload"}, "ok", false},
 		{"a redirect is an answer, never followed", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "https://elsewhere.example/", http.StatusFound)
-		}, 302, [2]string{"Location", "https://elsewhere.example/"}, ""},
+		}, 302, [2]string{"Location", "https://elsewhere.example/"}, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newReceiver(t, tc.handler)
 			tr := &http1.Transport{}
 			defer tr.CloseIdleConnections()
 			for range 3 { // on one connection
-				status, h, body := answer(t, tr, r.URL+"/logout?tenant=a%20b", "logout_token=abc")
-				assert.Equal(t, tc.status, status)
+				resp, err := post(t, tr, context.Background(), r.URL+"/logout?tenant=a%20b", "logout_token=abc")
+				require.NoError(t, err)
+				body, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				require.NoError(t, resp.Body.Close())
+				assert.Equal(t, tc.status, resp.StatusCode)
 				if tc.header[0] != "" {
-					assert.Equal(t, tc.header[1], h.Get(tc.header[0]))
+					assert.Equal(t, tc.header[1], resp.Header.Get(tc.header[0]))
 				}
-				assert.Equal(t, tc.body, body)
+				assert.Equal(t, tc.body, string(body))
+				if tc.chunked {
+					assert.Equal(t, []string{"chunked"}, resp.TransferEncoding)
+				}
 			}
 			want := "POST /logout?tenant=a%20b ct=application/x-www-form-urlencoded ua=test/1 len=16 body=logout_token=abc"
 			assert.Equal(t, []string{want, want, want}, r.requests())

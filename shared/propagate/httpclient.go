@@ -44,14 +44,15 @@ func NewHTTPClient() *http.Client {
 			RequestTimeout:         15 * time.Second,
 			TLSConfig:              tlsConfig,
 			MaxIdlePerHost:         64,
+			MaxIdle:                256,
 			IdleTimeout:            90 * time.Second,
 			MaxResponseHeaderBytes: 64 << 10,
 			Proxy:                  http.ProxyFromEnvironment,
 			Fallback:               fallback,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		// No Timeout: the transport bounds every exchange itself, and
-		// http.Client would add a timer goroutine to each request for a
-		// transport that is not net/http's.
+		// No Timeout: the transport bounds every exchange itself (the
+		// fallback's too), and http.Client would add a timer goroutine to
+		// each request for a transport that is not net/http's.
 	}
 }

@@ -1,0 +1,264 @@
+package http1_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/http1"
+)
+
+// A request whose context has ended is not sent, on a new connection or a
+// kept one.
+func TestEndedContextSendsNothing(t *testing.T) {
+	r := newReceiver(t, nil)
+	tr := &http1.Transport{}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := post(t, tr, ctx, r.URL, "x=1")
+	require.ErrorIs(t, err, context.Canceled)
+
+	status, _, _ := answer(t, tr, r.URL, "x=2") // a kept connection now
+	require.Equal(t, 200, status)
+	for range 50 {
+		_, err = post(t, tr, ctx, r.URL, "x=3")
+		require.ErrorIs(t, err, context.Canceled)
+	}
+	assert.Len(t, r.requests(), 1)
+}
+
+// A receiver that sends a stray answer after the real one, in a TLS record
+// of its own and in the same TCP segment, so that the client's TLS layer
+// reads both records at once: the next request must not take the stray
+// one for its answer.
+func TestStrayTLSRecordIsNotTheNextAnswer(t *testing.T) {
+	srv := httptest.NewUnstartedServer(nil)
+	srv.StartTLS()
+	serverTLS, clientTLS := srv.TLS, srv.Client().Transport.(*http.Transport).TLSClientConfig
+	srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := accepted.Add(1)
+			go func() {
+				defer raw.Close()
+				bc := &batchConn{Conn: raw}
+				c := tls.Server(bc, serverTLS)
+				if c.Handshake() != nil {
+					return
+				}
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					bc.batching = true
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					if n == 1 {
+						_, _ = io.WriteString(c, "HTTP/1.1 503 Stray\r\nContent-Length: 0\r\n\r\n")
+					}
+					if bc.flush() != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	tr := &http1.Transport{TLSConfig: clientTLS}
+	defer tr.CloseIdleConnections()
+	u := "https://" + ln.Addr().String() + "/"
+	for i := range 2 {
+		status, _, body := answer(t, tr, u, "x=1")
+		assert.Equal(t, 200, status, "request %d", i)
+		assert.Equal(t, "ok", body, "request %d", i)
+	}
+	assert.EqualValues(t, 2, accepted.Load(), "the connection with the stray record was not reused")
+}
+
+// batchConn holds what is written while batching and sends it with one
+// write on flush.
+type batchConn struct {
+	net.Conn
+	batching bool
+	buf      []byte
+}
+
+func (c *batchConn) Write(p []byte) (int, error) {
+	if !c.batching {
+		return c.Conn.Write(p)
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+func (c *batchConn) flush() error {
+	_, err := c.Conn.Write(c.buf)
+	c.buf, c.batching = c.buf[:0], false
+	return err
+}
+
+// recorder is a fallback that records what it was given and answers 299.
+type recorder struct{ got []*http.Request }
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.got = append(r.got, req)
+	return &http.Response{StatusCode: 299, Body: http.NoBody, Request: req}, nil
+}
+
+// What only net/http does goes to the fallback.
+func TestFallbackTakes(t *testing.T) {
+	r := newReceiver(t, nil)
+	for name, set := range map[string]func(*http.Request){
+		"credentials in the URL":     func(req *http.Request) { req.URL.User = url.UserPassword("a", "b") },
+		"a non-ASCII host":           func(req *http.Request) { req.Host = "bücher.example" },
+		"Expect":                     func(req *http.Request) { req.Header.Set("Expect", "100-continue") },
+		"a non-canonical hop-by-hop": func(req *http.Request) { req.Header["transfer-encoding"] = []string{"chunked"} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			fb := &recorder{}
+			req, err := http.NewRequest(http.MethodPost, r.URL, strings.NewReader("x=1"))
+			require.NoError(t, err)
+			set(req)
+			resp, err := (&http1.Transport{Fallback: fb}).RoundTrip(req)
+			require.NoError(t, err)
+			assert.Equal(t, 299, resp.StatusCode)
+			assert.Len(t, fb.got, 1)
+			_, hasDeadline := fb.got[0].Context().Deadline()
+			assert.True(t, hasDeadline, "the fallback is bounded by RequestTimeout too")
+		})
+	}
+	assert.Empty(t, r.requests())
+}
+
+func TestBadBodies(t *testing.T) {
+	r := newReceiver(t, nil)
+	req, _ := http.NewRequest(http.MethodPost, r.URL, nil)
+	req.ContentLength = 5
+	_, err := (&http1.Transport{}).RoundTrip(req)
+	require.Error(t, err)
+
+	req, _ = http.NewRequest(http.MethodPost, r.URL, strings.NewReader("longer than said"))
+	req.ContentLength = 3
+	_, err = (&http1.Transport{}).RoundTrip(req)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "longer than its ContentLength")
+	assert.Empty(t, r.requests())
+}
+
+// The pool is bounded per host and in all, and idle connections are
+// closed after IdleTimeout.
+func TestIdleBounds(t *testing.T) {
+	a, b := newReceiver(t, nil), newReceiver(t, nil)
+	tr := &http1.Transport{MaxIdle: 1}
+	defer tr.CloseIdleConnections()
+	answer(t, tr, a.URL, "x=1")
+	answer(t, tr, b.URL, "x=1") // the pool is full: b's connection is closed
+	<-b.closed
+	answer(t, tr, a.URL, "x=2")
+	assert.EqualValues(t, 1, a.accepted.Load(), "a's connection was kept")
+
+	c := newReceiver(t, nil)
+	tr = &http1.Transport{IdleTimeout: 30 * time.Millisecond}
+	answer(t, tr, c.URL, "x=1")
+	select {
+	case <-c.closed: // closed by the transport, idle too long
+	case <-time.After(10 * time.Second):
+		t.Fatal("an idle connection outlived its IdleTimeout")
+	}
+}
+
+func TestHeadersAsNetHTTP(t *testing.T) {
+	var headers atomic.Value
+	r := newReceiver(t, func(w http.ResponseWriter, req *http.Request) { headers.Store(req.Header.Clone()) })
+	tr := &http1.Transport{}
+	defer tr.CloseIdleConnections()
+
+	req, _ := http.NewRequest(http.MethodPost, r.URL, strings.NewReader("x=1"))
+	req.Header["User-Agent"] = []string{""} // none, as net/http
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	_, ok := headers.Load().(http.Header)["User-Agent"]
+	assert.False(t, ok)
+
+	// Close asks the receiver to close (here the kept connection): the
+	// next request dials anew.
+	req, _ = http.NewRequest(http.MethodPost, r.URL, strings.NewReader("x=1"))
+	req.Close = true
+	resp, err = tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	<-r.closed
+	status, _, _ := answer(t, tr, r.URL, "x=1")
+	assert.Equal(t, 200, status)
+	assert.EqualValues(t, 2, r.accepted.Load())
+}
+
+// Answers without a body, whatever their headers say, keep the connection.
+func TestBodilessAnswersKeepTheConnection(t *testing.T) {
+	r := newReceiver(t, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		if req.Method == http.MethodPost {
+			w.WriteHeader(http.StatusNotModified)
+		}
+	})
+	tr := &http1.Transport{}
+	defer tr.CloseIdleConnections()
+	for _, method := range []string{http.MethodHead, http.MethodPost, http.MethodHead} {
+		req, _ := http.NewRequest(method, r.URL, nil)
+		resp, err := tr.RoundTrip(req)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		assert.Empty(t, b)
+		resp.Body.Close()
+	}
+	assert.EqualValues(t, 1, r.accepted.Load())
+}
+
+// The fallback's exchange is bounded by RequestTimeout.
+func TestFallbackIsBounded(t *testing.T) {
+	release := make(chan struct{})
+	proxy := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	defer proxy.Close()
+	defer close(release) // before Close, which waits for the handler
+	tr := &http1.Transport{RequestTimeout: 50 * time.Millisecond, Fallback: &http.Transport{}}
+	req, _ := http.NewRequest(http.MethodPost, proxy.URL, io.NopCloser(strings.NewReader("x"))) // unknown length
+	_, err := tr.RoundTrip(req)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
+}
+
+// TLS below 1.2 is refused by default.
+func TestRefusesOldTLS(t *testing.T) {
+	old := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	old.TLS = &tls.Config{MaxVersion: tls.VersionTLS11}
+	old.StartTLS()
+	defer old.Close()
+	_, err := post(t, &http1.Transport{}, context.Background(), old.URL, "x=1")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "protocol version")
+}
