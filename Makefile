@@ -49,7 +49,7 @@ e2e: ## the multi-process end-to-end test: 3-node NATS cluster, two fronts, work
 
 .PHONY: bench
 bench: ## run the Go benchmarks and the load tool (numbers go into docs/benchmarks.md)
-	cd shared && go test -run '^$$' -bench . -benchmem ./keys/
+	cd shared && go test -run '^$$' -bench . -benchmem ./keys/ ./http1/
 	cd services/backchannel && go test -run '^$$' -bench . -benchmem .
 	cd services/front && go test -run '^$$' -bench 'ApplyJoined|ApplyDeliveries|SessionLookup|WaitSettled' -benchmem ./internal/index/
 	cd services/front && go test -run '^$$' -bench 'MemoryPerSession|Rebuild' -benchtime 1x -short -timeout 60m ./internal/index/ ./internal/sessions/
