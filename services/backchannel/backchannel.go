@@ -1,11 +1,11 @@
 package backchannel
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -145,13 +145,13 @@ func (p *Propagator) postEach(ctx context.Context, d *propagate.Delivery, sids [
 // post mints one logout token for sid (none when empty) and POSTs it.
 func (p *Propagator) post(ctx context.Context, d *propagate.Delivery, sid string) error {
 	c := d.Client
-	token, err := p.keys.LogoutToken(c.SigningAlg(), p.issuer, c.ClientID, d.Sub, sid, time.Time{})
+	// A compact JWS is base64url and dots: nothing to form-encode.
+	form := append(make([]byte, 0, 1024), "logout_token="...)
+	form, err := p.keys.AppendLogoutToken(form, c.SigningAlg(), p.issuer, c.ClientID, d.Sub, sid, time.Time{})
 	if err != nil {
 		return propagate.Permanent(fmt.Errorf("minting logout token: %w", err))
 	}
-	// A compact JWS is base64url and dots: nothing to form-encode.
-	body := strings.NewReader("logout_token=" + token)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BackchannelLogoutURI, body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BackchannelLogoutURI, bytes.NewReader(form))
 	if err != nil {
 		return propagate.Permanent(fmt.Errorf("building back-channel logout request: %w", err))
 	}

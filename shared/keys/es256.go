@@ -33,11 +33,16 @@ func signingMethod(alg string) jwt.SigningMethod {
 // Sign returns the JWS signature of signingString: r and s, 32 bytes each
 // (RFC 7518 §3.4).
 func (m es256) Sign(signingString string, key any) ([]byte, error) {
+	return m.signBytes([]byte(signingString), key)
+}
+
+// signBytes is Sign of a byte slice.
+func (m es256) signBytes(signingInput []byte, key any) ([]byte, error) {
 	priv, ok := key.(*ecdsa.PrivateKey)
 	if !ok {
 		return nil, fmt.Errorf("ES256 key is a %T: %w", key, jwt.ErrInvalidKeyType)
 	}
-	digest := sha256.Sum256([]byte(signingString))
+	digest := sha256.Sum256(signingInput)
 	der, err := priv.Sign(nil, digest[:], crypto.SHA256) // nil rand: RFC 6979
 	if err != nil {
 		return nil, fmt.Errorf("ES256: %w", err)

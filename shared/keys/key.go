@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -104,22 +105,41 @@ func (k *Key) signJSON(v any, typ string) (string, error) {
 // signPayload builds header.payload.signature in one buffer sized up front.
 // The signature itself comes from golang-jwt's SigningMethod.
 func (k *Key) signPayload(payload []byte, typ string) (string, error) {
-	header, err := k.header(typ)
+	buf, err := k.appendSigned(nil, payload, typ)
 	if err != nil {
 		return "", err
 	}
-	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload))+1+k.sigLen)
-	buf = append(buf, header...)
-	buf = append(buf, '.')
-	buf = enc.AppendEncode(buf, payload)
-	sig, err := k.method.Sign(string(buf), k.signer)
-	if err != nil {
-		return "", fmt.Errorf("signing %s JWT with kid %q: %w", k.Alg, k.KID, err)
-	}
-	buf = append(buf, '.')
-	buf = enc.AppendEncode(buf, sig)
 	return string(buf), nil
+}
+
+// appendSigned appends header.payload.signature to dst, growing it once.
+func (k *Key) appendSigned(dst, payload []byte, typ string) ([]byte, error) {
+	header, err := k.header(typ)
+	if err != nil {
+		return nil, err
+	}
+	enc := base64.RawURLEncoding
+	dst = slices.Grow(dst, len(header)+1+enc.EncodedLen(len(payload))+1+k.sigLen)
+	start := len(dst)
+	dst = append(dst, header...)
+	dst = append(dst, '.')
+	dst = enc.AppendEncode(dst, payload)
+	var sig []byte
+	if bs, ok := k.method.(bytesSigner); ok { // no copy of the signing input
+		sig, err = bs.signBytes(dst[start:], k.signer)
+	} else {
+		sig, err = k.method.Sign(string(dst[start:]), k.signer)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signing %s JWT with kid %q: %w", k.Alg, k.KID, err)
+	}
+	dst = append(dst, '.')
+	return enc.AppendEncode(dst, sig), nil
+}
+
+// bytesSigner is a SigningMethod that signs a byte slice as it is.
+type bytesSigner interface {
+	signBytes(signingInput []byte, key any) ([]byte, error)
 }
 
 // header returns the base64url JWS header for typ, precomputed for the

@@ -83,17 +83,27 @@ func (c *LogoutClaims) GetAudience() (jwt.ClaimStrings, error) {
 // DefaultAlgorithm) with the header typ logout+jwt and kid. sub and sid must
 // not both be empty (BCL-12); a zero now means time.Now().
 func (s *Set) LogoutToken(alg, issuer, audience, sub, sid string, now time.Time) (string, error) {
+	b, err := s.AppendLogoutToken(nil, alg, issuer, audience, sub, sid, now)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// AppendLogoutToken is LogoutToken appending the token to dst, for a
+// caller that sends it in a body of its own without copying it again.
+func (s *Set) AppendLogoutToken(dst []byte, alg, issuer, audience, sub, sid string, now time.Time) ([]byte, error) {
 	switch {
 	case sub == "" && sid == "":
-		return "", ErrNoSubOrSID
+		return nil, ErrNoSubOrSID
 	case issuer == "":
-		return "", fmt.Errorf("%w: iss", ErrMissingClaim)
+		return nil, fmt.Errorf("%w: iss", ErrMissingClaim)
 	case audience == "":
-		return "", fmt.Errorf("%w: aud", ErrMissingClaim)
+		return nil, fmt.Errorf("%w: aud", ErrMissingClaim)
 	}
 	k, err := s.Signer(alg)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if now.IsZero() {
 		now = time.Now()
@@ -103,7 +113,7 @@ func (s *Set) LogoutToken(alg, issuer, audience, sub, sid string, now time.Time)
 	var scratch [512]byte    // the claims of a typical logout token fit
 	iat := now.Unix()
 	payload := appendLogoutClaims(scratch[:0], issuer, audience, iat, iat+int64(LogoutTokenLifetime/time.Second), jti[:], sid, sub)
-	return k.signPayload(payload, LogoutTokenType)
+	return k.appendSigned(dst, payload, LogoutTokenType)
 }
 
 // appendLogoutClaims appends the JSON of a LogoutClaims with these values,

@@ -177,3 +177,21 @@ func TestLogoutTokenClaimsMatchEncodingJSON(t *testing.T) {
 		})
 	}
 }
+
+// AppendLogoutToken leaves what dst held and appends a token that verifies
+// against the published keys, for every algorithm.
+func TestAppendLogoutToken(t *testing.T) {
+	set := loadSet(t, "rsa", "ec", "ed")
+	keyfunc := publishedKeyfunc(t, set)
+	for _, alg := range []string{keys.RS256, keys.ES256, keys.EdDSA} {
+		form, err := set.AppendLogoutToken([]byte("logout_token="), alg, issuer, "client-a", "alice", "sid-1", time.Time{})
+		require.NoError(t, err)
+		token, ok := strings.CutPrefix(string(form), "logout_token=")
+		require.True(t, ok, alg)
+		parsed, err := jwt.Parse(token, keyfunc, jwt.WithValidMethods([]string{alg}), jwt.WithIssuer(issuer), jwt.WithAudience("client-a"))
+		require.NoError(t, err, alg)
+		assert.Equal(t, "sid-1", parsed.Claims.(jwt.MapClaims)["sid"], alg)
+	}
+	_, err := set.AppendLogoutToken([]byte("x"), keys.ES256, issuer, "client-a", "", "", time.Time{})
+	assert.ErrorIs(t, err, keys.ErrNoSubOrSID)
+}
