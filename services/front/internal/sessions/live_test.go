@@ -1,6 +1,7 @@
 package sessions_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,4 +79,27 @@ func TestOwnLogoutsComeBackOnce(t *testing.T) {
 	// the feed never brings it back, and it is not remembered.
 	require.NoError(t, a.svc.End(t.Context(), e))
 	assert.Zero(t, sessions.OwnEnds(a.svc))
+}
+
+// The same logout ended at once by two requests (the end-session endpoint
+// and the API, say): both succeed, the session ends once, and nothing is
+// left in the set of own logouts.
+func TestConcurrentEndsOfOneLogout(t *testing.T) {
+	js := setup(t)
+	r := startReplica(t, js)
+	require.NoError(t, r.svc.Join(t.Context(), &event.Joined{SID: "s2", ClientID: "app1", Sub: "bob"}))
+	for i := range 20 {
+		e := &event.SessionEnded{LogoutID: fmt.Sprintf("L-%d", i), SID: "s2", Sub: "bob", Iss: "x", Reason: event.ReasonAPI,
+			Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app1", Sub: "bob"}}}
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { errs <- r.svc.End(t.Context(), e) }()
+		}
+		require.NoError(t, <-errs)
+		require.NoError(t, <-errs)
+	}
+	s, _ := r.ix.Session("s2")
+	assert.True(t, s.Ended())
+	assert.Equal(t, "L-0", s.LogoutID, "the first logout ended it; the later ones changed nothing")
+	require.Eventually(t, func() bool { return sessions.OwnEnds(r.svc) == 0 }, 10*time.Second, 10*time.Millisecond)
 }
