@@ -18,12 +18,20 @@ import (
 
 // Defaults of the Transport's zero fields.
 const (
-	DefaultDialTimeout            = 5 * time.Second
-	DefaultTLSHandshakeTimeout    = 5 * time.Second
-	DefaultRequestTimeout         = 15 * time.Second
-	DefaultMaxIdlePerHost         = 64
-	DefaultMaxIdle                = 256
-	DefaultIdleTimeout            = 90 * time.Second
+	// DefaultDialTimeout is the DialTimeout of a Transport whose field is
+	// zero.
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultTLSHandshakeTimeout is the default TLSHandshakeTimeout.
+	DefaultTLSHandshakeTimeout = 5 * time.Second
+	// DefaultRequestTimeout is the default RequestTimeout.
+	DefaultRequestTimeout = 15 * time.Second
+	// DefaultMaxIdlePerHost is the default MaxIdlePerHost.
+	DefaultMaxIdlePerHost = 64
+	// DefaultMaxIdle is the default MaxIdle.
+	DefaultMaxIdle = 256
+	// DefaultIdleTimeout is the default IdleTimeout.
+	DefaultIdleTimeout = 90 * time.Second
+	// DefaultMaxResponseHeaderBytes is the default MaxResponseHeaderBytes.
 	DefaultMaxResponseHeaderBytes = 64 << 10
 )
 
@@ -37,7 +45,7 @@ const maxDrain = 4 << 10
 
 // Transport is an http.RoundTripper for small requests over HTTP/1.1
 // keep-alive connections (see the package documentation). Its zero value
-// uses the defaults above and no Fallback. It is safe for concurrent use;
+// uses the Default* constants and no Fallback. It is safe for concurrent use;
 // its fields must not change once it is in use.
 type Transport struct {
 	// DialTimeout bounds a TCP connect; TLSHandshakeTimeout a TLS
@@ -45,7 +53,7 @@ type Transport struct {
 	DialTimeout, TLSHandshakeTimeout time.Duration
 	// RequestTimeout bounds a whole exchange, from writing the request to
 	// the end of the answer's body, when the request's context has no
-	// earlier deadline.
+	// earlier deadline. It bounds every request the Fallback takes too.
 	RequestTimeout time.Duration
 	// TLSConfig is cloned for every TLS connection, with ServerName set
 	// to the host and NextProtos to http/1.1. Nil means TLS 1.2 or later
