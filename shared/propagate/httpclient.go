@@ -22,34 +22,35 @@ import (
 // send itself (a request through a proxy, above all) to a net/http
 // Transport with the same bounds.
 func NewHTTPClient() *http.Client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
-	fallback := &http.Transport{
-		Proxy:                  http.ProxyFromEnvironment,
-		DialContext:            dialer.DialContext,
-		TLSClientConfig:        tlsConfig,
+	t := &http1.Transport{
+		DialTimeout:            5 * time.Second,
 		TLSHandshakeTimeout:    5 * time.Second,
+		RequestTimeout:         15 * time.Second,
+		TLSConfig:              &tls.Config{MinVersion: tls.VersionTLS12},
+		MaxIdlePerHost:         64, // the worker's default Concurrency: several clients may share a host
+		MaxIdle:                256,
+		IdleTimeout:            90 * time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+		Proxy:                  http.ProxyFromEnvironment,
+	}
+	// The fallback has the same bounds; its own response-header bound sits
+	// inside the whole exchange's, which RoundTrip applies to it too.
+	dialer := &net.Dialer{Timeout: t.DialTimeout, KeepAlive: 30 * time.Second}
+	t.Fallback = &http.Transport{
+		Proxy:                  t.Proxy,
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        t.TLSConfig,
+		TLSHandshakeTimeout:    t.TLSHandshakeTimeout,
 		ResponseHeaderTimeout:  10 * time.Second,
 		ExpectContinueTimeout:  time.Second,
-		MaxIdleConns:           256,
-		MaxIdleConnsPerHost:    64, // the worker's default Concurrency: several clients may share a host
-		IdleConnTimeout:        90 * time.Second,
-		MaxResponseHeaderBytes: 64 << 10,
+		MaxIdleConns:           t.MaxIdle,
+		MaxIdleConnsPerHost:    t.MaxIdlePerHost,
+		IdleConnTimeout:        t.IdleTimeout,
+		MaxResponseHeaderBytes: int64(t.MaxResponseHeaderBytes),
 		ForceAttemptHTTP2:      true,
 	}
 	return &http.Client{
-		Transport: &http1.Transport{
-			DialTimeout:            5 * time.Second,
-			TLSHandshakeTimeout:    5 * time.Second,
-			RequestTimeout:         15 * time.Second,
-			TLSConfig:              tlsConfig,
-			MaxIdlePerHost:         64,
-			MaxIdle:                256,
-			IdleTimeout:            90 * time.Second,
-			MaxResponseHeaderBytes: 64 << 10,
-			Proxy:                  http.ProxyFromEnvironment,
-			Fallback:               fallback,
-		},
+		Transport:     t,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		// No Timeout: the transport bounds every exchange itself (the
 		// fallback's too), and http.Client would add a timer goroutine to
