@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Defaults of the Transport's zero fields.
@@ -145,12 +148,23 @@ func (b *cancelOnClose) Close() error {
 	return err
 }
 
-// prepare checks that req is one the Transport sends itself and writes its
-// head and body into a pooled buffer.
+// prepare checks that req is one the Transport sends itself (errFallback
+// when not) and writes its head and body into a pooled buffer.
 func (t *Transport) prepare(req *http.Request) (hostKey, *[]byte, error) {
+	key, err := t.route(req)
+	if err != nil {
+		return hostKey{}, nil, err
+	}
+	head, err := encode(req)
+	return key, head, err
+}
+
+// route returns the connections that can carry req, or errFallback for a
+// request only net/http sends, or an error for one nobody should send.
+func (t *Transport) route(req *http.Request) (hostKey, error) {
 	u := req.URL
 	if u == nil {
-		return hostKey{}, nil, errors.New("http1: request has no URL")
+		return hostKey{}, errors.New("http1: request has no URL")
 	}
 	var key hostKey
 	switch u.Scheme {
@@ -158,34 +172,38 @@ func (t *Transport) prepare(req *http.Request) (hostKey, *[]byte, error) {
 	case "https":
 		key.tls = true
 	default:
-		return hostKey{}, nil, errFallback
+		return hostKey{}, errFallback
 	}
 	if req.ContentLength < 0 || req.ContentLength > maxBody || req.Body != nil && req.Body != http.NoBody && req.ContentLength == 0 {
-		return hostKey{}, nil, errFallback
+		return hostKey{}, errFallback
 	}
 	if u.User != nil || !ascii(u.Host) || !ascii(req.Host) {
-		return hostKey{}, nil, errFallback // Basic auth from the URL, IDNA: net/http's
+		return hostKey{}, errFallback // Basic auth from the URL, IDNA: net/http's
 	}
-	for name := range req.Header {
+	for name, values := range req.Header {
 		if hopByHop[http.CanonicalHeaderKey(name)] {
-			return hostKey{}, nil, errFallback
+			return hostKey{}, errFallback
 		}
-		if !validName(name) {
-			closeBody(req)
-			return hostKey{}, nil, fmt.Errorf("http1: invalid header name %q", name)
+		if !httpguts.ValidHeaderFieldName(name) {
+			return hostKey{}, fmt.Errorf("http1: invalid header name %q", name)
+		}
+		for _, v := range values {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return hostKey{}, fmt.Errorf("http1: invalid value of header %s", name)
+			}
 		}
 	}
 	if t.Proxy != nil {
 		p, err := t.Proxy(req)
 		if err != nil {
-			return hostKey{}, nil, fmt.Errorf("http1: choosing a proxy: %w", err)
+			return hostKey{}, fmt.Errorf("http1: choosing a proxy: %w", err)
 		}
 		if p != nil {
-			return hostKey{}, nil, errFallback
+			return hostKey{}, errFallback
 		}
 	}
 	if u.Host == "" {
-		return hostKey{}, nil, fmt.Errorf("http1: %s has no host", u.Redacted())
+		return hostKey{}, fmt.Errorf("http1: %s has no host", u.Redacted())
 	}
 	key.addr = u.Host
 	if u.Port() == "" {
@@ -195,31 +213,23 @@ func (t *Transport) prepare(req *http.Request) (hostKey, *[]byte, error) {
 		}
 		key.addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	host := req.Host
-	if host == "" {
-		host = u.Host
-	}
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	if !validName(method) {
-		closeBody(req)
-		return hostKey{}, nil, fmt.Errorf("http1: invalid method %q", method)
-	}
+	return key, nil
+}
 
+// encode writes the request line, the headers and the body of req, whose
+// headers route checked, into a pooled buffer; it consumes the body.
+func encode(req *http.Request) (*[]byte, error) {
+	u := req.URL
+	host := cmp.Or(req.Host, u.Host)
+	method := cmp.Or(req.Method, http.MethodGet)
 	uri := u.RequestURI()
-	if !validValue(uri) || strings.IndexByte(uri, ' ') >= 0 || !validValue(host) || strings.IndexByte(host, ' ') >= 0 {
-		closeBody(req)
-		return hostKey{}, nil, fmt.Errorf("http1: invalid URL or host in request to %s", u.Redacted())
-	}
-	for name, values := range req.Header {
-		for _, v := range values {
-			if !validValue(v) {
-				closeBody(req)
-				return hostKey{}, nil, fmt.Errorf("http1: invalid value of header %s", name)
-			}
-		}
+	switch {
+	case !httpguts.ValidHeaderFieldName(method): // a method is a token too
+		return nil, fmt.Errorf("http1: invalid method %q", method)
+	case !httpguts.ValidHostHeader(host) || strings.ContainsFunc(uri, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return nil, fmt.Errorf("http1: invalid URL or host in request to %s", u.Redacted())
+	case req.ContentLength > 0 && req.Body == nil:
+		return nil, fmt.Errorf("http1: request has a ContentLength of %d and no body", req.ContentLength)
 	}
 
 	head := getBuffer()
@@ -260,12 +270,7 @@ func (t *Transport) prepare(req *http.Request) (hostKey, *[]byte, error) {
 		b = append(b, "Connection: close\r\n"...)
 	}
 	b = append(b, "\r\n"...)
-	*head = b
 	if req.ContentLength > 0 {
-		if req.Body == nil {
-			putBuffer(head)
-			return hostKey{}, nil, fmt.Errorf("http1: request has a ContentLength of %d and no body", req.ContentLength)
-		}
 		n := len(b)
 		b = append(b, make([]byte, req.ContentLength)...)
 		_, err := io.ReadFull(req.Body, b[n:])
@@ -275,16 +280,15 @@ func (t *Transport) prepare(req *http.Request) (hostKey, *[]byte, error) {
 				err = fmt.Errorf("the body is longer than its ContentLength of %d", req.ContentLength)
 			}
 		}
-		closeBody(req)
 		if err != nil {
+			*head = b
 			putBuffer(head)
-			return hostKey{}, nil, fmt.Errorf("http1: reading the request body: %w", err)
+			return nil, fmt.Errorf("http1: reading the request body: %w", err)
 		}
-		*head = b
-	} else {
-		closeBody(req)
 	}
-	return key, head, nil
+	closeBody(req)
+	*head = b
+	return head, nil
 }
 
 // hopByHop are the request headers that ask for what only net/http does
@@ -294,35 +298,10 @@ var hopByHop = map[string]bool{
 	"Proxy-Connection": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 }
 
-// validName reports whether name is an RFC 9110 token.
-func validName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // ascii reports whether s is all ASCII.
 func ascii(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue reports whether v has no control character but tab: a
-// header value, URL or host from the caller must never split the request.
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
 			return false
 		}
 	}
