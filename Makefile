@@ -63,7 +63,7 @@ build: ## build every binary into bin/
 	go build -o bin/front ./services/front/cmd/front
 	go build -o bin/backchannel ./services/backchannel/cmd/backchannel
 	go build -o bin/webhook ./services/webhook/cmd/webhook
-	go build -o bin/events ./services/signoff/cmd/events
+	go build -o bin/events ./services/events/cmd/events
 	go build -o bin/loadtest ./services/signoff/cmd/loadtest
 
 .PHONY: images
