@@ -67,8 +67,8 @@ build: ## build every binary into bin/
 	go build -o bin/loadtest ./services/signoff/cmd/loadtest
 
 .PHONY: images
-images: ## build the container images signoff/{front,backchannel,webhook,signoff,demo}:dev (needs docker)
-	@set -e; for svc in front backchannel webhook signoff demo; do \
+images: ## build the container images signoff/{front,backchannel,webhook,events,signoff,demo}:dev (needs docker)
+	@set -e; for svc in front backchannel webhook events signoff demo; do \
 		echo "== docker build signoff/$$svc:dev"; \
 		docker build -f deployments/docker/$$svc.Dockerfile -t signoff/$$svc:dev .; \
 	done

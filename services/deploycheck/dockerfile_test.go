@@ -16,7 +16,7 @@ import (
 // deployments/docker/<name>.Dockerfile. The production images come first;
 // demo is the DEMO image of services/demo.
 var (
-	productionImages = []string{"front", "backchannel", "webhook", "signoff"}
+	productionImages = []string{"front", "backchannel", "webhook", "events", "signoff"}
 	imageServices    = append(slices.Clone(productionImages), "demo")
 )
 

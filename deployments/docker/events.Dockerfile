@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# signoff events worker: publishes each logout on signoff.v1.logout.<client_id>
+# for every client with logout_events: true. Serves /metrics and /healthz on
+# -metrics-listen (0.0.0.0:9103 here); needs nats.url.
+#
+# Build from the repository root (make images):
+#   docker build -f deployments/docker/events.Dockerfile -t signoff/events:dev .
+#
+# The service module is built with GOWORK=off: its go.mod replaces the
+# signoff modules it needs with relative paths, so only those directories are
+# copied (go.work also lists the examples and deploycheck, which the image
+# does not need). services/deploycheck checks that the COPY lines suffice.
+
+FROM golang:1.26 AS build
+ENV GOTOOLCHAIN=local CGO_ENABLED=0 GOWORK=off
+WORKDIR /src
+# Module files first: dependencies download once per go.mod change, into
+# a BuildKit cache mount shared with the build step.
+COPY shared/go.mod shared/go.sum shared/
+COPY services/events/go.mod services/events/go.sum services/events/
+RUN --mount=type=cache,target=/go/pkg/mod \
+    cd services/events && go mod download
+COPY shared/ shared/
+COPY services/events/ services/events/
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    cd services/events && go build -trimpath -ldflags "-s -w" -o /out/signoff-events ./cmd/events
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/signoff-events /usr/local/bin/signoff-events
+# Mount the configuration here, or point SIGNOFF_CONFIG elsewhere.
+ENV SIGNOFF_CONFIG=/etc/signoff/signoff.yaml
+USER nonroot
+EXPOSE 9103
+ENTRYPOINT ["/usr/local/bin/signoff-events"]
+CMD ["-metrics-listen", "0.0.0.0:9103"]
