@@ -145,6 +145,9 @@ func TestComposeDemo(t *testing.T) {
 				if b.WebhookSecret != flags["webhook-secret"] {
 					t.Errorf("app-b: webhook_secret differs from the demo's -webhook-secret")
 				}
+				if !b.LogoutEvents {
+					t.Errorf("app-b: logout_events is off: the events service would publish nothing")
+				}
 			}
 		})
 	}
