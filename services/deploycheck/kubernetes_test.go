@@ -125,6 +125,7 @@ func TestKubernetesDeployments(t *testing.T) {
 		{name: "signoff-front", port: "http", readiness: &probe{"/readyz", "http"}, startup: &probe{"/healthz", "http"}},
 		{name: "signoff-backchannel", port: "metrics", readiness: &probe{"/healthz", "metrics"}},
 		{name: "signoff-webhook", port: "metrics", readiness: &probe{"/healthz", "metrics"}},
+		{name: "signoff-events", port: "metrics", readiness: &probe{"/healthz", "metrics"}},
 	} {
 		d, ok := ex.deployments[tc.name]
 		if !ok {
