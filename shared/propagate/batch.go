@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/signoff/signoff/shared/event"
@@ -25,6 +27,8 @@ type batch struct {
 	ledger *ledger
 	e      *event.SessionEnded
 	n      int // the event's delivery count: each delivery has its own subject
+
+	parked atomic.Int32 // first attempts handed to the retry stage
 
 	mu      sync.Mutex
 	entries []event.BatchDelivery
@@ -71,4 +75,30 @@ func (b *batch) flush() error {
 	}
 	b.written = len(b.entries)
 	return nil
+}
+
+// summary writes the one info line of a logout's first attempts: how
+// many of its targets were delivered, failed, skipped, or parked (handed
+// to the retry stage: to be retried, deferred behind an open breaker, or
+// waiting for a free slot), and how long the fan-out took. Each delivery also has
+// lines of its own: at debug when delivered at once, at info or warn
+// otherwise. (On a redelivered event, the targets settled before are
+// counted in none of them.)
+func (b *batch) summary(logger *slog.Logger, targets int, redelivered bool, took time.Duration) {
+	b.mu.Lock()
+	var delivered, failed, skipped int
+	for _, e := range b.entries {
+		switch e.Status {
+		case event.StatusDelivered:
+			delivered++
+		case event.StatusFailed:
+			failed++
+		case event.StatusSkipped:
+			skipped++
+		}
+	}
+	b.mu.Unlock()
+	logger.Info("logout propagated", "targets", targets, "delivered", delivered,
+		"failed", failed, "skipped", skipped, "parked", int(b.parked.Load()), "redelivered", redelivered,
+		"took_ms", float64(took.Microseconds())/1000)
 }

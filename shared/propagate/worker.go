@@ -146,9 +146,11 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 	}
 	redelivered := n > 1
 
+	start := time.Now()
 	b := w.ledger.newBatch(ctx, e, n)
 	var wg sync.WaitGroup
 	errs := make([]error, len(e.Clients))
+	targets := 0
 	for i, p := range e.Clients {
 		t, ok := w.targets[p.ClientID] // registered, and wanted by this kind
 		if !ok {
@@ -157,6 +159,7 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 			}
 			continue
 		}
+		targets++
 		wg.Add(1)
 		w.fanOut.Go(func() {
 			defer wg.Done()
@@ -187,6 +190,9 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	_ = msg.Ack()
+	if targets > 0 {
+		b.summary(logger, targets, redelivered, time.Since(start))
+	}
 }
 
 // parkUnknown hands the delivery to a client missing from this worker's
@@ -241,9 +247,11 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 	if t.open() {
 		tk := task()
 		tk.LastError = errBreakerOpen.Error()
+		b.parked.Add(1)
 		return w.park(ctx, tk, event.StatusDeferred, withClient())
 	}
 	if !t.tryAcquire() {
+		b.parked.Add(1)
 		return w.park(ctx, task(), event.StatusPending, withClient())
 	}
 	defer t.release()
@@ -253,7 +261,10 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 	d := &Delivery{Event: e, Client: c, Sub: sub, Kind: w.o.Kind, Attempt: 1}
 	err := t.call(ctx, w.o.Propagator, d, w.o.Timeout, w.m)
 	if err == nil {
-		logger.Info("delivered", "client_id", c.ClientID, "attempts", 1)
+		// At debug: the logout's summary line says how many were
+		// delivered (one line per client was most of the worker's
+		// logging cost).
+		logger.Debug("delivered", "client_id", c.ClientID, "attempts", 1)
 		b.add(c.ClientID, event.StatusDelivered, 1, "")
 		return nil
 	}
@@ -277,6 +288,7 @@ func (w *worker) settleFirst(ctx context.Context, b *batch, task *Task, err erro
 	switch {
 	case errors.Is(err, errBreakerOpen):
 		task.LastError = err.Error()
+		b.parked.Add(1)
 		return w.park(ctx, task, event.StatusDeferred, logger)
 	case IsPermanent(err) || w.exhausted(task, 1):
 		task.Attempts, task.LastError = 1, err.Error()
@@ -290,6 +302,7 @@ func (w *worker) settleFirst(ctx context.Context, b *batch, task *Task, err erro
 	task.Attempts, task.LastError = 1, err.Error()
 	task.NotBefore = time.Now().Add(w.o.Retry.backoff(1, retryAfterOf(err)))
 	logger.Info("delivery failed, will retry", "err", err, "retry_at", task.NotBefore)
+	b.parked.Add(1)
 	return w.park(ctx, task, event.StatusRetrying, logger)
 }
 

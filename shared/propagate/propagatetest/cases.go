@@ -36,6 +36,10 @@ func testOncePerTarget(t *testing.T, w Worker) {
 			assert.Equal(t, 1, count(got, e.LogoutID), "%s got %s %d times", c.ClientID, e.LogoutID, count(got, e.LogoutID))
 		}
 	}
+	// One info line per logout says how it went.
+	for _, e := range logouts {
+		h.wantSummary(e.LogoutID, map[string]float64{"targets": 5, "delivered": 5, "failed": 0, "skipped": 0, "parked": 0})
+	}
 }
 
 func testPermanent(t *testing.T, w Worker) {
@@ -47,6 +51,7 @@ func testPermanent(t *testing.T, w Worker) {
 	assert.Equal(t, 1, d.Attempts)
 	assert.Contains(t, d.LastError, "invalid_request")
 	h.waitStatus(e.LogoutID, "c2", event.StatusDelivered)
+	h.wantSummary(e.LogoutID, map[string]float64{"targets": 2, "delivered": 1, "failed": 1, "parked": 0})
 	// Give a wrongful retry the time to show up.
 	time.Sleep(300 * time.Millisecond)
 	assert.Len(t, h.recv.Requests("c1"), 1, "a 400 is never retried")

@@ -277,3 +277,25 @@ func (h *harness) checkDeliveryLogs() {
 	}
 	assert.Positive(h.t, lines, "no log line about a delivery")
 }
+
+// wantSummary waits for the info line that sums up the first attempts of
+// logout logoutID and checks its counts; there must be exactly one.
+func (h *harness) wantSummary(logoutID string, want map[string]float64) {
+	h.t.Helper()
+	var lines []map[string]any
+	require.Eventually(h.t, func() bool {
+		lines = lines[:0]
+		for line := range strings.Lines(h.logs.String()) {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "logout propagated" && rec["logout_id"] == logoutID {
+				lines = append(lines, rec)
+			}
+		}
+		return len(lines) > 0
+	}, 10*time.Second, 10*time.Millisecond, "a summary line for logout %s", logoutID)
+	require.Len(h.t, lines, 1, "summary lines for logout %s", logoutID)
+	assert.Equal(h.t, "info", strings.ToLower(lines[0]["level"].(string)))
+	for k, v := range want {
+		assert.Equal(h.t, v, lines[0][k], "%s of the summary of %s", k, logoutID)
+	}
+}
