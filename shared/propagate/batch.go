@@ -28,7 +28,9 @@ type batch struct {
 	e      *event.SessionEnded
 	n      int // the event's delivery count: each delivery has its own subject
 
-	parked atomic.Int32 // first attempts handed to the retry stage
+	// First attempts handed to the retry stage, and (on a redelivered
+	// event) targets settled by an earlier handling.
+	parked, settledBefore atomic.Int32
 
 	mu      sync.Mutex
 	entries []event.BatchDelivery
@@ -77,14 +79,15 @@ func (b *batch) flush() error {
 	return nil
 }
 
-// summary writes the one info line of a logout's first attempts: how
-// many of its targets were delivered, failed, skipped, or parked (handed
-// to the retry stage: to be retried, deferred behind an open breaker, or
-// waiting for a free slot), and how long the fan-out took. Each delivery also has
-// lines of its own: at debug when delivered at once, at info or warn
-// otherwise. (On a redelivered event, the targets settled before are
-// counted in none of them.)
-func (b *batch) summary(logger *slog.Logger, targets int, redelivered bool, took time.Duration) {
+// counts are the attributes of the line that sums up one handling of
+// the logout's event: of its targets, how many were delivered, failed or
+// skipped at the first attempt, parked (handed to the retry stage: to be
+// retried, deferred behind an open breaker, or waiting for a free slot),
+// or settled by an earlier handling (redelivered events only), and how
+// long the fan-out took. When every outcome was stored, the five counts
+// add up to targets. Each delivery also has lines of its own: at debug
+// when delivered at the first attempt, at info or warn otherwise.
+func (b *batch) counts(targets int, redelivered bool, took time.Duration) []any {
 	b.mu.Lock()
 	var delivered, failed, skipped int
 	for _, e := range b.entries {
@@ -98,7 +101,7 @@ func (b *batch) summary(logger *slog.Logger, targets int, redelivered bool, took
 		}
 	}
 	b.mu.Unlock()
-	logger.Info("logout propagated", "targets", targets, "delivered", delivered,
-		"failed", failed, "skipped", skipped, "parked", int(b.parked.Load()), "redelivered", redelivered,
-		"took_ms", float64(took.Microseconds())/1000)
+	return []any{"targets", targets, "delivered", delivered, "failed", failed, "skipped", skipped,
+		"parked", int(b.parked.Load()), "settled_before", int(b.settledBefore.Load()),
+		"redelivered", redelivered, slog.Duration("duration", took)}
 }

@@ -184,14 +184,17 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 	wg.Wait()
 	close(stop)
 	errs = append(errs, b.flush())
+	// One line per handling of the event, with its counts: at info when
+	// every outcome is stored, at warn when the event comes back.
+	counts := b.counts(targets, redelivered, time.Since(start))
 	if err := errors.Join(errs...); err != nil {
-		logger.Warn("logout not fully recorded, it will be redelivered", "err", err)
+		logger.Warn("logout not fully recorded, it will be redelivered", append(counts, "err", err)...)
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
 	_ = msg.Ack()
 	if targets > 0 {
-		b.summary(logger, targets, redelivered, time.Since(start))
+		logger.Info("logout propagated", counts...)
 	}
 }
 
@@ -227,10 +230,15 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 		}
 		if last != nil {
 			if last.Status.Settled() && last.Status != event.StatusDeferred {
+				b.settledBefore.Add(1)
 				return nil
 			}
-			return w.ledger.handOff(ctx, &Task{Kind: w.o.Kind, ClientID: c.ClientID, Sub: sub, Event: e,
-				Attempts: last.Attempts, LastError: last.LastError, NotBefore: time.Now()})
+			if err := w.ledger.handOff(ctx, &Task{Kind: w.o.Kind, ClientID: c.ClientID, Sub: sub, Event: e,
+				Attempts: last.Attempts, LastError: last.LastError, NotBefore: time.Now()}); err != nil {
+				return err
+			}
+			b.parked.Add(1)
+			return nil
 		}
 	}
 	if w.o.Skip != nil {
@@ -247,12 +255,10 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 	if t.open() {
 		tk := task()
 		tk.LastError = errBreakerOpen.Error()
-		b.parked.Add(1)
-		return w.park(ctx, tk, event.StatusDeferred, withClient())
+		return w.parkFirst(ctx, b, tk, event.StatusDeferred, withClient())
 	}
 	if !t.tryAcquire() {
-		b.parked.Add(1)
-		return w.park(ctx, task(), event.StatusPending, withClient())
+		return w.parkFirst(ctx, b, task(), event.StatusPending, withClient())
 	}
 	defer t.release()
 	w.slots <- struct{}{}
@@ -261,9 +267,8 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 	d := &Delivery{Event: e, Client: c, Sub: sub, Kind: w.o.Kind, Attempt: 1}
 	err := t.call(ctx, w.o.Propagator, d, w.o.Timeout, w.m)
 	if err == nil {
-		// At debug: the logout's summary line says how many were
-		// delivered (one line per client was most of the worker's
-		// logging cost).
+		// At debug: the logout's own line counts them (K lines per
+		// logout at info would bury the ones that need attention).
 		logger.Debug("delivered", "client_id", c.ClientID, "attempts", 1)
 		b.add(c.ClientID, event.StatusDelivered, 1, "")
 		return nil
@@ -282,14 +287,22 @@ func (w *worker) park(ctx context.Context, task *Task, st event.Status, logger *
 	return w.ledger.handOff(ctx, task)
 }
 
+// parkFirst parks a first attempt and counts it in the logout's batch.
+func (w *worker) parkFirst(ctx context.Context, b *batch, task *Task, st event.Status, logger *slog.Logger) error {
+	if err := w.park(ctx, task, st, logger); err != nil {
+		return err
+	}
+	b.parked.Add(1)
+	return nil
+}
+
 // settleFirst records the outcome of a failed first attempt. A transient failure
 // goes to the retry stage, to be tried again after a backoff.
 func (w *worker) settleFirst(ctx context.Context, b *batch, task *Task, err error, logger *slog.Logger) error {
 	switch {
 	case errors.Is(err, errBreakerOpen):
 		task.LastError = err.Error()
-		b.parked.Add(1)
-		return w.park(ctx, task, event.StatusDeferred, logger)
+		return w.parkFirst(ctx, b, task, event.StatusDeferred, logger)
 	case IsPermanent(err) || w.exhausted(task, 1):
 		task.Attempts, task.LastError = 1, err.Error()
 		logger.Warn("delivery failed", "attempts", 1, "err", err, "permanent", IsPermanent(err))
@@ -302,8 +315,7 @@ func (w *worker) settleFirst(ctx context.Context, b *batch, task *Task, err erro
 	task.Attempts, task.LastError = 1, err.Error()
 	task.NotBefore = time.Now().Add(w.o.Retry.backoff(1, retryAfterOf(err)))
 	logger.Info("delivery failed, will retry", "err", err, "retry_at", task.NotBefore)
-	b.parked.Add(1)
-	return w.park(ctx, task, event.StatusRetrying, logger)
+	return w.parkFirst(ctx, b, task, event.StatusRetrying, logger)
 }
 
 // exhausted reports whether the task has used its budget after n attempts.

@@ -76,6 +76,8 @@ type harness struct {
 	mu       sync.Mutex
 	progress []event.Delivery // every progress record, in order
 	logs     syncbuf.Buffer   // every replica's log
+	// Logouts handled exactly once (wantSummary): one summary line each.
+	summarised []string
 }
 
 func setup(t *testing.T, w Worker, clients int) *harness {
@@ -276,26 +278,58 @@ func (h *harness) checkDeliveryLogs() {
 		assert.Contains(h.t, rec, "sid", "sid in %s", line)
 	}
 	assert.Positive(h.t, lines, "no log line about a delivery")
+	h.checkSummaries()
+}
+
+// summaries returns the lines that sum up a handling of logout
+// logoutID's event ("logout propagated").
+func (h *harness) summaries(logoutID string) []map[string]any {
+	var lines []map[string]any
+	for line := range strings.Lines(h.logs.String()) {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "logout propagated" && rec["logout_id"] == logoutID {
+			lines = append(lines, rec)
+		}
+	}
+	return lines
 }
 
 // wantSummary waits for the info line that sums up the first attempts of
-// logout logoutID and checks its counts; there must be exactly one.
+// logout logoutID, whose event is handled once, and checks its counts;
+// checkDeliveryLogs checks at the end that no second line came.
 func (h *harness) wantSummary(logoutID string, want map[string]float64) {
 	h.t.Helper()
 	var lines []map[string]any
 	require.Eventually(h.t, func() bool {
-		lines = lines[:0]
-		for line := range strings.Lines(h.logs.String()) {
-			var rec map[string]any
-			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "logout propagated" && rec["logout_id"] == logoutID {
-				lines = append(lines, rec)
-			}
-		}
+		lines = h.summaries(logoutID)
 		return len(lines) > 0
 	}, 10*time.Second, 10*time.Millisecond, "a summary line for logout %s", logoutID)
-	require.Len(h.t, lines, 1, "summary lines for logout %s", logoutID)
-	assert.Equal(h.t, "info", strings.ToLower(lines[0]["level"].(string)))
+	h.summarised = append(h.summarised, logoutID)
+	level, _ := lines[0]["level"].(string)
+	assert.Equal(h.t, "INFO", level, "level of the summary of %s", logoutID)
+	assert.Equal(h.t, false, lines[0]["redelivered"], "the summary of %s", logoutID)
 	for k, v := range want {
 		assert.Equal(h.t, v, lines[0][k], "%s of the summary of %s", k, logoutID)
+	}
+}
+
+// checkSummaries checks every summary line: its counts add up to its
+// targets, and a logout handled once has one line.
+func (h *harness) checkSummaries() {
+	for line := range strings.Lines(h.logs.String()) {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "logout propagated" {
+			continue
+		}
+		sum := 0.0
+		for _, k := range []string{"delivered", "failed", "skipped", "parked", "settled_before"} {
+			n, ok := rec[k].(float64)
+			assert.True(h.t, ok, "%s in %s", k, line)
+			sum += n
+		}
+		assert.Equal(h.t, rec["targets"], sum, "the counts add up to the targets: %s", line)
+	}
+	for _, id := range h.summarised {
+		assert.Len(h.t, h.summaries(id), 1, "summary lines of logout %s", id)
 	}
 }
