@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&s.N, "n", 300, "logouts")
 	fs.IntVar(&s.Concurrency, "c", 4, "concurrent browsers")
 	fs.StringVar(&profileFile, "cpuprofile", "", "write a CPU profile of the product's logout phase to this file")
-	fs.StringVar(&memProfileFile, "memprofile", "", "write the product's heap profile (with every allocation, after two garbage collections) after the logouts to this file, and before them to this file.before")
+	fs.StringVar(&memProfileFile, "memprofile", "", "write the product's heap profile (every allocation, after a garbage collection) after the logouts to this file, and before them to this file.before")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

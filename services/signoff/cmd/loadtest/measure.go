@@ -199,14 +199,12 @@ func profile(ctx context.Context) func() {
 }
 
 // fetchAllocs writes the product's heap profile, which holds every
-// allocation up to now, into file. The runtime publishes an allocation in
-// it two garbage collections later, so it asks for two first (gc=1, which
-// only the heap endpoint honours; its profile is the allocs profile with
-// another default sample type).
+// allocation up to now, into file. The allocs profile is only as of the
+// last garbage collection, and its endpoint ignores gc=1; the heap
+// endpoint runs one first (its profile is the same, with another default
+// sample type).
 func fetchAllocs(ctx context.Context, file string) {
-	for range 2 {
-		fetchProfile(ctx, "/debug/pprof/heap?gc=1", file)
-	}
+	fetchProfile(ctx, "/debug/pprof/heap?gc=1", file)
 }
 
 // fetchProfile writes the product's pprof answer at path into file; a
