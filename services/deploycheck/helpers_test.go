@@ -49,10 +49,11 @@ func resolve(mounts []mount, p string) (string, bool) {
 }
 
 // loadSignoffConfig loads the signoff configuration at path with signoff's
-// own loader and the given environment, then checks that every key file
-// (a container path, mapped through mounts) exists and loads as a signing
-// key for the algorithms the clients need.
-func loadSignoffConfig(t *testing.T, path string, env map[string]string, mounts []mount) *config.Config {
+// own loader and the given environment. For a service that signs, it
+// checks that every key file (a container path, mapped through mounts)
+// exists and loads as a signing key for the algorithms the clients need;
+// for one that does not, that no key file is mounted.
+func loadSignoffConfig(t *testing.T, path string, env map[string]string, mounts []mount, signs bool) *config.Config {
 	t.Helper()
 	cfg, err := config.Load(path, func(k string) string { return env[k] })
 	if err != nil {
@@ -60,6 +61,17 @@ func loadSignoffConfig(t *testing.T, path string, env map[string]string, mounts 
 	}
 	if cfg.Keys.GenerateDir != "" {
 		t.Errorf("%s: keys.generate_dir gives every replica its own keys; use keys.files", path)
+	}
+	if !signs {
+		// A service that signs nothing gets no private keys.
+		for _, f := range cfg.Keys.Files {
+			if host, ok := resolve(mounts, f); ok {
+				if _, err := os.Stat(host); err == nil {
+					t.Errorf("%s: key file %s is mounted in a service that signs nothing", path, f)
+				}
+			}
+		}
+		return cfg
 	}
 	files := make([]string, 0, len(cfg.Keys.Files))
 	for _, f := range cfg.Keys.Files {

@@ -311,7 +311,7 @@ func TestKubernetesConfig(t *testing.T) {
 	if !ok {
 		t.Fatalf("SIGNOFF_CONFIG %q is not mounted", env["SIGNOFF_CONFIG"])
 	}
-	cfg := loadSignoffConfig(t, path, env, mounts)
+	cfg := loadSignoffConfig(t, path, env, mounts, true) // the front's
 	if cfg == nil {
 		return
 	}
