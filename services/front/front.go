@@ -84,15 +84,15 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The confirmation form's CSRF key comes from the signing keys, so that
-	// every front replica shares it without more configuration.
-	csrfKey, err := d.Keys.DeriveSecret("csrf")
+	// The confirmation form's CSRF keys come from the signing keys, so that
+	// every front replica shares them without more configuration.
+	csrfKeys, err := d.Keys.DeriveSecrets("csrf")
 	if err != nil {
 		return nil, err
 	}
-	// So does the key of the front-channel page's report tokens: a page
+	// So do the keys of the front-channel page's report tokens: a page
 	// served by one front reports to whichever the proxy picks.
-	fcKey, err := d.Keys.DeriveSecret("frontchannel-report")
+	fcKeys, err := d.Keys.DeriveSecrets("frontchannel-report")
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 	f.handler = httpapi.New(httpapi.Deps{
 		Config: cfg, Clients: clients, Index: ix, Sessions: svc, Pages: renderer,
 		Decider: endsession.NewDecider(cfg, clients, verifier, ix),
-		JWKS:    d.Keys.JWKS(), CSRFKey: csrfKey, FrontchannelKey: fcKey,
+		JWKS:    d.Keys.JWKS(), CSRFKeys: csrfKeys, FrontchannelKeys: fcKeys,
 		Ready: f.Ready, WaitFor: waitFor, Backchannel: true, Frontchannel: true,
 		Replay: func(ctx context.Context, channel, clientID, logoutID string) (*propagate.Task, error) {
 			return propagate.Replay(ctx, js, channel, clientID, logoutID)

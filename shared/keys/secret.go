@@ -7,23 +7,33 @@ import (
 	"fmt"
 )
 
-// DeriveSecret returns a 32-byte secret for purpose, derived with HKDF-SHA256
-// from the private keys of the Set (their PKCS#8 encodings, in load order).
-// Every replica loaded with the same keys derives the same secret, so
-// secrets such as the CSRF key need no configuration of their own; a key
-// rotation changes them.
-func (s *Set) DeriveSecret(purpose string) ([]byte, error) {
-	var ikm []byte
+// Secret is a 32-byte secret derived from one signing key, named by that
+// key's kid.
+type Secret struct {
+	KID string
+	Key []byte
+}
+
+// DeriveSecrets returns a secret for purpose per key of the Set, in load
+// order, each derived with HKDF-SHA256 from its key alone (the key's PKCS#8
+// encoding). Secrets such as the CSRF key so need no configuration of their
+// own, and replicas that share a key derive the same secret from it
+// whatever their other keys: a value MACed with the first secret is
+// accepted by every replica that still holds that key. A key rotation
+// rolled out one replica at a time (add the new key last, then move it
+// first, then drop the old one) never has one replica refuse another's.
+func (s *Set) DeriveSecrets(purpose string) ([]Secret, error) {
+	out := make([]Secret, 0, len(s.keys))
 	for _, k := range s.keys {
 		der, err := x509.MarshalPKCS8PrivateKey(k.signer)
 		if err != nil {
 			return nil, fmt.Errorf("deriving secret from %s: %w", k, err)
 		}
-		ikm = append(ikm, der...)
-	}
-	out, err := hkdf.Key(sha256.New, ikm, nil, "signoff "+purpose, 32)
-	if err != nil {
-		return nil, fmt.Errorf("deriving secret: %w", err)
+		key, err := hkdf.Key(sha256.New, der, nil, "signoff "+purpose, 32)
+		if err != nil {
+			return nil, fmt.Errorf("deriving secret from %s: %w", k, err)
+		}
+		out = append(out, Secret{KID: k.KID, Key: key})
 	}
 	return out, nil
 }

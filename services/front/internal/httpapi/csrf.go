@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"strings"
@@ -13,7 +11,8 @@ import (
 
 // The confirmation form is protected by a signed double-submit cookie
 // (OWASP): a random value in an HttpOnly, SameSite=Strict cookie, and in the
-// form the HMAC of that value. A forged form from another site has neither.
+// form the HMAC of that value (macKeys). A forged form from another site
+// has neither.
 
 func (h *handler) csrfCookieName() string {
 	if h.secureCookies() {
@@ -42,10 +41,11 @@ func (h *handler) issueCSRF(c *gin.Context) string {
 	return h.csrfToken(v)
 }
 
+// csrfDomain separates the CSRF token's MACs from every other MAC.
+const csrfDomain = "signoff confirm"
+
 func (h *handler) csrfToken(cookie string) string {
-	m := hmac.New(sha256.New, h.CSRFKey)
-	m.Write([]byte("signoff confirm\x00" + cookie))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return macKeys(h.CSRFKeys).sign(csrfDomain, cookie)
 }
 
 // checkCSRF reports whether the form's token matches the cookie.
@@ -54,5 +54,5 @@ func (h *handler) checkCSRF(c *gin.Context, token string) bool {
 	if err != nil || v == "" || token == "" {
 		return false
 	}
-	return hmac.Equal([]byte(token), []byte(h.csrfToken(v)))
+	return macKeys(h.CSRFKeys).verify(csrfDomain, v, token)
 }

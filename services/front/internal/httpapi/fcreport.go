@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -30,8 +28,9 @@ import (
 //
 // Each iframe carries a report token: the logouts and clients it stands
 // for, the page's time limit and an expiry, with an HMAC under a key every
-// front derives from the same signing keys, so any front takes the report
-// and nobody can report for a logout whose page they were not given. It
+// front derives from the same signing keys (macKeys), so any front takes
+// the report and nobody can report for a logout whose page they were not
+// given. It
 // holds logout ids, not sids (a sid may be a live session's credential
 // elsewhere). The first record of a delivery wins: a token sent again, or
 // a second page for the same logout, changes nothing.
@@ -80,14 +79,11 @@ func (h *handler) reportToken(targets []fcTarget, timeout time.Duration, exp tim
 	}
 	payload, _ := json.Marshal(c) // strings and ints always marshal
 	p := base64.RawURLEncoding.EncodeToString(payload)
-	return p + "." + h.reportMAC(p)
+	return p + "." + macKeys(h.FrontchannelKeys).sign(reportDomain, p)
 }
 
-func (h *handler) reportMAC(payload string) string {
-	m := hmac.New(sha256.New, h.FrontchannelKey)
-	m.Write([]byte("signoff frontchannel report\x00" + payload))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+// reportDomain separates the report token's MACs from every other MAC.
+const reportDomain = "signoff frontchannel report"
 
 // Errors of a report token.
 var (
@@ -100,8 +96,8 @@ var (
 // parseReportToken checks a report token and returns its targets (without
 // sids) and the page's time limit.
 func (h *handler) parseReportToken(tok string, now time.Time) ([]fcTarget, time.Duration, error) {
-	p, mac, ok := strings.Cut(tok, ".")
-	if !ok || !hmac.Equal([]byte(mac), []byte(h.reportMAC(p))) {
+	p, mac, ok := strings.Cut(tok, ".") // a base64url payload has no dot
+	if !ok || !macKeys(h.FrontchannelKeys).verify(reportDomain, p, mac) {
 		return nil, 0, errReportToken
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(p)

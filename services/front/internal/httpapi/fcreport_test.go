@@ -7,10 +7,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/keys"
 )
 
 func TestReportToken(t *testing.T) {
-	h := &handler{Deps: Deps{FrontchannelKey: []byte("key one")}}
+	h := &handler{Deps: Deps{FrontchannelKeys: []keys.Secret{{KID: "k1", Key: []byte("key one")}}}}
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	targets := []fcTarget{{LogoutID: "L1", SID: "s/1", ClientID: "app3"}, {LogoutID: "L2", SID: "s2", ClientID: "app3"}}
 	tok := h.reportToken(targets, 2500*time.Millisecond, now.Add(time.Minute))
@@ -25,7 +27,7 @@ func TestReportToken(t *testing.T) {
 	_, _, err = h.parseReportToken(tok, now.Add(time.Minute+time.Second))
 	assert.ErrorIs(t, err, errReportExpired)
 
-	other := &handler{Deps: Deps{FrontchannelKey: []byte("key two")}}
+	other := &handler{Deps: Deps{FrontchannelKeys: []keys.Secret{{KID: "k2", Key: []byte("key two")}}}}
 	_, _, err = other.parseReportToken(tok, now)
 	assert.ErrorIs(t, err, errReportToken, "another key's token")
 

@@ -19,6 +19,7 @@ import (
 	"github.com/signoff/signoff/services/front/internal/pages"
 	"github.com/signoff/signoff/services/front/internal/sessions"
 	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/keys"
 	"github.com/signoff/signoff/shared/propagate"
 )
 
@@ -44,11 +45,11 @@ type Deps struct {
 	Pages    *pages.Renderer
 	// JWKS is the JSON served at jwks_uri.
 	JWKS []byte
-	// CSRFKey signs the confirmation form's CSRF token.
-	CSRFKey []byte
-	// FrontchannelKey signs the front-channel page's report tokens; every
-	// front must have the same.
-	FrontchannelKey []byte
+	// CSRFKeys sign the confirmation form's CSRF token, and
+	// FrontchannelKeys the front-channel page's report tokens: the first
+	// signs, any verifies. Every front derives them from the signing keys
+	// (keys.Set.DeriveSecrets), so each takes the others' tokens.
+	CSRFKeys, FrontchannelKeys []keys.Secret
 	// Ready reports whether NATS is connected and the index built.
 	Ready func() bool
 	// WaitFor returns the channels whose deliveries to client the front
