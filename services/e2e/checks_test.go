@@ -87,11 +87,12 @@ func ledgerDone(got *session, s *plannedSession) error {
 }
 
 // finalChecks runs once everything converged: both fronts agree on each
-// logout id, the webhooks carried it, every delivery was recorded
-// delivered exactly once, receivers saw nothing invalid, and repeats at
+// logout id, the webhooks and client logouts carried it, every delivery
+// was recorded delivered exactly once, each client logout was stored once
+// on its client's subject, receivers saw nothing invalid, and repeats at
 // the receivers stay within what the failures explain.
 func finalChecks(ctx context.Context, a *api, tp *topology, plan []*plannedSession, recv *receivers,
-	watch *stateWatch, ch *chaos, rep *report) []string {
+	watch *stateWatch, apps *logoutSubscriber, ch *chaos, rep *report) []string {
 	var out []string
 	logouts := map[string]*plannedSession{}
 	rep.attempts = map[int]int{}
@@ -123,11 +124,11 @@ func finalChecks(ctx context.Context, a *api, tp *topology, plan []*plannedSessi
 		s.logoutID = ids[0]
 		logouts[s.logoutID] = s
 		recv.mu.Lock()
-		for _, rp := range s.rps {
-			k := receiptKey{client: rp.id, channel: chanWebhook, sid: s.sid}
-			if rp.secret != "" && recv.hookIDs[k] != s.logoutID {
-				out = append(out, fmt.Sprintf("session %s: %s's webhook said logout %q, the ledger %q",
-					s.sid, rp.id, recv.hookIDs[k], s.logoutID))
+		for k := range s.expectedDeliveries() {
+			rk := receiptKey{client: k[0], channel: k[1], sid: s.sid}
+			if k[1] != chanBackchannel && recv.logoutID[rk] != s.logoutID {
+				out = append(out, fmt.Sprintf("session %s: %s's %s said logout %q, the ledger %q",
+					s.sid, k[0], k[1], recv.logoutID[rk], s.logoutID))
 			}
 		}
 		recv.mu.Unlock()
@@ -143,6 +144,7 @@ func finalChecks(ctx context.Context, a *api, tp *topology, plan []*plannedSessi
 			out = append(out, fmt.Sprintf("unexpected delivery recorded: %+v", k))
 		}
 	}
+	out = append(out, apps.checkStored(ctx, recv.rps, plan)...)
 	recv.mu.Lock()
 	for _, p := range recv.problems {
 		out = append(out, "receiver: "+p)

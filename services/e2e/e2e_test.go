@@ -85,6 +85,11 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(watch.stop)
+	apps, err := subscribeLogouts(ctx, tp.natsURLs(), recv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(apps.stop)
 	hints, err := keys.Load(config.Keys{Files: tp.keyFiles}, []string{"RS256"}, nil)
 	if err != nil {
 		t.Fatalf("loading the keys to mint hints with: %v", err)
@@ -106,18 +111,18 @@ func TestEndToEnd(t *testing.T) {
 		return converged(ctx, a, tp, plan, recv, watch)
 	}); err != nil {
 		ch.waitHealthy()
-		rep.log(t, tp, plan, recv, watch, a, ch)
+		rep.log(t, tp, plan, recv, watch, apps, a, ch)
 		t.Fatalf("not every logout reached every client: %v", err)
 	}
 	rep.converged = time.Since(lastEnd)
 	rep.mark("converged")
 
 	failures := ch.waitHealthy()
-	failures = append(failures, finalChecks(ctx, a, tp, plan, recv, watch, ch, rep)...)
+	failures = append(failures, finalChecks(ctx, a, tp, plan, recv, watch, apps, ch, rep)...)
 	for _, p := range tp.procs() {
 		failures = append(failures, p.unexpectedExits()...)
 	}
-	rep.log(t, tp, plan, recv, watch, a, ch)
+	rep.log(t, tp, plan, recv, watch, apps, a, ch)
 	for _, f := range failures {
 		t.Error(f)
 	}

@@ -56,12 +56,12 @@ func fileExists(path string) bool {
 
 // binaries are the programs under test.
 type binaries struct {
-	front, backchannel, webhook, nats string
+	front, backchannel, webhook, events, nats string
 }
 
-// buildBinaries builds the three signoff services and nats-server (a tool
+// buildBinaries builds the four signoff services and nats-server (a tool
 // of this module, at the version the other modules use) into dir, without
-// -race. In the workspace, one go build builds all four, so that no
+// -race. In the workspace, one go build builds all five, so that no
 // package is compiled twice (on a cold build cache that halves the time);
 // with GOWORK=off, each is built from its own module.
 func buildBinaries(ctx context.Context, t *testing.T, dir string) binaries {
@@ -71,6 +71,7 @@ func buildBinaries(ctx context.Context, t *testing.T, dir string) binaries {
 		front:       filepath.Join(dir, "front"),
 		backchannel: filepath.Join(dir, "backchannel"),
 		webhook:     filepath.Join(dir, "webhook"),
+		events:      filepath.Join(dir, "events"),
 		nats:        filepath.Join(dir, "nats-server"),
 	}
 	svc := func(name string) string { return filepath.Join(root, "services", name) }
@@ -86,7 +87,7 @@ func buildBinaries(ctx context.Context, t *testing.T, dir string) binaries {
 	if workspace(ctx, root) {
 		err := goBuild(root, dir+string(filepath.Separator), "./services/front/cmd/front",
 			"./services/backchannel/cmd/backchannel", "./services/webhook/cmd/webhook",
-			"github.com/nats-io/nats-server/v2")
+			"./services/events/cmd/events", "github.com/nats-io/nats-server/v2")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,6 +97,7 @@ func buildBinaries(ctx context.Context, t *testing.T, dir string) binaries {
 		{b.front, "./cmd/front", svc("front")},
 		{b.backchannel, "./cmd/backchannel", svc("backchannel")},
 		{b.webhook, "./cmd/webhook", svc("webhook")},
+		{b.events, "./cmd/events", svc("events")},
 		{b.nats, "github.com/nats-io/nats-server/v2", svc("e2e")},
 	}
 	var wg sync.WaitGroup

@@ -24,6 +24,7 @@ import (
 const (
 	chanBackchannel = "backchannel"
 	chanWebhook     = "webhook"
+	chanEvents      = "events"
 )
 
 // backchannelEvent is the one member of a logout token's events claim.
@@ -31,11 +32,14 @@ const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 
 // relyingParty is one registered client, played by an HTTP server in the
 // test process: a back-channel logout receiver when alg is set, a webhook
-// receiver when secret is set.
+// receiver when secret is set. When events is set, the client has
+// logout_events and the test also follows its logouts on NATS, as an app
+// would (see logoutSubscriber).
 type relyingParty struct {
 	id     string
 	alg    string // logout token algorithm; "" for no back-channel URI
 	secret string // webhook secret; "" for no webhook
+	events bool   // logout_events: its logouts on signoff.v1.logout.<id>
 	// failFirst makes the first POST of a session on a channel answer 503
 	// when it returns true for the session's number, so that some
 	// deliveries go through the retry stage.
@@ -55,6 +59,9 @@ func (rp *relyingParty) channels() []string {
 	}
 	if rp.secret != "" {
 		chs = append(chs, chanWebhook)
+	}
+	if rp.events {
+		chs = append(chs, chanEvents)
 	}
 	return chs
 }
@@ -82,7 +89,7 @@ type receivers struct {
 	expect   map[string]*expectation  // sid -> expectation
 	receipts map[receiptKey]int       // valid requests
 	firstAt  map[receiptKey]time.Time // when the first valid request came
-	hookIDs  map[receiptKey]string    // the webhook's logout_id
+	logoutID map[receiptKey]string    // the logout_id of a webhook or client logout
 	failed   map[receiptKey]bool      // the injected 503 was answered
 	injected int                      // injected 503s
 	problems []string                 // invalid requests
@@ -92,7 +99,7 @@ type receivers struct {
 
 func newReceivers(rps []*relyingParty) *receivers {
 	r := &receivers{rps: rps, expect: map[string]*expectation{}, receipts: map[receiptKey]int{}, firstAt: map[receiptKey]time.Time{},
-		hookIDs: map[receiptKey]string{}, failed: map[receiptKey]bool{}, jtis: map[string]receiptKey{}}
+		logoutID: map[receiptKey]string{}, failed: map[receiptKey]bool{}, jtis: map[string]receiptKey{}}
 	for _, rp := range rps {
 		mux := http.NewServeMux()
 		mux.HandleFunc("POST /backchannel-logout", func(w http.ResponseWriter, req *http.Request) {
@@ -304,10 +311,10 @@ func (r *receivers) checkPayload(rp *relyingParty, p *webhookPayload, eventID st
 		return errors.New("webhook without time")
 	}
 	k := receiptKey{client: rp.id, channel: chanWebhook, sid: p.SID}
-	if prev, ok := r.hookIDs[k]; ok && prev != p.LogoutID {
+	if prev, ok := r.logoutID[k]; ok && prev != p.LogoutID {
 		return fmt.Errorf("webhook logout_id %q for sid %q, earlier %q", p.LogoutID, p.SID, prev)
 	}
-	r.hookIDs[k] = p.LogoutID
+	r.logoutID[k] = p.LogoutID
 	return nil
 }
 

@@ -21,11 +21,12 @@ func (r *report) mark(what string) {
 	r.marks = append(r.marks, fmt.Sprintf("%6.1fs  %s", time.Since(r.start).Seconds(), what))
 }
 
-func (r *report) log(t *testing.T, tp *topology, plan []*plannedSession, recv *receivers, watch *stateWatch, a *api, ch *chaos) {
+func (r *report) log(t *testing.T, tp *topology, plan []*plannedSession, recv *receivers, watch *stateWatch,
+	apps *logoutSubscriber, a *api, ch *chaos) {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "signoff e2e report\n")
-	fmt.Fprintf(&b, "topology: 3 nats-server (JetStream, replicas 3), 2 fronts, 2 backchannel workers, 1 webhook worker; %d clients\n", len(recv.rps))
+	fmt.Fprintf(&b, "topology: 3 nats-server (JetStream, replicas 3), 2 fronts, 2 backchannel workers, 1 webhook worker, 1 events worker; %d clients\n", len(recv.rps))
 	deliveries, viaHint := 0, 0
 	for _, s := range plan {
 		deliveries += len(s.expectedDeliveries())
@@ -62,6 +63,7 @@ func (r *report) log(t *testing.T, tp *topology, plan []*plannedSession, recv *r
 	fmt.Fprintf(&b, "receivers: %d requests, %d valid receipts, %d injected 503s, %d invalid\n",
 		recv.posts, sum(recv.receipts), recv.injected, len(recv.problems))
 	recv.mu.Unlock()
+	b.WriteString(apps.summary(t.Context(), recv) + "\n")
 	fmt.Fprintf(&b, "repeats at receivers: %d explained by the failures, %d not", rs.explained, rs.unexplained)
 	if rs.explained+rs.unexplained > 0 {
 		fmt.Fprintf(&b, " (first POSTs from %+.1fs to %+.1fs of the kill; window %+.1fs to %+.1fs)",

@@ -63,13 +63,14 @@ func (s *plannedSession) reason() string {
 }
 
 // relyingParties are the clients of the run: every back-channel algorithm,
-// a client that also takes webhooks and has pairwise subjects, and one that
-// takes webhooks only. Two of them fail the first request of some logouts.
+// a client that also takes webhooks and logout events and has pairwise
+// subjects, and one that takes webhooks only. Two of them fail the first
+// request of some logouts.
 func relyingParties() []*relyingParty {
 	return []*relyingParty{
 		{id: "rp-rs256", alg: "RS256"},
 		{id: "rp-es256", alg: "ES256", failFirst: func(ch string, n int) bool { return ch == chanBackchannel && n%10 == 3 }},
-		{id: "rp-eddsa", alg: "EdDSA", secret: "e2e-webhook-secret-eddsa", pairwise: true,
+		{id: "rp-eddsa", alg: "EdDSA", secret: "e2e-webhook-secret-eddsa", pairwise: true, events: true,
 			failFirst: func(ch string, n int) bool { return ch == chanWebhook && n%10 == 7 }},
 		{id: "rp-hook", secret: "e2e-webhook-secret-hook"},
 	}

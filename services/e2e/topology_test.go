@@ -55,7 +55,7 @@ type topology struct {
 	dir      string
 	nats     []*natsNode
 	fronts   []*service
-	workers  []*service // backchannel-1, backchannel-2, webhook
+	workers  []*service // backchannel-1, backchannel-2, webhook, events
 	issuer   string
 	token    string
 	config   string
@@ -86,7 +86,7 @@ func (tp *topology) natsURLs() string {
 // every front and worker, with the clients that rps describe.
 func newTopology(t *testing.T, dir string, bins binaries, rps []*relyingParty) *topology {
 	t.Helper()
-	ports := freePorts(t, 3*3+2+3)
+	ports := freePorts(t, 3*3+2+4)
 	tp := &topology{dir: dir, token: randomHex(t, 16)}
 	for i := range 3 {
 		n := &natsNode{name: fmt.Sprintf("nats-%d", i+1), port: ports[3*i], httpPort: ports[3*i+1], clusterPort: ports[3*i+2]}
@@ -109,6 +109,7 @@ func newTopology(t *testing.T, dir string, bins binaries, rps []*relyingParty) *
 	}
 	for i, w := range []struct{ name, bin string }{
 		{"backchannel-1", bins.backchannel}, {"backchannel-2", bins.backchannel}, {"webhook", bins.webhook},
+		{"events", bins.events},
 	} {
 		s := &service{name: w.name, port: p[2+i]}
 		s.proc = newProc(s.name, w.bin, dir, "-config", tp.config, "-metrics-listen", hostPort(s.port))
@@ -176,6 +177,9 @@ keys:
 		if rp.secret != "" {
 			fmt.Fprintf(&b, "    webhook_uri: %s/webhook\n", rp.base())
 			fmt.Fprintf(&b, "    webhook_secret: %s\n", rp.secret)
+		}
+		if rp.events {
+			b.WriteString("    logout_events: true\n")
 		}
 	}
 	return b.String()
