@@ -21,9 +21,10 @@
 // The test reports participation for a few hundred sessions through both
 // fronts, then ends them through both fronts, by the end-session endpoint
 // with an id_token_hint and by DELETE /api/v1/sessions/{sid}. A third of the
-// way in, it SIGKILLs a NATS node (the leader of the events stream) and a
-// back-channel worker; two thirds of the way in, it restarts both on the
-// same ports and store. Fronts may answer 503 while JetStream elects new
+// way in, it SIGKILLs a NATS node (the leader of the events stream), a
+// back-channel worker and the events worker (which has no replica: its
+// logouts wait for it); two thirds of the way in, it restarts them on the
+// same ports and store, the events worker once the node is healthy again. Fronts may answer 503 while JetStream elects new
 // leaders: such requests are retried a bounded number of times, and
 // counted.
 //
@@ -42,9 +43,9 @@
 // Then the SIGNOFF_EVENTS stream must hold, on each client's logout
 // subject, exactly one ClientLogout per session that client took part in
 // when it has logout_events (with the logout id of the fronts' ledger),
-// and none for the other clients: a ClientLogout published again (the
-// events worker could not record that it was, while JetStream elected new
-// leaders) must be dropped as a duplicate.
+// and none for the other clients: a ClientLogout that the killed events
+// worker published but did not record is published again, and must be
+// dropped as a duplicate.
 //
 // A receiver may get the same logout twice: delivery is at least once, and
 // a worker killed between a POST and the record of its outcome, or unable

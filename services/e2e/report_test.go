@@ -38,8 +38,16 @@ func (r *report) log(t *testing.T, tp *topology, plan []*plannedSession, recv *r
 		len(plan), viaHint, len(plan)-viaHint, deliveries)
 	if ch.node != nil {
 		ch.mu.Lock()
-		fmt.Fprintf(&b, "chaos: SIGKILL %s (%s) and %s; restarted after %.1fs; healthy again after %.1fs (node) and %.1fs (worker)\n",
-			ch.node.name, ch.why, ch.bc.name, ch.restarted.Sub(ch.killedAt).Seconds(), ch.nodeHealthy.Seconds(), ch.bcReady.Seconds())
+		fmt.Fprintf(&b, "chaos: SIGKILL %s (%s)", ch.node.name, ch.why)
+		for _, w := range ch.killed() {
+			fmt.Fprintf(&b, ", %s", w.name)
+		}
+		fmt.Fprintf(&b, "; restarted after %.1fs; healthy again after %.1fs (%s)",
+			ch.restarted.Sub(ch.killedAt).Seconds(), ch.nodeHealthy.Seconds(), ch.node.name)
+		for i, d := range ch.workersReady {
+			fmt.Fprintf(&b, ", %.1fs (%s)", d.Seconds(), ch.killed()[i].name)
+		}
+		b.WriteString("\n")
 		ch.mu.Unlock()
 	}
 	// retried5xx: requests to the fronts retried; dup-receipts: valid

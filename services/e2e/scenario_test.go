@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ const (
 	numSessions     = 300
 	joinConcurrency = 16
 	endConcurrency  = 12
-	// minOutage is how long the killed NATS node and worker stay down at
+	// minOutage is how long the killed NATS node and workers stay down at
 	// least, so that the system runs degraded for a while whatever the
 	// machine's speed.
 	minOutage = 8 * time.Second
@@ -36,8 +37,8 @@ const (
 // Phases of the run, by when a logout started.
 const (
 	phaseBefore = "before" // all processes up
-	phaseOutage = "outage" // a NATS node and a back-channel worker killed
-	phaseAfter  = "after"  // both restarted
+	phaseOutage = "outage" // a NATS node, a back-channel worker and the events worker killed
+	phaseAfter  = "after"  // all three restarted
 )
 
 var phases = []string{phaseBefore, phaseOutage, phaseAfter}
@@ -188,8 +189,9 @@ func sameClients(got *session, s *plannedSession) error {
 }
 
 // endAll ends every session, endConcurrency at a time, through both fronts
-// and both ways; a third of the way in it kills a NATS node and a
-// back-channel worker, two thirds of the way in it restarts them.
+// and both ways; a third of the way in it kills a NATS node, a
+// back-channel worker and the events worker, two thirds of the way in it
+// restarts them.
 func endAll(ctx context.Context, t *testing.T, a *api, tp *topology, plan []*plannedSession,
 	hints *keys.Set, ch *chaos, rep *report) {
 	t.Helper()
@@ -214,7 +216,7 @@ func endAll(ctx context.Context, t *testing.T, a *api, tp *topology, plan []*pla
 		case len(plan) / 3:
 			ch.kill(ctx)
 			phase = phaseOutage
-			rep.mark(fmt.Sprintf("killed %s and %s", ch.node.name, ch.bc.name))
+			rep.mark("killed " + ch.names())
 		case 2 * len(plan) / 3:
 			// Scenario pacing, not an assertion: the outage lasts at
 			// least minOutage, however fast the logouts went.
@@ -226,7 +228,7 @@ func endAll(ctx context.Context, t *testing.T, a *api, tp *topology, plan []*pla
 				t.Error(err)
 			}
 			phase = phaseAfter
-			rep.mark(fmt.Sprintf("restarted %s and %s", ch.node.name, ch.bc.name))
+			rep.mark("restarted " + ch.names())
 		}
 		s.phase = phase
 		jobs <- s
@@ -257,25 +259,48 @@ func endOne(ctx context.Context, a *api, tp *topology, s *plannedSession, hints 
 	return a.endSession(ctx, s.phase, front, hint, s.hintRP.signedOutURL(), "st-"+s.sid)
 }
 
-// chaos kills and restarts a NATS node and a back-channel worker.
+// chaos kills and restarts a NATS node and some workers: a back-channel
+// worker, which has a replica that carries on, and the events worker,
+// which has none, so that its logouts wait for its restart and a
+// ClientLogout it published but did not record is published again.
 type chaos struct {
 	tp    *topology
 	probe *http.Client
 	watch *stateWatch
-	bc    *service
+	// workers start again with the node, afterNode once the node is
+	// healthy. A worker that connects to a node still catching up can
+	// time out binding its consumers and exit (a supervisor would start
+	// it again; the test fails on it): backchannel-1 takes that chance as
+	// it always has, the events worker waits.
+	workers, afterNode []*service
 
 	node                *natsNode
 	why                 string // why that node
 	killedAt, restarted time.Time
 	done                sync.WaitGroup
 
-	mu                   sync.Mutex
-	nodeHealthy, bcReady time.Duration // from the restart
-	errs                 []string      // restarted, but never healthy
+	mu           sync.Mutex
+	nodeHealthy  time.Duration   // from the restart
+	workersReady []time.Duration // from the restart, by worker
+	errs         []string        // restarted, but never healthy
+}
+
+// killed lists the killed workers.
+func (c *chaos) killed() []*service {
+	return append(append([]*service(nil), c.workers...), c.afterNode...)
+}
+
+// names lists the killed processes.
+func (c *chaos) names() string {
+	names := []string{c.node.name}
+	for _, w := range c.killed() {
+		names = append(names, w.name)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // kill SIGKILLs the node that leads the events stream (the stream every
-// logout is published to) and the back-channel worker.
+// logout is published to) and the workers.
 func (c *chaos) kill(ctx context.Context) {
 	c.node, c.why = c.tp.nats[1], "its events stream leader unknown"
 	if leader, err := streamLeader(ctx, c.watch.nc, natsconn.StreamEvents); err == nil {
@@ -288,22 +313,41 @@ func (c *chaos) kill(ctx context.Context) {
 	c.killedAt = time.Now()
 	var wg sync.WaitGroup
 	wg.Go(c.node.proc.kill)
-	wg.Go(c.bc.proc.kill)
+	for _, w := range c.killed() {
+		wg.Go(w.proc.kill)
+	}
 	wg.Wait()
 }
 
-// restart starts both again, on the same ports and store, and measures in
-// the background how long they take to be healthy.
+// restart starts them all again, on the same ports and store (afterNode
+// once the node is healthy), and measures in the background how long they
+// take to be healthy.
 func (c *chaos) restart(ctx context.Context) error {
 	c.restarted = time.Now()
 	if err := c.node.proc.start(); err != nil {
 		return err
 	}
-	if err := c.bc.proc.start(); err != nil {
-		return err
+	c.mu.Lock()
+	c.workersReady = make([]time.Duration, len(c.workers)+len(c.afterNode))
+	c.mu.Unlock()
+	for i, w := range c.workers {
+		if err := w.proc.start(); err != nil {
+			return err
+		}
+		c.done.Go(func() { c.measure(ctx, w.name, &c.workersReady[i], w.ready) })
 	}
-	c.done.Go(func() { c.measure(ctx, c.node.name, &c.nodeHealthy, c.node.healthz) })
-	c.done.Go(func() { c.measure(ctx, c.bc.name, &c.bcReady, c.bc.ready) })
+	c.done.Go(func() {
+		c.measure(ctx, c.node.name, &c.nodeHealthy, c.node.healthz)
+		for i, w := range c.afterNode {
+			if err := w.proc.start(); err != nil {
+				c.mu.Lock()
+				c.errs = append(c.errs, err.Error())
+				c.mu.Unlock()
+				continue
+			}
+			c.measure(ctx, w.name, &c.workersReady[len(c.workers)+i], w.ready)
+		}
+	})
 	return nil
 }
 
@@ -321,7 +365,7 @@ func (c *chaos) measure(ctx context.Context, name string, took *time.Duration,
 	*took = time.Since(c.restarted)
 }
 
-// waitHealthy waits until both restarted processes are healthy (or the
+// waitHealthy waits until every restarted process is healthy (or the
 // wait gave up) and returns the failures.
 func (c *chaos) waitHealthy() []string {
 	c.done.Wait()
