@@ -1,13 +1,9 @@
 package natsconn_test
 
 import (
-	"fmt"
-	"net"
-	"net/url"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
@@ -15,53 +11,8 @@ import (
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/natstest"
 )
-
-// cluster is a JetStream cluster of n nodes in this process, which start
-// when the test says.
-type cluster struct {
-	t      *testing.T
-	routes []*url.URL
-	ports  []int
-	dirs   []string
-	nodes  []*server.Server
-}
-
-func newCluster(t *testing.T, n int) *cluster {
-	c := &cluster{t: t, nodes: make([]*server.Server, n)}
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		port := l.Addr().(*net.TCPAddr).Port
-		require.NoError(t, l.Close())
-		c.routes = append(c.routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", port)})
-		c.ports = append(c.ports, port)
-		c.dirs = append(c.dirs, t.TempDir())
-	}
-	return c
-}
-
-// start starts node i.
-func (c *cluster) start(i int) *server.Server {
-	t := c.t
-	s, err := server.NewServer(&server.Options{
-		ServerName: fmt.Sprintf("n%d", i),
-		Host:       "127.0.0.1", Port: -1,
-		JetStream: true, StoreDir: c.dirs[i],
-		Cluster: server.ClusterOpts{Name: "signoff-test", Host: "127.0.0.1", Port: c.ports[i]},
-		Routes:  c.routes,
-		NoSigs:  true, NoLog: true,
-	})
-	require.NoError(t, err)
-	go s.Start()
-	require.True(t, s.ReadyForConnections(10*time.Second))
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	c.nodes[i] = s
-	return s
-}
 
 // TestEnsureStreamsOnTooSmallACluster: nats.replicas 3 on a cluster of
 // two JetStream servers fails at once, saying what to check.
@@ -69,9 +20,9 @@ func TestEnsureStreamsOnTooSmallACluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	c := newCluster(t, 2)
-	s := c.start(0)
-	c.start(1)
+	c := natstest.NewCluster(t, 2)
+	s := c.Start(0)
+	c.Start(1)
 	nc, err := nats.Connect(s.ClientURL())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)

@@ -101,7 +101,7 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 // a minute.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Config) error {
 	for _, want := range Streams(cfg) {
-		err := retryTransient(ctx, func() error { return ensureStream(ctx, js, want) })
+		err := RetryTransient(ctx, func() error { return ensureStream(ctx, js, want) })
 		if errors.Is(err, nats.ErrNoResponders) {
 			// Nothing answers the JetStream API at all: not a server
 			// that is starting (it answers "temporarily unavailable").
@@ -133,16 +133,22 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	return err
 }
 
-// declareRetryFor bounds how long EnsureStreams retries a declaration that
+// declareRetryFor bounds how long RetryTransient retries a call that
 // failed for a passing reason. Services that start together against a new
 // cluster create the same replicated streams at once; the requests that
 // lose can get no answer (nats.go#949), and a cluster that is still
 // electing its meta leader answers "temporarily unavailable".
 var declareRetryFor = time.Minute
 
-// retryTransient calls f until it succeeds, fails for good, ctx ends or
-// declareRetryFor has passed, with a growing, jittered pause between calls.
-func retryTransient(ctx context.Context, f func() error) error {
+// RetryTransient calls f, a JetStream API call, until it succeeds, fails
+// for a reason that will not pass, ctx ends or a minute has passed, with
+// a growing, jittered pause between calls. What passes: no answer in time
+// (a node still catching up, a stream leader being elected, a request
+// that lost a race) and "temporarily unavailable" (no meta leader yet).
+// Services call it on what they declare or bind at start, so that a
+// cluster that is forming or recovering delays them instead of stopping
+// them.
+func RetryTransient(ctx context.Context, f func() error) error {
 	deadline := time.Now().Add(declareRetryFor)
 	pause := 100 * time.Millisecond
 	for {

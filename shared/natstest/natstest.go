@@ -4,6 +4,9 @@
 package natstest
 
 import (
+	"fmt"
+	"net"
+	"net/url"
 	"testing"
 	"time"
 
@@ -55,4 +58,58 @@ func Connect(t testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) {
 		t.Fatalf("natstest: jetstream: %v", err)
 	}
 	return nc, js
+}
+
+// Cluster is a JetStream cluster in the test's process whose nodes start
+// (and start again, with their stores) when the test says.
+type Cluster struct {
+	t      testing.TB
+	routes []*url.URL
+	ports  []int
+	dirs   []string
+}
+
+// NewCluster prepares a cluster of n nodes; none runs yet.
+func NewCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t}
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("natstest: a route port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		c.routes = append(c.routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", port)})
+		c.ports = append(c.ports, port)
+		c.dirs = append(c.dirs, t.TempDir())
+	}
+	return c
+}
+
+// Start starts node i, with the store it had if it ran before, and shuts
+// it down when the test ends (or earlier, with Shutdown).
+func (c *Cluster) Start(i int) *server.Server {
+	t := c.t
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		ServerName: fmt.Sprintf("n%d", i),
+		Host:       "127.0.0.1", Port: -1,
+		JetStream: true, StoreDir: c.dirs[i],
+		Cluster: server.ClusterOpts{Name: "signoff-test", Host: "127.0.0.1", Port: c.ports[i]},
+		Routes:  c.routes,
+		NoSigs:  true, NoLog: true,
+	})
+	if err != nil {
+		t.Fatalf("natstest: creating node %d: %v", i, err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatalf("natstest: node %d not ready", i)
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
 }

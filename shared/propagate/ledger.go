@@ -25,7 +25,11 @@ type ledger struct {
 }
 
 func newLedger(ctx context.Context, js jetstream.JetStream, kind string, m *metrics) (*ledger, error) {
-	st, err := js.Stream(ctx, natsconn.StreamState)
+	var st jetstream.Stream
+	err := natsconn.RetryTransient(ctx, func() (err error) {
+		st, err = js.Stream(ctx, natsconn.StreamState)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the state stream: %w", err)
 	}

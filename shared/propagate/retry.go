@@ -24,14 +24,18 @@ func TasksConsumer(kind, clientID string) string { return "retry-" + kind + "-" 
 // cannot take every slot of the worker.
 func (w *worker) consumeTasks(ctx context.Context, clientID string) (jetstream.ConsumeContext, error) {
 	name := TasksConsumer(w.o.Kind, clientID)
-	cons, err := w.o.JS.CreateOrUpdateConsumer(ctx, natsconn.StreamWork, jetstream.ConsumerConfig{
-		Durable:       name,
-		Description:   "signoff " + w.o.Kind + " worker: retries for " + clientID,
-		FilterSubject: event.WorkSubject(w.o.Kind, clientID),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       w.o.AckWait,
-		MaxAckPending: w.o.PerTarget,
-		MaxDeliver:    -1,
+	var cons jetstream.Consumer
+	err := natsconn.RetryTransient(ctx, func() (err error) {
+		cons, err = w.o.JS.CreateOrUpdateConsumer(ctx, natsconn.StreamWork, jetstream.ConsumerConfig{
+			Durable:       name,
+			Description:   "signoff " + w.o.Kind + " worker: retries for " + clientID,
+			FilterSubject: event.WorkSubject(w.o.Kind, clientID),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       w.o.AckWait,
+			MaxAckPending: w.o.PerTarget,
+			MaxDeliver:    -1,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("binding consumer %s: %w", name, err)

@@ -94,24 +94,28 @@ func EventsConsumer(kind string) string { return "worker-" + kind }
 // budget, so a kind added later still delivers recent logouts.
 func (w *worker) consumeEvents(ctx context.Context) (jetstream.ConsumeContext, error) {
 	name := EventsConsumer(w.o.Kind)
-	cons, err := w.o.JS.Consumer(ctx, natsconn.StreamEvents, name)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		start := time.Now().Add(-w.o.Retry.MaxAge)
-		cons, err = w.o.JS.CreateConsumer(ctx, natsconn.StreamEvents, jetstream.ConsumerConfig{
-			Durable:       name,
-			Description:   "signoff " + w.o.Kind + " worker: session-ended events",
-			FilterSubject: event.SubjectSessionEnded,
-			DeliverPolicy: jetstream.DeliverByStartTimePolicy,
-			OptStartTime:  &start,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       w.o.AckWait,
-			MaxAckPending: 256,
-			MaxDeliver:    -1,
-		})
-		if errors.Is(err, jetstream.ErrConsumerExists) {
-			cons, err = w.o.JS.Consumer(ctx, natsconn.StreamEvents, name)
+	var cons jetstream.Consumer
+	err := natsconn.RetryTransient(ctx, func() (err error) {
+		cons, err = w.o.JS.Consumer(ctx, natsconn.StreamEvents, name)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			start := time.Now().Add(-w.o.Retry.MaxAge)
+			cons, err = w.o.JS.CreateConsumer(ctx, natsconn.StreamEvents, jetstream.ConsumerConfig{
+				Durable:       name,
+				Description:   "signoff " + w.o.Kind + " worker: session-ended events",
+				FilterSubject: event.SubjectSessionEnded,
+				DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+				OptStartTime:  &start,
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       w.o.AckWait,
+				MaxAckPending: 256,
+				MaxDeliver:    -1,
+			})
+			if errors.Is(err, jetstream.ErrConsumerExists) {
+				cons, err = w.o.JS.Consumer(ctx, natsconn.StreamEvents, name)
+			}
 		}
-	}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("binding consumer %s: %w", name, err)
 	}

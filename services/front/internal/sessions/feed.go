@@ -97,7 +97,11 @@ func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.Ordered
 	f.mu.Lock()
 	f.ccs = append(f.ccs, cc)
 	f.mu.Unlock()
-	info, err := cons.Info(ctx)
+	var info *jetstream.ConsumerInfo
+	err = natsconn.RetryTransient(ctx, func() (err error) {
+		info, err = cons.Info(ctx)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("reading %s projection consumer: %w", stream, err)
 	}
