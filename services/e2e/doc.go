@@ -23,9 +23,10 @@
 // with an id_token_hint and by DELETE /api/v1/sessions/{sid}. A third of the
 // way in, it SIGKILLs a NATS node (the leader of the events stream), a
 // back-channel worker and the events worker (which has no replica: its
-// logouts wait for it); two thirds of the way in, it restarts them on the
-// same ports and store, the events worker once the node is healthy again. Fronts may answer 503 while JetStream elects new
-// leaders: such requests are retried a bounded number of times, and
+// logouts wait for it); two thirds of the way in, it restarts them all at
+// once on the same ports and store (a worker that reaches the node while it
+// catches up waits for it). Fronts may answer 503 while JetStream elects
+// new leaders: such requests are retried a bounded number of times, and
 // counted.
 //
 // It then waits, up to a deadline, until

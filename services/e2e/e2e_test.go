@@ -103,7 +103,7 @@ func TestEndToEnd(t *testing.T) {
 	rep.mark(fmt.Sprintf("%d sessions joined, seen by both fronts", len(plan)))
 
 	ch := &chaos{tp: tp, probe: probe, watch: watch,
-		workers: []*service{tp.workers[0]}, afterNode: []*service{tp.workers[3]}} // backchannel-1, events
+		workers: []*service{tp.workers[0], tp.workers[3]}} // backchannel-1, events
 	endAll(ctx, t, a, tp, plan, hints, ch, rep)
 	rep.mark("every session ended")
 	lastEnd := time.Now()

@@ -267,12 +267,10 @@ type chaos struct {
 	tp    *topology
 	probe *http.Client
 	watch *stateWatch
-	// workers start again with the node, afterNode once the node is
-	// healthy. A worker that connects to a node still catching up can
-	// time out binding its consumers and exit (a supervisor would start
-	// it again; the test fails on it): backchannel-1 takes that chance as
-	// it always has, the events worker waits.
-	workers, afterNode []*service
+	// workers start again with the node: one that connects to it while
+	// it is still catching up waits for it (natsconn.RetryTransient) to
+	// bind its consumers.
+	workers []*service
 
 	node                *natsNode
 	why                 string // why that node
@@ -287,7 +285,7 @@ type chaos struct {
 
 // killed lists the killed workers.
 func (c *chaos) killed() []*service {
-	return append(append([]*service(nil), c.workers...), c.afterNode...)
+	return c.workers
 }
 
 // names lists the killed processes.
@@ -319,16 +317,15 @@ func (c *chaos) kill(ctx context.Context) {
 	wg.Wait()
 }
 
-// restart starts them all again, on the same ports and store (afterNode
-// once the node is healthy), and measures in the background how long they
-// take to be healthy.
+// restart starts them all again, on the same ports and store, and
+// measures in the background how long they take to be healthy.
 func (c *chaos) restart(ctx context.Context) error {
 	c.restarted = time.Now()
 	if err := c.node.proc.start(); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	c.workersReady = make([]time.Duration, len(c.workers)+len(c.afterNode))
+	c.workersReady = make([]time.Duration, len(c.workers))
 	c.mu.Unlock()
 	for i, w := range c.workers {
 		if err := w.proc.start(); err != nil {
@@ -336,18 +333,7 @@ func (c *chaos) restart(ctx context.Context) error {
 		}
 		c.done.Go(func() { c.measure(ctx, w.name, &c.workersReady[i], w.ready) })
 	}
-	c.done.Go(func() {
-		c.measure(ctx, c.node.name, &c.nodeHealthy, c.node.healthz)
-		for i, w := range c.afterNode {
-			if err := w.proc.start(); err != nil {
-				c.mu.Lock()
-				c.errs = append(c.errs, err.Error())
-				c.mu.Unlock()
-				continue
-			}
-			c.measure(ctx, w.name, &c.workersReady[len(c.workers)+i], w.ready)
-		}
-	})
+	c.done.Go(func() { c.measure(ctx, c.node.name, &c.nodeHealthy, c.node.healthz) })
 	return nil
 }
 
