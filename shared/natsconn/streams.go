@@ -144,23 +144,28 @@ var declareRetryFor = time.Minute
 // for a reason that will not pass, ctx ends or a minute has passed, with
 // a growing, jittered pause between calls. What passes: no answer in time
 // (a node still catching up, a stream leader being elected, a request
-// that lost a race) and "temporarily unavailable" (no meta leader yet).
-// Services call it on what they declare or bind at start, so that a
-// cluster that is forming or recovering delays them instead of stopping
-// them.
+// that lost a race), "temporarily unavailable" (no meta leader yet) and
+// "insufficient resources" (most of a stream's peers offline, as when a
+// cluster lost its quorum). Services call it on what they declare or bind
+// at start, so that a cluster that is forming or recovering delays them
+// instead of stopping them; a real limit still shows, with its own error,
+// once the minute is over. When ctx ends first, the error says so.
 func RetryTransient(ctx context.Context, f func() error) error {
 	deadline := time.Now().Add(declareRetryFor)
 	pause := 100 * time.Millisecond
 	for {
 		err := f()
-		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().After(deadline) {
+		switch {
+		case err == nil || !transient(err) || time.Now().After(deadline):
 			return err
+		case ctx.Err() != nil:
+			return errors.Join(ctx.Err(), err)
 		}
 		t := time.NewTimer(pause/2 + rand.N(pause))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return err
+			return errors.Join(ctx.Err(), err)
 		case <-t.C:
 		}
 		pause = min(2*pause, 2*time.Second)
@@ -171,6 +176,11 @@ func RetryTransient(ctx context.Context, f func() error) error {
 // temporarily unavailable" (no meta leader yet, for example).
 const jsTemporarilyUnavailable jetstream.ErrorCode = 10008
 
+// jsInsufficientResources is JetStream's error code for "insufficient
+// resources": among others, the answer to a consumer create while most of
+// its stream's peers are offline.
+const jsInsufficientResources jetstream.ErrorCode = 10023
+
 // jsNoSuitablePeers is JetStream's error code for "no suitable peers for
 // placement": the cluster has fewer JetStream servers than the stream's
 // replicas. It is not retried: a new cluster answers "temporarily
@@ -180,8 +190,8 @@ const jsTemporarilyUnavailable jetstream.ErrorCode = 10008
 const jsNoSuitablePeers jetstream.ErrorCode = 10005
 
 // transient reports whether a JetStream API call failed for a reason that
-// may pass: no answer in time, or a cluster not ready. No responders at all
-// is not one of them: the server has no JetStream.
+// may pass: no answer in time, or a cluster not ready or not whole. No
+// responders at all is not one of them: the server has no JetStream.
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	switch {
@@ -189,7 +199,7 @@ func transient(err error) bool {
 		errors.Is(err, jetstream.ErrNoStreamResponse):
 		return true
 	case errors.As(err, &apiErr):
-		return apiErr.ErrorCode == jsTemporarilyUnavailable
+		return apiErr.ErrorCode == jsTemporarilyUnavailable || apiErr.ErrorCode == jsInsufficientResources
 	}
 	return false
 }

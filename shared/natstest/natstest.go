@@ -87,8 +87,9 @@ func NewCluster(t testing.TB, n int) *Cluster {
 	return c
 }
 
-// Start starts node i, with the store it had if it ran before, and shuts
-// it down when the test ends (or earlier, with Shutdown).
+// Start starts node i, which must not be running, with the store it had
+// if it ran before, and shuts it down when the test ends (or earlier, with
+// the returned server's Shutdown).
 func (c *Cluster) Start(i int) *server.Server {
 	t := c.t
 	t.Helper()

@@ -1,0 +1,58 @@
+package natsconn_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+
+	"github.com/signoff/signoff/shared/natsconn"
+)
+
+func TestRetryTransient(t *testing.T) {
+	unavailable := &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}
+	insufficient := &jetstream.APIError{Code: 503, ErrorCode: 10023, Description: "insufficient resources"}
+	calls := 0
+	err := natsconn.RetryTransient(t.Context(), func() error {
+		calls++
+		switch calls {
+		case 1:
+			return unavailable
+		case 2:
+			return insufficient
+		case 3:
+			return nats.ErrTimeout
+		}
+		return nil
+	})
+	assert.NoError(t, err)
+	assert.Equal(t, 4, calls, "passing errors are retried")
+
+	calls = 0
+	noPeers := &jetstream.APIError{Code: 500, ErrorCode: 10005, Description: "no suitable peers for placement"}
+	err = natsconn.RetryTransient(t.Context(), func() error { calls++; return noPeers })
+	assert.ErrorIs(t, err, noPeers)
+	assert.Equal(t, 1, calls, "an error that does not pass is returned at once")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	calls = 0
+	err = natsconn.RetryTransient(ctx, func() error {
+		calls++
+		if calls == 2 {
+			cancel()
+		}
+		return unavailable
+	})
+	assert.ErrorIs(t, err, context.Canceled, "an ended ctx says so")
+	assert.ErrorIs(t, err, unavailable)
+	assert.Equal(t, 2, calls)
+
+	// Cancelled during a pause between calls.
+	ctx, cancel = context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	err = natsconn.RetryTransient(ctx, func() error { return context.DeadlineExceeded })
+	assert.ErrorIs(t, err, context.Canceled)
+}
