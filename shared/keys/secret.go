@@ -19,10 +19,14 @@ type Secret struct {
 // encoding). Secrets such as the CSRF key so need no configuration of their
 // own, and replicas that share a key derive the same secret from it
 // whatever their other keys: a value MACed with the first secret is
-// accepted by every replica that still holds that key. A key rotation
-// rolled out one replica at a time (add the new key last, then move it
-// first, then drop the old one) never has one replica refuse another's.
+// accepted by every replica that still holds that key. In a key rotation
+// (add the new key last, then move it first, then drop the old one; each
+// step finished everywhere before the next) replicas one step apart take
+// each other's values.
 func (s *Set) DeriveSecrets(purpose string) ([]Secret, error) {
+	if len(s.keys) == 0 {
+		return nil, ErrNoKey
+	}
 	out := make([]Secret, 0, len(s.keys))
 	for _, k := range s.keys {
 		der, err := x509.MarshalPKCS8PrivateKey(k.signer)
