@@ -54,9 +54,10 @@
 // app gets a ClientLogout again when its acknowledgement was lost.
 // Such repeats are counted and reported; the test fails on a repeat that
 // no failure explains: one whose first POST came outside the failure window
-// (see repeatWindowBefore). It also fails when a process exits on its own
-// once it was ready; one that exits while it starts is restarted, as a
-// supervisor would, and the report says so.
+// (see repeatWindowBefore). It also fails when a process exits on its own,
+// except a NATS node that exits while it starts: that one is restarted, as
+// a supervisor would, and the report says so (signoff's own processes wait
+// for a cluster that forms or recovers, and get no second chance).
 //
 // With -short the test is skipped. Set E2E_KEEP=1 to keep the processes'
 // logs and data after a run (their directory is logged).
