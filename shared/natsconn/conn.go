@@ -46,6 +46,16 @@ func Connect(ctx context.Context, cfg config.NATS, name string, logger *slog.Log
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
 		}),
+		// What the server refuses asynchronously, above all a permissions
+		// violation: the request it was for only times out, so without
+		// this line a missing permission looks like a slow server.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				logger.Warn("nats error", "subject", sub.Subject, "err", err)
+				return
+			}
+			logger.Warn("nats error", "err", err)
+		}),
 	}
 	url := cfg.URL
 	if url == "" {

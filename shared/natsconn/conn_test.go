@@ -1,0 +1,44 @@
+package natsconn_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/internal/syncbuf"
+	"github.com/signoff/signoff/shared/natsconn"
+)
+
+// TestConnectLogsPermissionViolations: a user the server does not let
+// publish on the JetStream API sees its requests time out; the log says
+// why.
+func TestConnectLogsPermissionViolations(t *testing.T) {
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
+		Users: []*server.User{{Username: "app", Password: "secret", Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Deny: []string{"$JS.API.>"}},
+		}}},
+	})
+	require.NoError(t, err)
+	go s.Start()
+	require.True(t, s.ReadyForConnections(10*time.Second))
+	t.Cleanup(s.Shutdown)
+
+	var logs syncbuf.Buffer
+	url := strings.Replace(s.ClientURL(), "nats://", "nats://app:secret@", 1)
+	c, err := natsconn.Connect(t.Context(), config.NATS{URL: url}, "test", slog.New(slog.NewJSONHandler(&logs, nil)))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.NC.Close() })
+
+	_, err = c.JS.AccountInfo(t.Context())
+	require.Error(t, err, "the request is refused")
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "Permissions Violation") },
+		5*time.Second, 10*time.Millisecond, "the log says why: %s", logs.String())
+	assert.Contains(t, logs.String(), `"msg":"nats error"`)
+}
