@@ -53,11 +53,26 @@ clients:
 	require.NoError(t, err)
 	opsAddr := ln.Addr().String()
 	require.NoError(t, ln.Close())
+	logFile := filepath.Join(dir, "front.log")
+	logs, err := os.Create(logFile)
+	require.NoError(t, err)
+	defer logs.Close()
+	log := func() string { b, _ := os.ReadFile(logFile); return string(b) }
 	go func() {
-		done <- run(ctx, []string{"front", "-config", cfg, "-metrics-listen", opsAddr}, noEnv, io.Discard, io.Discard)
+		done <- run(ctx, []string{"front", "-config", cfg, "-metrics-listen", opsAddr}, noEnv, logs, logs)
 	}()
-	require.Eventually(t, func() bool { return probe() == nil }, 30*time.Second, 50*time.Millisecond,
-		"-healthcheck never passed")
+	// Until the probe passes, or the front stops first (its ports were
+	// free a moment ago; another test may have taken one since).
+	for deadline := time.Now().Add(30 * time.Second); probe() != nil; {
+		select {
+		case err := <-done:
+			t.Fatalf("the front stopped before it was ready: %v\n%s", err, log())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("-healthcheck never passed; the front's log:\n%s", log())
+		}
+	}
 
 	// The ops listener serves the front's metrics without the API token.
 	resp, err := http.Get("http://" + opsAddr + "/metrics")
