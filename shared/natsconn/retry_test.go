@@ -16,35 +16,36 @@ func TestRetryTransient(t *testing.T) {
 	unavailable := &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}
 	insufficient := &jetstream.APIError{Code: 503, ErrorCode: 10023, Description: "insufficient resources"}
 	calls := 0
-	err := natsconn.RetryTransient(t.Context(), func() error {
+	got, err := natsconn.RetryTransient(t.Context(), func() (int, error) {
 		calls++
 		switch calls {
 		case 1:
-			return unavailable
+			return 0, unavailable
 		case 2:
-			return insufficient
+			return 0, insufficient
 		case 3:
-			return nats.ErrTimeout
+			return 0, nats.ErrTimeout
 		}
-		return nil
+		return 42, nil
 	})
 	assert.NoError(t, err)
+	assert.Equal(t, 42, got, "the value of the call that succeeded")
 	assert.Equal(t, 4, calls, "passing errors are retried")
 
 	calls = 0
 	noPeers := &jetstream.APIError{Code: 500, ErrorCode: 10005, Description: "no suitable peers for placement"}
-	err = natsconn.RetryTransient(t.Context(), func() error { calls++; return noPeers })
+	_, err = natsconn.RetryTransient(t.Context(), func() (int, error) { calls++; return 0, noPeers })
 	assert.ErrorIs(t, err, noPeers)
 	assert.Equal(t, 1, calls, "an error that does not pass is returned at once")
 
 	ctx, cancel := context.WithCancel(t.Context())
 	calls = 0
-	err = natsconn.RetryTransient(ctx, func() error {
+	_, err = natsconn.RetryTransient(ctx, func() (int, error) {
 		calls++
 		if calls == 2 {
 			cancel()
 		}
-		return unavailable
+		return 0, unavailable
 	})
 	assert.ErrorIs(t, err, context.Canceled, "an ended ctx says so")
 	assert.ErrorIs(t, err, unavailable)
@@ -53,6 +54,6 @@ func TestRetryTransient(t *testing.T) {
 	// Cancelled during a pause between calls.
 	ctx, cancel = context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel)
-	err = natsconn.RetryTransient(ctx, func() error { return context.DeadlineExceeded })
+	_, err = natsconn.RetryTransient(ctx, func() (int, error) { return 0, context.DeadlineExceeded })
 	assert.ErrorIs(t, err, context.Canceled)
 }

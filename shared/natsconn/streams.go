@@ -101,7 +101,7 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 // a minute.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Config) error {
 	for _, want := range Streams(cfg) {
-		err := RetryTransient(ctx, func() error { return ensureStream(ctx, js, want) })
+		_, err := RetryTransient(ctx, func() (struct{}, error) { return struct{}{}, ensureStream(ctx, js, want) })
 		if errors.Is(err, nats.ErrNoResponders) {
 			// Nothing answers the JetStream API at all: not a server
 			// that is starting (it answers "temporarily unavailable").
@@ -140,7 +140,8 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 // electing its meta leader answers "temporarily unavailable".
 var declareRetryFor = time.Minute
 
-// RetryTransient calls f, a JetStream API call, until it succeeds, fails
+// RetryTransient calls f, a JetStream API call, and returns what it
+// returned once it succeeds, fails
 // for a reason that will not pass, ctx ends or a minute has passed, with
 // a growing, jittered pause between calls. What passes: no answer in time
 // (a node still catching up, a stream leader being elected, a request
@@ -150,22 +151,22 @@ var declareRetryFor = time.Minute
 // at start, so that a cluster that is forming or recovering delays them
 // instead of stopping them; a real limit still shows, with its own error,
 // once the minute is over. When ctx ends first, the error says so.
-func RetryTransient(ctx context.Context, f func() error) error {
+func RetryTransient[T any](ctx context.Context, f func() (T, error)) (T, error) {
 	deadline := time.Now().Add(declareRetryFor)
 	pause := 100 * time.Millisecond
 	for {
-		err := f()
+		v, err := f()
 		switch {
 		case err == nil || !transient(err) || time.Now().After(deadline):
-			return err
+			return v, err
 		case ctx.Err() != nil:
-			return errors.Join(ctx.Err(), err)
+			return v, errors.Join(ctx.Err(), err)
 		}
 		t := time.NewTimer(pause/2 + rand.N(pause))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return errors.Join(ctx.Err(), err)
+			return v, errors.Join(ctx.Err(), err)
 		case <-t.C:
 		}
 		pause = min(2*pause, 2*time.Second)

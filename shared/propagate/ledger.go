@@ -25,10 +25,8 @@ type ledger struct {
 }
 
 func newLedger(ctx context.Context, js jetstream.JetStream, kind string, m *metrics) (*ledger, error) {
-	var st jetstream.Stream
-	err := natsconn.RetryTransient(ctx, func() (err error) {
-		st, err = js.Stream(ctx, natsconn.StreamState)
-		return err
+	st, err := natsconn.RetryTransient(ctx, func() (jetstream.Stream, error) {
+		return js.Stream(ctx, natsconn.StreamState)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the state stream: %w", err)

@@ -24,9 +24,8 @@ func TasksConsumer(kind, clientID string) string { return "retry-" + kind + "-" 
 // cannot take every slot of the worker.
 func (w *worker) consumeTasks(ctx context.Context, clientID string) (jetstream.ConsumeContext, error) {
 	name := TasksConsumer(w.o.Kind, clientID)
-	var cons jetstream.Consumer
-	err := natsconn.RetryTransient(ctx, func() (err error) {
-		cons, err = w.o.JS.CreateOrUpdateConsumer(ctx, natsconn.StreamWork, jetstream.ConsumerConfig{
+	cons, err := natsconn.RetryTransient(ctx, func() (jetstream.Consumer, error) {
+		return w.o.JS.CreateOrUpdateConsumer(ctx, natsconn.StreamWork, jetstream.ConsumerConfig{
 			Durable:       name,
 			Description:   "signoff " + w.o.Kind + " worker: retries for " + clientID,
 			FilterSubject: event.WorkSubject(w.o.Kind, clientID),
@@ -35,7 +34,6 @@ func (w *worker) consumeTasks(ctx context.Context, clientID string) (jetstream.C
 			MaxAckPending: w.o.PerTarget,
 			MaxDeliver:    -1,
 		})
-		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("binding consumer %s: %w", name, err)

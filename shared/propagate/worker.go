@@ -89,33 +89,11 @@ func Run(ctx context.Context, o Options) error {
 // session-ended events.
 func EventsConsumer(kind string) string { return "worker-" + kind }
 
-// consumeEvents binds the kind's durable consumer of session-ended events,
-// creating it on first start from the oldest event still within the age
-// budget, so a kind added later still delivers recent logouts.
+// consumeEvents binds the kind's durable consumer of session-ended events
+// and consumes them.
 func (w *worker) consumeEvents(ctx context.Context) (jetstream.ConsumeContext, error) {
 	name := EventsConsumer(w.o.Kind)
-	var cons jetstream.Consumer
-	err := natsconn.RetryTransient(ctx, func() (err error) {
-		cons, err = w.o.JS.Consumer(ctx, natsconn.StreamEvents, name)
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			start := time.Now().Add(-w.o.Retry.MaxAge)
-			cons, err = w.o.JS.CreateConsumer(ctx, natsconn.StreamEvents, jetstream.ConsumerConfig{
-				Durable:       name,
-				Description:   "signoff " + w.o.Kind + " worker: session-ended events",
-				FilterSubject: event.SubjectSessionEnded,
-				DeliverPolicy: jetstream.DeliverByStartTimePolicy,
-				OptStartTime:  &start,
-				AckPolicy:     jetstream.AckExplicitPolicy,
-				AckWait:       w.o.AckWait,
-				MaxAckPending: 256,
-				MaxDeliver:    -1,
-			})
-			if errors.Is(err, jetstream.ErrConsumerExists) {
-				cons, err = w.o.JS.Consumer(ctx, natsconn.StreamEvents, name)
-			}
-		}
-		return err
-	})
+	cons, err := natsconn.RetryTransient(ctx, func() (jetstream.Consumer, error) { return w.bindEvents(ctx, name) })
 	if err != nil {
 		return nil, fmt.Errorf("binding consumer %s: %w", name, err)
 	}
@@ -126,6 +104,32 @@ func (w *worker) consumeEvents(ctx context.Context) (jetstream.ConsumeContext, e
 		return nil, fmt.Errorf("consuming %s: %w", name, err)
 	}
 	return cc, nil
+}
+
+// bindEvents returns the durable consumer name, creating it on first
+// start from the oldest event still within the age budget, so a kind added
+// later still delivers recent logouts.
+func (w *worker) bindEvents(ctx context.Context, name string) (jetstream.Consumer, error) {
+	cons, err := w.o.JS.Consumer(ctx, natsconn.StreamEvents, name)
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return cons, err
+	}
+	start := time.Now().Add(-w.o.Retry.MaxAge)
+	cons, err = w.o.JS.CreateConsumer(ctx, natsconn.StreamEvents, jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "signoff " + w.o.Kind + " worker: session-ended events",
+		FilterSubject: event.SubjectSessionEnded,
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+		OptStartTime:  &start,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       w.o.AckWait,
+		MaxAckPending: 256,
+		MaxDeliver:    -1,
+	})
+	if errors.Is(err, jetstream.ErrConsumerExists) { // another replica was first
+		return w.o.JS.Consumer(ctx, natsconn.StreamEvents, name)
+	}
+	return cons, err
 }
 
 // handleEvent is stage 1: a first attempt for every target, in parallel.

@@ -97,11 +97,7 @@ func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.Ordered
 	f.mu.Lock()
 	f.ccs = append(f.ccs, cc)
 	f.mu.Unlock()
-	var info *jetstream.ConsumerInfo
-	err = natsconn.RetryTransient(ctx, func() (err error) {
-		info, err = cons.Info(ctx)
-		return err
-	})
+	info, err := natsconn.RetryTransient(ctx, func() (*jetstream.ConsumerInfo, error) { return cons.Info(ctx) })
 	if err != nil {
 		return fmt.Errorf("reading %s projection consumer: %w", stream, err)
 	}

@@ -33,16 +33,14 @@ func NewIntake(js jetstream.JetStream, svc *Service, logger *slog.Logger) *Intak
 
 // Start creates or binds the shared durable consumer and consumes.
 func (in *Intake) Start(ctx context.Context) error {
-	var cons jetstream.Consumer
-	err := natsconn.RetryTransient(ctx, func() (err error) {
-		cons, err = in.js.CreateOrUpdateConsumer(ctx, natsconn.StreamIntake, jetstream.ConsumerConfig{
+	cons, err := natsconn.RetryTransient(ctx, func() (jetstream.Consumer, error) {
+		return in.js.CreateOrUpdateConsumer(ctx, natsconn.StreamIntake, jetstream.ConsumerConfig{
 			Durable:       IntakeConsumer,
 			Description:   "signoff fronts: record participation reports",
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       30 * time.Second,
 			MaxAckPending: 1000,
 		})
-		return err
 	})
 	if err != nil {
 		return fmt.Errorf("creating intake consumer: %w", err)
