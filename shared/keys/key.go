@@ -64,6 +64,7 @@ type Key struct {
 
 	signer  crypto.Signer
 	method  jwt.SigningMethod
+	sign    func(signingInput []byte, key any) ([]byte, error) // method's, chosen once
 	jwk     publicJWK
 	headers [3]string // base64url JWS headers for typ "", "JWT" and logout+jwt
 	sigLen  int       // length of the base64url signature
@@ -124,12 +125,7 @@ func (k *Key) appendSigned(dst, payload []byte, typ string) ([]byte, error) {
 	dst = append(dst, header...)
 	dst = append(dst, '.')
 	dst = enc.AppendEncode(dst, payload)
-	var sig []byte
-	if bs, ok := k.method.(bytesSigner); ok { // no copy of the signing input
-		sig, err = bs.signBytes(dst[start:], k.signer)
-	} else {
-		sig, err = k.method.Sign(string(dst[start:]), k.signer)
-	}
+	sig, err := k.sign(dst[start:], k.signer)
 	if err != nil {
 		return nil, fmt.Errorf("signing %s JWT with kid %q: %w", k.Alg, k.KID, err)
 	}
@@ -140,6 +136,15 @@ func (k *Key) appendSigned(dst, payload []byte, typ string) ([]byte, error) {
 // bytesSigner is a SigningMethod that signs a byte slice as it is.
 type bytesSigner interface {
 	signBytes(signingInput []byte, key any) ([]byte, error)
+}
+
+// signFunc is how m signs a signing input: without a copy of it when m is
+// a bytesSigner, through m.Sign otherwise.
+func signFunc(m jwt.SigningMethod) func([]byte, any) ([]byte, error) {
+	if bs, ok := m.(bytesSigner); ok {
+		return bs.signBytes
+	}
+	return func(signingInput []byte, key any) ([]byte, error) { return m.Sign(string(signingInput), key) }
 }
 
 // header returns the base64url JWS header for typ, precomputed for the
@@ -201,7 +206,8 @@ func newKey(priv crypto.Signer, kid, alg string) (*Key, error) {
 		kid = jwk.thumbprint()
 	}
 	jwk.KID = kid
-	k := &Key{KID: kid, Alg: alg, signer: signer, method: signingMethod(alg), jwk: jwk}
+	method := signingMethod(alg)
+	k := &Key{KID: kid, Alg: alg, signer: signer, method: method, sign: signFunc(method), jwk: jwk}
 	for i, typ := range [...]string{"", "JWT", LogoutTokenType} {
 		if k.headers[i], err = encodeHeader(alg, kid, typ); err != nil {
 			return nil, err

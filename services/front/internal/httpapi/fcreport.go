@@ -30,9 +30,8 @@ import (
 // for, the page's time limit and an expiry, with an HMAC under a key every
 // front derives from the same signing keys (macKeys), so any front takes
 // the report and nobody can report for a logout whose page they were not
-// given. It
-// holds logout ids, not sids (a sid may be a live session's credential
-// elsewhere). The first record of a delivery wins: a token sent again, or
+// given. It holds logout ids, not sids (a sid may be a live session's
+// credential elsewhere). The first record of a delivery wins: a token sent again, or
 // a second page for the same logout, changes nothing.
 
 // FrontchannelReportPath receives the page's reports.
