@@ -90,7 +90,7 @@ type hostKey struct {
 	addr string // host:port
 }
 
-// errFallback is returned by prepare for a request the Fallback takes.
+// errFallback is returned by route for a request the Fallback takes.
 var errFallback = errors.New("http1: not for this transport")
 
 // RoundTrip sends req and returns its answer, as http.RoundTripper
@@ -104,10 +104,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, fmt.Errorf("http1: %w", err)
 	}
-	key, head, err := t.prepare(req)
+	key, err := t.route(req)
 	if errors.Is(err, errFallback) {
 		return t.fallback(req)
 	}
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	head, err := encode(req)
 	if err != nil {
 		closeBody(req)
 		return nil, err
@@ -146,17 +151,6 @@ func (b *cancelOnClose) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel()
 	return err
-}
-
-// prepare checks that req is one the Transport sends itself (errFallback
-// when not) and writes its head and body into a pooled buffer.
-func (t *Transport) prepare(req *http.Request) (hostKey, *[]byte, error) {
-	key, err := t.route(req)
-	if err != nil {
-		return hostKey{}, nil, err
-	}
-	head, err := encode(req)
-	return key, head, err
 }
 
 // route returns the connections that can carry req, or errFallback for a
