@@ -170,13 +170,13 @@ func measure(ctx context.Context, bin string, s scenario, logs io.Writer) (*resu
 // product's allocation profile (since its start) now, to the file's name
 // with ".before", and again when the returned function is called: `go
 // tool pprof -base FILE.before FILE` shows what the logouts allocated.
-// Both are complete up to the moment they are taken (fetchAllocs).
+// Both are complete up to the moment they are taken (allocsPath).
 func profile(ctx context.Context) func() {
 	if profileFile == "" && memProfileFile == "" {
 		return func() {}
 	}
 	if memProfileFile != "" {
-		fetchAllocs(ctx, memProfileFile+".before")
+		fetchProfile(ctx, allocsPath, memProfileFile+".before")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -191,21 +191,19 @@ func profile(ctx context.Context) func() {
 		once.Do(func() {
 			<-done
 			if memProfileFile != "" {
-				fetchAllocs(ctx, memProfileFile)
+				fetchProfile(ctx, allocsPath, memProfileFile)
 			}
 			cancel()
 		})
 	}
 }
 
-// fetchAllocs writes the product's heap profile, which holds every
-// allocation up to now, into file. The allocs profile is only as of the
+// allocsPath is the product's heap profile, which holds every allocation
+// up to the moment it is asked for. The allocs profile is only as of the
 // last garbage collection, and its endpoint ignores gc=1; the heap
 // endpoint runs one first (its profile is the same, with another default
 // sample type).
-func fetchAllocs(ctx context.Context, file string) {
-	fetchProfile(ctx, "/debug/pprof/heap?gc=1", file)
-}
+const allocsPath = "/debug/pprof/heap?gc=1"
 
 // fetchProfile writes the product's pprof answer at path into file; a
 // profile is a debugging aid, so failures are only reported.
