@@ -51,3 +51,8 @@ func TestDeriveSecrets(t *testing.T) {
 
 	assert.NotEqual(t, one[0].Key, secrets(t, "other purpose", k1)[0].Key, "other purpose, other secret")
 }
+
+func TestDeriveSecretsOfNoKey(t *testing.T) {
+	_, err := new(keys.Set).DeriveSecrets("csrf")
+	assert.ErrorIs(t, err, keys.ErrNoKey, "no key, no secret: a front would refuse every form")
+}
