@@ -350,6 +350,15 @@ func TestComposeSignoffConfig(t *testing.T) {
 					t.Errorf("%s: nothing mounted at %s", name, signoffConfigPath)
 					continue
 				}
+				if !signs(svc.Image) {
+					// Nor the keys' folder at any other path.
+					keysDir := filepath.Join(root, "deployments", "compose", "keys")
+					for _, m := range mounts {
+						if rel, err := filepath.Rel(keysDir, m.source); err == nil && !strings.HasPrefix(rel, "..") {
+							t.Errorf("%s: %s mounts the signing keys (%s), and it signs nothing", name, m.target, m.source)
+						}
+					}
+				}
 				cfg := loadSignoffConfig(t, path, env, mounts, signs(svc.Image))
 				if cfg == nil {
 					continue
