@@ -384,7 +384,9 @@ func TestNewHTTPClient(t *testing.T) {
 
 	// A receiver that offers only TLS 1.1 is refused (BCL-24).
 	old := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	old.TLS = &tls.Config{MaxVersion: tls.VersionTLS11}
+	// MinVersion too: Go's server refuses below TLS 1.2 by default, so a server
+	// capped at 1.1 would fail every handshake whatever the client allows.
+	old.TLS = &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
 	old.StartTLS()
 	defer old.Close()
 	_, err := c.Post(old.URL, "text/plain", strings.NewReader("x"))

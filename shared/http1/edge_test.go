@@ -176,18 +176,14 @@ func TestIdleBounds(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	answer(t, tr, a.URL, "x=1")
 	answer(t, tr, b.URL, "x=1") // the pool is full: b's connection is closed
-	<-b.closed
+	waitClosed(t, b, "the pool is full: b's connection is closed")
 	answer(t, tr, a.URL, "x=2")
 	assert.EqualValues(t, 1, a.accepted.Load(), "a's connection was kept")
 
 	c := newReceiver(t, nil)
 	tr = &http1.Transport{IdleTimeout: 30 * time.Millisecond}
 	answer(t, tr, c.URL, "x=1")
-	select {
-	case <-c.closed: // closed by the transport, idle too long
-	case <-time.After(10 * time.Second):
-		t.Fatal("an idle connection outlived its IdleTimeout")
-	}
+	waitClosed(t, c, "an idle connection is closed after its IdleTimeout")
 }
 
 func TestHeadersAsNetHTTP(t *testing.T) {
@@ -211,7 +207,7 @@ func TestHeadersAsNetHTTP(t *testing.T) {
 	resp, err = tr.RoundTrip(req)
 	require.NoError(t, err)
 	resp.Body.Close()
-	<-r.closed
+	waitClosed(t, r, "Close closes the connection")
 	status, _, _ := answer(t, tr, r.URL, "x=1")
 	assert.Equal(t, 200, status)
 	assert.EqualValues(t, 2, r.accepted.Load())
@@ -255,7 +251,9 @@ func TestFallbackIsBounded(t *testing.T) {
 // TLS below 1.2 is refused by default.
 func TestRefusesOldTLS(t *testing.T) {
 	old := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	old.TLS = &tls.Config{MaxVersion: tls.VersionTLS11}
+	// MinVersion too: Go's server refuses below TLS 1.2 by default, so a server
+	// capped at 1.1 would fail every handshake whatever the client allows.
+	old.TLS = &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
 	old.StartTLS()
 	defer old.Close()
 	_, err := post(t, &http1.Transport{}, context.Background(), old.URL, "x=1")

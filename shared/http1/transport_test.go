@@ -60,6 +60,17 @@ func newReceiver(t *testing.T, h http.HandlerFunc, configure ...func(*http.Serve
 	return r
 }
 
+// waitClosed waits until a connection to r has closed, and fails the test
+// after 10 seconds instead of hanging it.
+func waitClosed(t *testing.T, r *receiver, what string) {
+	t.Helper()
+	select {
+	case <-r.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no connection closed within 10 s: %s", what)
+	}
+}
+
 func (r *receiver) requests() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -156,7 +167,7 @@ func TestReceiverClosesIdleConnections(t *testing.T) {
 	for i := range 5 {
 		status, _, _ := answer(t, tr, r.URL, "n="+fmt.Sprint(i))
 		require.Equal(t, 200, status, "request %d", i)
-		<-r.closed // the receiver closed the idle connection
+		waitClosed(t, r, "the receiver closes the idle connection")
 	}
 	assert.EqualValues(t, 5, r.accepted.Load())
 }
