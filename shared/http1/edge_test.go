@@ -136,6 +136,10 @@ func TestFallbackTakes(t *testing.T) {
 		"a non-ASCII host":           func(req *http.Request) { req.Host = "bücher.example" },
 		"Expect":                     func(req *http.Request) { req.Header.Set("Expect", "100-continue") },
 		"a non-canonical hop-by-hop": func(req *http.Request) { req.Header["transfer-encoding"] = []string{"chunked"} },
+		"a body over 64 KiB": func(req *http.Request) {
+			body := strings.Repeat("x", 64<<10+1)
+			req.Body, req.ContentLength = io.NopCloser(strings.NewReader(body)), int64(len(body))
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			fb := &recorder{}
@@ -151,6 +155,21 @@ func TestFallbackTakes(t *testing.T) {
 		})
 	}
 	assert.Empty(t, r.requests())
+}
+
+// A request nobody should send is refused, not handed to the fallback.
+func TestRefusesUnroutable(t *testing.T) {
+	fb := &recorder{}
+	failingProxy := func(*http.Request) (*url.URL, error) { return nil, errors.New("no proxy for you") }
+	_, err := (&http1.Transport{Fallback: fb, Proxy: failingProxy}).RoundTrip(httptest.NewRequest(http.MethodPost, "http://example.com/", nil))
+	require.Error(t, err, "a proxy that cannot be chosen")
+	assert.Contains(t, err.Error(), "no proxy for you")
+
+	req := httptest.NewRequest(http.MethodPost, "http://example.com/", nil)
+	req.URL.Host, req.Host = "", ""
+	_, err = (&http1.Transport{Fallback: fb}).RoundTrip(req)
+	require.Error(t, err, "no host")
+	assert.Empty(t, fb.got)
 }
 
 func TestBadBodies(t *testing.T) {

@@ -261,7 +261,11 @@ func TestTLS(t *testing.T) {
 	r.EnableHTTP2 = true // the transport still speaks HTTP/1.1
 	r.StartTLS()
 	defer r.Close()
-	tr := &http1.Transport{TLSConfig: r.Client().Transport.(*http.Transport).TLSClientConfig}
+	// A configuration that offers h2 too: the transport asks for
+	// http/1.1 alone all the same.
+	cfg := r.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	tr := &http1.Transport{TLSConfig: cfg}
 	defer tr.CloseIdleConnections()
 	for range 3 {
 		status, _, body := answer(t, tr, r.URL, "x=1")
