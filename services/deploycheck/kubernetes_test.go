@@ -121,9 +121,10 @@ func TestKubernetesDeployments(t *testing.T) {
 		name               string
 		port               string
 		readiness, startup *probe
+		signs              bool // only those mount the signing keys
 	}{
-		{name: "signoff-front", port: "http", readiness: &probe{"/readyz", "http"}, startup: &probe{"/healthz", "http"}},
-		{name: "signoff-backchannel", port: "metrics", readiness: &probe{"/healthz", "metrics"}},
+		{name: "signoff-front", port: "http", readiness: &probe{"/readyz", "http"}, startup: &probe{"/healthz", "http"}, signs: true},
+		{name: "signoff-backchannel", port: "metrics", readiness: &probe{"/healthz", "metrics"}, signs: true},
 		{name: "signoff-webhook", port: "metrics", readiness: &probe{"/healthz", "metrics"}},
 		{name: "signoff-events", port: "metrics", readiness: &probe{"/healthz", "metrics"}},
 	} {
@@ -177,14 +178,19 @@ func TestKubernetesDeployments(t *testing.T) {
 			t.Errorf("%s: image %q", where, c.Image)
 		}
 		// Every ConfigMap and Secret the pod uses is in the build, under
-		// its generated name.
+		// its generated name; the signing keys only where something signs.
+		mountsKeys := false
 		for _, v := range pod.Volumes {
+			mountsKeys = mountsKeys || v.Secret != nil && strings.HasPrefix(v.Secret.SecretName, "signoff-keys")
 			switch {
 			case v.ConfigMap != nil && ex.configMaps[v.ConfigMap.Name] == nil:
 				t.Errorf("%s: volume %s uses missing ConfigMap %s", where, v.Name, v.ConfigMap.Name)
 			case v.Secret != nil && ex.secrets[v.Secret.SecretName] == nil:
 				t.Errorf("%s: volume %s uses missing Secret %s", where, v.Name, v.Secret.SecretName)
 			}
+		}
+		if mountsKeys != tc.signs {
+			t.Errorf("%s: mounts the signing keys (Secret signoff-keys): %v, want %v", where, mountsKeys, tc.signs)
 		}
 		for _, e := range c.Env {
 			if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil {
