@@ -57,3 +57,14 @@ func TestRetryTransient(t *testing.T) {
 	_, err = natsconn.RetryTransient(ctx, func() (int, error) { return 0, context.DeadlineExceeded })
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+// A passing error that does not pass is returned once the retry time is
+// over.
+func TestRetryTransientGivesUp(t *testing.T) {
+	natsconn.SetRetryFor(t, 300*time.Millisecond)
+	calls := 0
+	_, err := natsconn.RetryTransient(t.Context(), func() (int, error) { calls++; return 0, nats.ErrTimeout })
+	assert.ErrorIs(t, err, nats.ErrTimeout)
+	assert.NotErrorIs(t, err, context.Canceled)
+	assert.Greater(t, calls, 1, "retried before giving up")
+}
