@@ -104,12 +104,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return compare(ctx, *baseline, *bin, scenarios, max(*rounds, 1), stdout, stderr)
 	}
 	fmt.Fprintln(stdout, tableHeader)
+	var notes []string
 	for _, sc := range scenarios {
 		r, err := measure(ctx, *bin, sc, stderr)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc, err)
 		}
 		fmt.Fprintln(stdout, r.row())
+		if n := r.footnote(); n != "" {
+			notes = append(notes, n)
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(stdout, "\n%s\n", strings.Join(notes, "\n"))
 	}
 	return nil
 }

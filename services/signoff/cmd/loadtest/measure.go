@@ -33,6 +33,7 @@ type result struct {
 	cpu                time.Duration
 	rsa                time.Duration // one bare RSA-2048 signature, measured right after
 	browser, propagate []time.Duration
+	overshot           []time.Duration // the receivers' sleeps past their delay
 	verified, invalid  int64
 }
 
@@ -40,6 +41,15 @@ func (r *result) row() string {
 	return fmt.Sprintf("| %s | %d | %.0f | %.2f ms | %.2f | %s | %s | %s | %s | %d | %d |",
 		r.s, r.s.N, r.rate, float64(r.cpu)/float64(time.Millisecond), float64(r.cpu)/float64(r.rsa),
 		pct(r.browser, 50), pct(r.browser, 99), pct(r.propagate, 50), pct(r.propagate, 99), r.verified, r.invalid)
+}
+
+// footnote says how late the receivers' sleeps woke, when they slept.
+func (r *result) footnote() string {
+	if len(r.overshot) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s: the receivers' %v sleeps woke late by %s at p50, %s at p99 (this tool's jitter; "+
+		"the propagation columns count the delay, not the wake-up)", r.s, r.s.Delay, pct(r.overshot, 50), pct(r.overshot, 99))
 }
 
 func pct(ds []time.Duration, p int) string {
@@ -161,7 +171,7 @@ func measure(ctx context.Context, bin string, s scenario, logs io.Writer) (*resu
 	recv.mu.Unlock()
 	return &result{
 		s: s, rate: float64(s.N) / end.Sub(start).Seconds(), cpu: (cpu1 - cpu0) / time.Duration(s.N), rsa: bareRSA(),
-		browser: browser, propagate: prop, verified: verified, invalid: recv.invalid.Load(),
+		browser: browser, propagate: prop, overshot: recv.overshot, verified: verified, invalid: recv.invalid.Load(),
 	}, nil
 }
 
