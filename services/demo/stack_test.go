@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/testports"
 )
 
 // The end-to-end tests run the demo in-process against a real signoff:
@@ -109,23 +110,11 @@ var buildSignoff = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// freePorts returns n distinct free loopback ports.
+// freePorts returns n distinct loopback ports that are free now, outside
+// the ephemeral range (testports says why).
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			_ = ln.Close()
-		}
-	}()
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		lns = append(lns, ln)
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ports
+	return testports.Free(t, n)
 }
 
 // startStack starts the demo, then signoff with a configuration like

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/signoff/signoff/shared/testports"
 )
 
 // repoRoot is the directory that holds go.work, found by walking up from
@@ -321,26 +322,11 @@ func (p *proc) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// freePorts returns n distinct TCP ports that were free on 127.0.0.1 a
-// moment ago. All n listeners are open at once, so the ports differ.
+// freePorts returns n distinct loopback ports that are free now, outside
+// the ephemeral range (testports says why).
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("finding a free port: %v", err)
-		}
-		lns = append(lns, ln)
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ports
+	return testports.Free(t, n)
 }
 
 func hostPort(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,14 +18,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/testports"
 )
 
-// freeAddr returns a loopback address that is free now.
+// freeAddr returns a loopback address that is free now, outside the
+// ephemeral range (testports says why).
 func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Helper()
+	return testports.Addr(t)
 }
 
 // recorder is a relying party that records what reaches it.

@@ -5,14 +5,17 @@ package natstest
 
 import (
 	"fmt"
-	"net"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/signoff/signoff/shared/testports"
 )
 
 // RunServer starts a JetStream server that stores into dir (t.TempDir()
@@ -73,13 +76,7 @@ type Cluster struct {
 func NewCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t}
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("natstest: a route port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
+	for _, port := range testports.Free(t, n) {
 		c.routes = append(c.routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", port)})
 		c.ports = append(c.ports, port)
 		c.dirs = append(c.dirs, t.TempDir())
@@ -99,14 +96,16 @@ func (c *Cluster) Start(i int) *server.Server {
 		JetStream: true, StoreDir: c.dirs[i],
 		Cluster: server.ClusterOpts{Name: "signoff-test", Host: "127.0.0.1", Port: c.ports[i]},
 		Routes:  c.routes,
-		NoSigs:  true, NoLog: true,
+		NoSigs:  true,
 	})
 	if err != nil {
 		t.Fatalf("natstest: creating node %d: %v", i, err)
 	}
+	log := &memLog{}
+	s.SetLogger(log, false, false)
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatalf("natstest: node %d not ready", i)
+		t.Fatalf("natstest: node %d not ready; its log:\n%s", i, log)
 	}
 	t.Cleanup(func() {
 		s.Shutdown()
@@ -114,3 +113,30 @@ func (c *Cluster) Start(i int) *server.Server {
 	})
 	return s
 }
+
+// memLog keeps a node's log lines for the test's failure message.
+type memLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *memLog) add(level, format string, v []any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) < 200 {
+		l.lines = append(l.lines, level+" "+fmt.Sprintf(format, v...))
+	}
+}
+
+func (l *memLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+func (l *memLog) Noticef(format string, v ...any) { l.add("[INF]", format, v) }
+func (l *memLog) Warnf(format string, v ...any)   { l.add("[WRN]", format, v) }
+func (l *memLog) Fatalf(format string, v ...any)  { l.add("[FTL]", format, v) }
+func (l *memLog) Errorf(format string, v ...any)  { l.add("[ERR]", format, v) }
+func (l *memLog) Debugf(format string, v ...any)  { l.add("[DBG]", format, v) }
+func (l *memLog) Tracef(format string, v ...any)  { l.add("[TRC]", format, v) }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/testports"
 )
 
 func noEnv(string) string { return "" }
@@ -26,10 +28,7 @@ func TestMainServesAndProbes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	listen := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	listen := testports.Addr(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "signoff.yaml")
 	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, `
@@ -49,10 +48,7 @@ clients:
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	ln, err = net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	opsAddr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	opsAddr := testports.Addr(t)
 	logFile := filepath.Join(dir, "front.log")
 	logs, err := os.Create(logFile)
 	require.NoError(t, err)
