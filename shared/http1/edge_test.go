@@ -279,3 +279,84 @@ func TestRefusesOldTLS(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "protocol version")
 }
+
+// A request without a User-Agent gets Go's, as with net/http; a caller's
+// own is sent instead, once.
+func TestUserAgent(t *testing.T) {
+	var agents atomic.Value
+	r := newReceiver(t, func(_ http.ResponseWriter, req *http.Request) { agents.Store(req.Header.Values("User-Agent")) })
+	tr := &http1.Transport{}
+	defer tr.CloseIdleConnections()
+	for _, tc := range []struct {
+		name, set string
+		want      []string
+	}{
+		{"none", "", []string{"Go-http-client/1.1"}},
+		{"the caller's", "signoff-test/1", []string{"signoff-test/1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, r.URL, strings.NewReader("x=1"))
+			require.NoError(t, err)
+			if tc.set != "" {
+				req.Header.Set("User-Agent", tc.set)
+			}
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, tc.want, agents.Load())
+		})
+	}
+}
+
+// A POST without a body says Content-Length: 0, as net/http's does (some
+// receivers answer 411 Length Required otherwise); a GET says nothing.
+func TestBodilessPostSaysContentLengthZero(t *testing.T) {
+	var lengths atomic.Value
+	r := newReceiver(t, func(_ http.ResponseWriter, req *http.Request) { lengths.Store(req.Header.Values("Content-Length")) })
+	tr := &http1.Transport{}
+	defer tr.CloseIdleConnections()
+	for _, tc := range []struct {
+		method string
+		want   []string
+	}{
+		{http.MethodPost, []string{"0"}},
+		{http.MethodGet, nil},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, r.URL, nil)
+			require.NoError(t, err)
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, tc.want, lengths.Load())
+		})
+	}
+}
+
+// A receiver that closes the connection in the middle of its answer's head
+// makes the request fail with io.ErrUnexpectedEOF, not io.EOF.
+// (http.ReadResponse maps io.EOF itself on these paths, so this pins the
+// behaviour rather than the mapping in conn.ioError, which it repeats.)
+func TestAnswerCutShort(t *testing.T) {
+	for name, cut := range map[string]string{
+		"no answer":             "",
+		"in the headers":        "HTTP/1.1 200 OK\r\nContent-Type: text/pl",
+		"before the blank line": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := post(t, &http1.Transport{}, context.Background(), rawReceiver(t, cut), "x=1")
+			require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+			assert.NotErrorIs(t, err, io.EOF)
+		})
+	}
+}
+
+// An answer of 101 Switching Protocols to a request that did not ask for
+// it is refused, even when an answer follows it.
+func TestRefusesSwitchingProtocols(t *testing.T) {
+	u := rawReceiver(t, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"+
+		"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+	_, err := post(t, &http1.Transport{}, context.Background(), u, "x=1")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "switched protocols")
+}
