@@ -211,6 +211,14 @@ func TestEndSessionRules(t *testing.T) {
 			wantStatus: 400, wantBody: "id_token_hint is not valid",
 		},
 		{
+			name: "an encrypted hint (JWE) is refused (RIL-15)",
+			params: func(string) url.Values {
+				return url.Values{"id_token_hint": {"eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIn0.ZW5j.aXY.Y2lwaGVy.dGFn"},
+					"post_logout_redirect_uri": {reg}, "state": {"s"}}
+			},
+			wantStatus: 400, wantBody: "id_token_hint is not valid",
+		},
+		{
 			name: "hint for an unregistered client",
 			params: func(sid string) url.Values {
 				return url.Values{"id_token_hint": {e.hint("stranger", "alice", sid, future)}}

@@ -134,6 +134,24 @@ func TestConfirmationFlow(t *testing.T) {
 		assert.Equal(t, reg+"?state=q", r.location)
 	})
 
+	t.Run("a hint for a session its client was not in is suspect (RIL-12)", func(t *testing.T) {
+		e.join("s-other-client", "app1", "alice")
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint":            {e.hint("app2", "bob", "s-other-client", time.Now().Add(time.Hour))},
+			"post_logout_redirect_uri": {"https://app2.example.com/done/"}})
+		assert.Equal(t, 200, r.status)
+		assert.Contains(t, r.body, "may not come from you")
+		s, _ := e.front.Index().Session("s-other-client")
+		assert.False(t, s.Ended(), "nothing ends before the person confirms")
+		// Once app2 took part, the same hint ends the session at once.
+		e.join("s-other-client", "app2", "bob")
+		r = e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint":            {e.hint("app2", "bob", "s-other-client", time.Now().Add(time.Hour))},
+			"post_logout_redirect_uri": {"https://app2.example.com/done/"}})
+		assert.Equal(t, 302, r.status)
+		assert.Equal(t, "https://app2.example.com/done/", r.location)
+	})
+
 	t.Run("a logout_hint naming someone else is suspect", func(t *testing.T) {
 		e.join("s-lh", "app1", "alice")
 		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
@@ -306,8 +324,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	assert.Equal(t, issuer+"/.well-known/jwks.json", doc["jwks_uri"])
 	for _, k := range []string{"frontchannel_logout_supported", "frontchannel_logout_session_supported",
 		"backchannel_logout_supported", "backchannel_logout_session_supported"} {
-		_, isBool := doc[k].(bool)
-		assert.True(t, isBool, "%s must be a JSON boolean", k)
+		assert.Equal(t, true, doc[k], "%s must be the JSON boolean true", k)
 	}
 
 	r = e.do(newBrowser(t), http.MethodGet, "/.well-known/jwks.json", nil)
