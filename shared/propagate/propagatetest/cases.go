@@ -172,6 +172,69 @@ func testDeadReplica(t *testing.T, w Worker) {
 		10*time.Second, 10*time.Millisecond, "a summary line for the logout")
 }
 
+// skipReason is why the suite makes a worker skip a client.
+const skipReason = "propagatetest: this client is skipped"
+
+// testSkip: a target the worker skips (the suite's Skip, before the
+// worker's own) gets no call and no task; its delivery is recorded at once
+// as skipped, with the reason as last error, and is settled.
+func testSkip(t *testing.T, w Worker) {
+	h := setup(t, w, 3)
+	h.skip = map[string]string{"c2": skipReason}
+	h.start(4)
+	e := h.publish()
+	h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
+	h.waitStatus(e.LogoutID, "c3", event.StatusDelivered)
+	d := h.waitStatus(e.LogoutID, "c2", event.StatusSkipped)
+	assert.Equal(t, skipReason, d.LastError)
+	assert.Zero(t, d.Attempts)
+	assert.Equal(t, e.SID, d.SID)
+	assert.True(t, d.Status.Settled(), "a skipped delivery ends the front's wait")
+	h.wantSummary(e.LogoutID, map[string]float64{"targets": 3, "delivered": 2, "failed": 0, "skipped": 1, "parked": 0, "settled_before": 0})
+	// The line comes once every outcome is stored: a call to c2 would
+	// have come before it.
+	assert.Empty(t, h.recv.Requests("c2"), "a skipped target is not called")
+	assert.Equal(t, []event.Status{event.StatusSkipped}, h.statuses(e.LogoutID, "c2"))
+}
+
+// testRedelivered: replica A's connection is cut while one first attempt
+// (c2) is in flight, so the event comes back, to replica B. By then c1 was
+// parked (its first attempt failed; its retries hang), c3 delivered and c4
+// skipped. B calls c2 again (its outcome was never stored), hands c1 off
+// again and counts it parked, and calls neither c3 nor c4: they count as
+// settled before.
+func testRedelivered(t *testing.T, w Worker) {
+	h := setup(t, w, 4)
+	h.skip = map[string]string{"c4": skipReason}
+	// A's call to c2 must outlast the cut, however slow the machine.
+	h.timeout = time.Minute
+	h.recv.Answer("c1", http.StatusInternalServerError, http.StatusOK)
+	releaseC1 := h.recv.HangAfter("c1", 1)
+	releaseC2 := h.recv.Hang("c2")
+	a := h.startReplica(h.cfg, 4)
+	e := h.publish()
+	h.waitStatus(e.LogoutID, "c1", event.StatusRetrying)
+	h.waitStatus(e.LogoutID, "c3", event.StatusDelivered)
+	h.waitStatus(e.LogoutID, "c4", event.StatusSkipped)
+	require.Eventually(t, func() bool { return len(h.recv.Requests("c2")) == 1 }, 10*time.Second, 10*time.Millisecond)
+	a.cut()
+	releaseC2()
+	h.start(4)
+
+	h.wantSummaryOf(e.LogoutID, true, map[string]float64{"targets": 4, "delivered": 1, "failed": 0, "skipped": 0, "parked": 1, "settled_before": 2})
+	assert.Equal(t, event.StatusRetrying, h.last(e.LogoutID, "c1").Status, "c1 was still parked when B took the event")
+	assert.Len(t, h.recv.Requests("c3"), 1, "a delivered target is not called again")
+	assert.Empty(t, h.recv.Requests("c4"), "a skipped target is not called on a redelivery either")
+	h.waitStatus(e.LogoutID, "c2", event.StatusDelivered)
+	releaseC1()
+	h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
+	for _, c := range []string{"c2", "c3"} {
+		h.deliveredOnce(e.LogoutID, c) // c2: A's outcome was never stored
+	}
+	assert.Equal(t, event.StatusSkipped, h.last(e.LogoutID, "c4").Status)
+	a.stop(true)
+}
+
 // testUnknownClient: the configuration reached the fronts before this
 // worker, so a logout names a client that replica A does not know. A
 // delivers to the others, parks the new client's delivery in the work

@@ -3,6 +3,7 @@ package propagatetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -86,11 +87,10 @@ func Publish(t *testing.T, js jetstream.JetStream, e *event.SessionEnded) {
 // once, when it is final).
 func WaitStatus(t *testing.T, reg *prometheus.Registry, kind, clientID string, status event.Status, n int) {
 	t.Helper()
-	var got float64
 	require.Eventually(t, func() bool {
-		got = Deliveries(t, reg, kind, clientID, status)
-		return got == float64(n)
-	}, 15*time.Second, 20*time.Millisecond, "%s deliveries to %s: want %d, have %v", status, clientID, n, &got)
+		return Deliveries(t, reg, kind, clientID, status) == float64(n)
+	}, 15*time.Second, 20*time.Millisecond, "%s deliveries to %s: want %d, have %s", status, clientID, n,
+		lazy(func() string { return fmt.Sprint(Deliveries(t, reg, kind, clientID, status)) }))
 }
 
 // Deliveries returns signoff_deliveries_total for kind, clientID and

@@ -21,11 +21,12 @@ type Receiver struct {
 	mu       sync.Mutex
 	script   map[string][]int         // client -> statuses to answer, in order; the last repeats
 	hang     map[string]chan struct{} // client -> closed to stop hanging
+	pass     map[string]int           // client -> requests still answered before it hangs
 	requests map[string][]string      // client -> logout ids received, in order
 }
 
 func newReceiver(t testing.TB, chk func(testing.TB, *http.Request, []byte, string) string) *Receiver {
-	r := &Receiver{t: t, chk: chk, script: map[string][]int{}, hang: map[string]chan struct{}{}, requests: map[string][]string{}}
+	r := &Receiver{t: t, chk: chk, script: map[string][]int{}, hang: map[string]chan struct{}{}, pass: map[string]int{}, requests: map[string][]string{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(func() {
 		r.mu.Lock()
@@ -54,16 +55,22 @@ func (r *Receiver) Answer(clientID string, statuses ...int) {
 }
 
 // Hang makes clientID hang until the returned function is called.
-func (r *Receiver) Hang(clientID string) (release func()) {
+func (r *Receiver) Hang(clientID string) (release func()) { return r.HangAfter(clientID, 0) }
+
+// HangAfter lets clientID answer its next n requests by its script, then
+// makes it hang until the returned function is called; the requests that
+// hang are answered by the script once released.
+func (r *Receiver) HangAfter(clientID string, n int) (release func()) {
 	ch := make(chan struct{})
 	r.mu.Lock()
-	r.hang[clientID] = ch
+	r.hang[clientID], r.pass[clientID] = ch, n
 	r.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			r.mu.Lock()
 			delete(r.hang, clientID)
+			delete(r.pass, clientID)
 			r.mu.Unlock()
 			close(ch)
 		})
@@ -84,6 +91,10 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.requests[client] = append(r.requests[client], logoutID)
 	hang := r.hang[client]
+	if r.pass[client] > 0 {
+		r.pass[client]--
+		hang = nil
+	}
 	status := http.StatusOK
 	if s := r.script[client]; len(s) > 0 {
 		status = s[0]

@@ -1,10 +1,10 @@
 // Package propagatetest is the conformance suite that every propagation
 // worker passes: it runs the worker against a real in-process NATS
 // JetStream server and real HTTP receivers, and checks exactly-once
-// delivery per target, retries, dead letters and replay, circuit
-// breakers, the per-target bound, and recovery from a dead replica. It
-// also holds the helpers a worker's own tests share (helpers.go):
-// StartWorker, Publish, WaitStatus, OutcomeOf.
+// delivery per target, skipped targets, retries, dead letters and replay,
+// circuit breakers, the per-target bound, redelivered events and recovery
+// from a dead replica. It also holds the helpers a worker's own tests
+// share (helpers.go): StartWorker, Publish, WaitStatus, OutcomeOf.
 //
 //	func TestConformance(t *testing.T) {
 //		propagatetest.Run(t, propagatetest.Worker{Kind: "webhook", ...})
@@ -15,11 +15,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +66,8 @@ func Run(t *testing.T, w Worker) {
 	t.Run("a mostly healthy target's streak of failures does not open its breaker", func(t *testing.T) { testBreakerRatio(t, w) })
 	t.Run("a hanging target takes only its own slots", func(t *testing.T) { testPerTarget(t, w) })
 	t.Run("a dead replica's logout is completed by another", func(t *testing.T) { testDeadReplica(t, w) })
+	t.Run("a skipped target gets nothing and its delivery is settled", func(t *testing.T) { testSkip(t, w) })
+	t.Run("a redelivered event hands its parked deliveries off again and repeats no settled one", func(t *testing.T) { testRedelivered(t, w) })
 	t.Run("a client missing from a replica's configuration waits for one that knows it", func(t *testing.T) { testUnknownClient(t, w) })
 }
 
@@ -78,11 +83,16 @@ type harness struct {
 	logs     syncbuf.Buffer   // every replica's log
 	// Logouts handled exactly once (wantSummary): one summary line each.
 	summarised []string
+	// skip makes the replicas started later skip these clients, with the
+	// reason, before the worker's own Skip is asked.
+	skip map[string]string
+	// timeout bounds the Propagate calls of the replicas started later.
+	timeout time.Duration
 }
 
 func setup(t *testing.T, w Worker, clients int) *harness {
 	t.Helper()
-	h := &harness{t: t, w: w}
+	h := &harness{t: t, w: w, timeout: 3 * time.Second}
 	h.recv = newReceiver(t, w.Check)
 	h.srv = natstest.RunServer(t, "")
 	nc, js := natstest.Connect(t, h.srv)
@@ -138,12 +148,40 @@ func (h *harness) start(perTarget int) (stop func(die bool)) {
 
 // startWith runs one replica with its own configuration cfg.
 func (h *harness) startWith(cfg *config.Config, perTarget int) (stop func(die bool)) {
+	return h.startReplica(cfg, perTarget).stop
+}
+
+// replica is one running replica of the worker.
+type replica struct {
+	// cut closes the replica's connection: to JetStream it is dead at
+	// once, while the calls it has in flight run on and end without
+	// storing their outcomes.
+	cut func()
+	// stop stops it: gracefully, or as if it died (its connection closes
+	// first).
+	stop func(die bool)
+}
+
+// startReplica runs one replica with its own configuration cfg.
+func (h *harness) startReplica(cfg *config.Config, perTarget int) *replica {
 	nc, js := natstest.Connect(h.t, h.srv)
 	o := h.w.Options(h.t, cfg)
 	o.JS, o.Clients = js, cfg.Registry()
 	o.Logger = slog.New(slog.NewJSONHandler(&h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if len(h.skip) > 0 {
+		skip, own := maps.Clone(h.skip), o.Skip
+		o.Skip = func(c *config.Client, e *event.SessionEnded) (string, bool) {
+			if reason, ok := skip[c.ClientID]; ok {
+				return reason, true
+			}
+			if own != nil {
+				return own(c, e)
+			}
+			return "", false
+		}
+	}
 	o.PerTarget = perTarget
-	o.Timeout = 3 * time.Second
+	o.Timeout = h.timeout
 	o.AckWait = 2 * time.Second
 	o.Retry = propagate.RetryPolicy{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond, MaxAttempts: 8}
 	o.Breaker = propagate.BreakerPolicy{Failures: 3, OpenFor: 600 * time.Millisecond}
@@ -151,7 +189,7 @@ func (h *harness) startWith(cfg *config.Config, perTarget int) (stop func(die bo
 	done := make(chan error, 1)
 	go func() { done <- propagate.Run(ctx, o) }()
 	var once sync.Once
-	stop = func(die bool) {
+	stop := func(die bool) {
 		once.Do(func() {
 			if die {
 				nc.Close()
@@ -168,7 +206,7 @@ func (h *harness) startWith(cfg *config.Config, perTarget int) (stop func(die bo
 		})
 	}
 	h.t.Cleanup(func() { stop(true) })
-	return stop
+	return &replica{cut: nc.Close, stop: stop}
 }
 
 var logoutSeq int
@@ -237,13 +275,22 @@ func (h *harness) last(logoutID, clientID string) *event.Delivery {
 
 func (h *harness) waitStatus(logoutID, clientID string, want event.Status) *event.Delivery {
 	h.t.Helper()
-	var d *event.Delivery
+	var last atomic.Pointer[event.Delivery] // the condition may still run when a failed wait reports
 	require.Eventually(h.t, func() bool {
-		d = h.last(logoutID, clientID)
+		d := h.last(logoutID, clientID)
+		last.Store(d)
 		return d != nil && d.Status == want
-	}, 20*time.Second, 20*time.Millisecond, "%s/%s never %s (last %+v)", logoutID, clientID, want, d)
-	return d
+	}, 20*time.Second, 20*time.Millisecond, "%s/%s never %s (last %s)", logoutID, clientID, want,
+		lazy(func() string { return fmt.Sprintf("%+v", last.Load()) }))
+	return last.Load()
 }
+
+// lazy is a failure message's argument that is formatted when the message
+// is, so that a wait that fails shows the last value it saw, not the one
+// before it began.
+type lazy func() string
+
+func (l lazy) String() string { return l() }
 
 func count(ids []string, id string) int {
 	n := 0
@@ -299,6 +346,14 @@ func (h *harness) summaries(logoutID string) []map[string]any {
 // checkDeliveryLogs checks at the end that no second line came.
 func (h *harness) wantSummary(logoutID string, want map[string]float64) {
 	h.t.Helper()
+	h.wantSummaryOf(logoutID, false, want)
+}
+
+// wantSummaryOf is wantSummary for an event that is acknowledged by its
+// first handling (redelivered false) or by a later one, the only one
+// that stored every outcome (redelivered true).
+func (h *harness) wantSummaryOf(logoutID string, redelivered bool, want map[string]float64) {
+	h.t.Helper()
 	var lines []map[string]any
 	require.Eventually(h.t, func() bool {
 		lines = h.summaries(logoutID)
@@ -307,7 +362,7 @@ func (h *harness) wantSummary(logoutID string, want map[string]float64) {
 	h.summarised = append(h.summarised, logoutID)
 	level, _ := lines[0]["level"].(string)
 	assert.Equal(h.t, "INFO", level, "level of the summary of %s", logoutID)
-	assert.Equal(h.t, false, lines[0]["redelivered"], "the summary of %s", logoutID)
+	assert.Equal(h.t, redelivered, lines[0]["redelivered"], "the summary of %s", logoutID)
 	for k, v := range want {
 		assert.Equal(h.t, v, lines[0][k], "%s of the summary of %s", k, logoutID)
 	}
