@@ -49,7 +49,7 @@ func TestJSSubscriber(t *testing.T) {
 
 	s := natstest.RunServer(t, "")
 	_, js := natstest.Connect(t, s)
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default()))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default(), nil))
 	publish(t, js, clientLogout("L-app2", "app2", "s1", "pairwise-7f3c"), "L-app2.app2")
 	publish(t, js, clientLogout("L-app1", "app1", "s1", "alice"), "L-app1.app1")
 
@@ -68,7 +68,7 @@ func TestJSSubscriber(t *testing.T) {
 	t.Run("subscriber.mjs with app1's restricted permissions, stopped by SIGTERM", func(t *testing.T) {
 		s := runConfiguredServer(t, permissionsConf)
 		signoff, _, _ := connectAs(t, s, "signoff")
-		require.NoError(t, natsconn.EnsureStreams(t.Context(), signoff, config.Default()))
+		require.NoError(t, natsconn.EnsureStreams(t.Context(), signoff, config.Default(), nil))
 		publish(t, signoff, clientLogout("L-app2", "app2", "s1", "pairwise-7f3c"), "L-app2.app2")
 		publish(t, signoff, clientLogout("L-app1", "app1", "s1", "alice"), "L-app1.app1")
 

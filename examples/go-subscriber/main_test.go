@@ -20,7 +20,7 @@ func TestRun(t *testing.T) {
 	}
 	s := natstest.RunServer(t, "")
 	_, js := natstest.Connect(t, s)
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default()))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default(), nil))
 
 	// Published before the app starts: a new durable starts with the
 	// logouts still in the stream.

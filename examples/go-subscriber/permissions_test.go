@@ -79,7 +79,7 @@ func TestPermissions(t *testing.T) {
 	}
 	s := runConfiguredServer(t, permissionsConf)
 	signoff, _, _ := connectAs(t, s, "signoff")
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), signoff, config.Default()))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), signoff, config.Default(), nil))
 	publish(t, signoff, clientLogout("L1", "app1", "s1", "alice"), "L1.app1")
 	publish(t, signoff, clientLogout("L2", "app2", "s1", "pairwise-7f3c"), "L2.app2")
 

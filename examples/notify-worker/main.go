@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer cancel()
 		conn.Close(closeCtx) // after the worker has drained
 	}()
-	if err := natsconn.EnsureStreams(ctx, conn.JS, cfg); err != nil {
+	if err := natsconn.EnsureStreams(ctx, conn.JS, cfg, logger); err != nil {
 		return err
 	}
 

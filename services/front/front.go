@@ -64,7 +64,7 @@ type Front struct {
 // the index and the intake of participation reports, and wires the HTTP
 // handler. Close releases what New started.
 func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
-	if err := natsconn.EnsureStreams(ctx, d.NATS.JS, cfg); err != nil {
+	if err := natsconn.EnsureStreams(ctx, d.NATS.JS, cfg, d.Logger); err != nil {
 		return nil, err
 	}
 	ix, err := index.New()

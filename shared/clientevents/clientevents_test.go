@@ -26,7 +26,7 @@ func TestAppsReceiveOnlyTheirOwnLogouts(t *testing.T) {
 	_, js := natstest.Connect(t, s)
 	cfg := config.Default()
 	cfg.Clients = []config.Client{{ClientID: "app1", LogoutEvents: true}, {ClientID: "app2", LogoutEvents: true}, {ClientID: "app3"}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 
 	o := clientevents.Options(js)
 	o.Clients = cfg.Registry()

@@ -35,7 +35,7 @@ func TestEnsureStreamsOnTooSmallACluster(t *testing.T) {
 	cfg := config.Default()
 	cfg.NATS.Replicas = 3
 
-	err = natsconn.EnsureStreams(t.Context(), js, cfg)
+	err = natsconn.EnsureStreams(t.Context(), js, cfg, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "with 3 replicas")
 	assert.Contains(t, err.Error(), "does the cluster have that many JetStream servers (nats.replicas)?")
@@ -44,5 +44,5 @@ func TestEnsureStreamsOnTooSmallACluster(t *testing.T) {
 	assert.EqualValues(t, 10005, apiErr.ErrorCode)
 
 	cfg.NATS.Replicas = 2
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg), "as many replicas as servers")
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil), "as many replicas as servers")
 }

@@ -8,3 +8,10 @@ func SetRetryFor(t interface{ Cleanup(func()) }, d time.Duration) {
 	declareRetryFor = d
 	t.Cleanup(func() { declareRetryFor = old })
 }
+
+// SetRetryLogEvery sets how often RetryTransient logs until the test ends.
+func SetRetryLogEvery(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := retryLogEvery
+	retryLogEvery = d
+	t.Cleanup(func() { retryLogEvery = old })
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -98,10 +99,12 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 // alone: services start concurrently, and a needless update races the
 // consumers that other services create meanwhile. A declaration that fails
 // for a passing reason (no answer, cluster not ready) is retried for up to
-// a minute.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Config) error {
+// a minute, and logger (nil for none) says so.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Config, logger *slog.Logger) error {
 	for _, want := range Streams(cfg) {
-		_, err := RetryTransient(ctx, func() (struct{}, error) { return struct{}{}, ensureStream(ctx, js, want) })
+		_, err := RetryTransient(ctx, logger, "declaring stream "+want.Name, func() (struct{}, error) {
+			return struct{}{}, ensureStream(ctx, js, want)
+		})
 		if errors.Is(err, nats.ErrNoResponders) {
 			// Nothing answers the JetStream API at all: not a server
 			// that is starting (it answers "temporarily unavailable").
@@ -140,6 +143,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 // electing its meta leader answers "temporarily unavailable".
 var declareRetryFor = time.Minute
 
+// retryLogEvery is how often RetryTransient says that it still waits.
+var retryLogEvery = 10 * time.Second
+
 // RetryTransient calls f, a JetStream API call, and returns what it
 // returned once it succeeds, fails
 // for a reason that will not pass, ctx ends or a minute has passed, with
@@ -151,9 +157,15 @@ var declareRetryFor = time.Minute
 // at start, so that a cluster that is forming or recovering delays them
 // instead of stopping them; a real limit still shows, with its own error,
 // once the minute is over. When ctx ends first, the error says so.
-func RetryTransient[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	deadline := time.Now().Add(declareRetryFor)
+//
+// While it waits, it logs at warn to logger (nil for none) what it waits
+// for and why, at the first failure and then every 10 s, so that a service
+// that seems stuck at start says why.
+func RetryTransient[T any](ctx context.Context, logger *slog.Logger, what string, f func() (T, error)) (T, error) {
+	start := time.Now()
+	deadline := start.Add(declareRetryFor)
 	pause := 100 * time.Millisecond
+	var logged time.Time
 	for {
 		v, err := f()
 		switch {
@@ -161,6 +173,11 @@ func RetryTransient[T any](ctx context.Context, f func() (T, error)) (T, error) 
 			return v, err
 		case ctx.Err() != nil:
 			return v, errors.Join(ctx.Err(), err)
+		}
+		if logger != nil && (logged.IsZero() || time.Since(logged) >= retryLogEvery) {
+			logger.Warn("waiting for JetStream", "call", what, "err", err.Error(),
+				slog.Duration("waited", time.Since(start)), slog.Duration("gives_up_after", declareRetryFor))
+			logged = time.Now()
 		}
 		t := time.NewTimer(pause/2 + rand.N(pause))
 		select {

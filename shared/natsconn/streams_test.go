@@ -21,15 +21,15 @@ func TestEnsureStreams(t *testing.T) {
 	s := natstest.RunServer(t, "")
 	_, js := natstest.Connect(t, s)
 	cfg := config.Default()
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 	st, err := js.Stream(t.Context(), natsconn.StreamState)
 	require.NoError(t, err)
 	created := st.CachedInfo().Created
 
 	// Unchanged: left alone. Changed: updated.
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 	cfg.Sessions.Retention = 48 * time.Hour
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 	info, err := st.Info(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, 96*time.Hour, info.Config.MaxAge, "the state stream keeps twice the retention")
@@ -46,7 +46,7 @@ func TestStreamsAsTheServerStoresThem(t *testing.T) {
 	s := natstest.RunServer(t, "")
 	_, js := natstest.Connect(t, s)
 	cfg := config.Default()
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 	for _, want := range natsconn.Streams(cfg) {
 		st, err := js.Stream(t.Context(), want.Name)
 		require.NoError(t, err)
@@ -89,7 +89,7 @@ func TestEnsureStreamsRetriesWhileTheClusterIsNotReady(t *testing.T) {
 	t.Cleanup(client.Close)
 	js, err := jetstream.NewWithAPIPrefix(client, "$JSX.API")
 	require.NoError(t, err)
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default()))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default(), nil))
 	assert.EqualValues(t, 3+2*len(natsconn.Streams(config.Default())), refused.Load(),
 		"three refusals, then for each stream an info request and a create")
 	_, err = js.Stream(t.Context(), natsconn.StreamWork)
@@ -100,7 +100,7 @@ func TestEnsureStreamsRetriesWhileTheClusterIsNotReady(t *testing.T) {
 	cfg := config.Default()
 	cfg.NATS.Replicas = 3 // one server, no cluster
 	before := refused.Load()
-	err = natsconn.EnsureStreams(t.Context(), js, cfg)
+	err = natsconn.EnsureStreams(t.Context(), js, cfg, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "declaring stream")
 	assert.EqualValues(t, 2, refused.Load()-before, "one info and one update request, no retry")
@@ -119,7 +119,7 @@ func TestEnsureStreamsWithoutJetStream(t *testing.T) {
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	err = natsconn.EnsureStreams(t.Context(), js, config.Default())
+	err = natsconn.EnsureStreams(t.Context(), js, config.Default(), nil)
 	require.ErrorIs(t, err, nats.ErrNoResponders)
 	assert.Contains(t, err.Error(), "is JetStream enabled")
 }

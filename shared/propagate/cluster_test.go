@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/internal/syncbuf"
 	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/natstest"
 	"github.com/signoff/signoff/shared/propagate"
@@ -47,7 +49,7 @@ func TestRunWaitsForARecoveringCluster(t *testing.T) {
 		_, err := js.AccountInfo(t.Context())
 		return err == nil
 	}, 60*time.Second, 100*time.Millisecond, "a meta leader")
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 
 	// The quorum goes.
 	for _, s := range []interface {
@@ -58,6 +60,7 @@ func TestRunWaitsForARecoveringCluster(t *testing.T) {
 		s.WaitForShutdown()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncbuf.Buffer
 	var runErr error
 	stopped := make(chan struct{})
 	go func() {
@@ -66,7 +69,7 @@ func TestRunWaitsForARecoveringCluster(t *testing.T) {
 			Kind:       "testjson",
 			Wants:      func(c *config.Client) bool { return c.WebhookURI != "" },
 			Propagator: jsonPropagator(),
-			JS:         js, Clients: cfg.Registry(), Logger: slog.New(slog.DiscardHandler),
+			JS:         js, Clients: cfg.Registry(), Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 		})
 	}()
 	t.Cleanup(func() {
@@ -74,12 +77,17 @@ func TestRunWaitsForARecoveringCluster(t *testing.T) {
 		<-stopped
 	})
 	// Binding cannot succeed now, for a reason that passes: the worker must
-	// still be running after more than JetStream's request timeout (5 s),
-	// after which it used to give up.
-	select {
-	case <-stopped:
-		t.Fatalf("the worker stopped while the cluster was down: %v", runErr)
-	case <-time.After(7 * time.Second):
+	// say that it waits, and wait, where it used to give up.
+	waiting := func() bool { return strings.Contains(logs.String(), `"msg":"waiting for JetStream"`) }
+	giveUp := time.After(90 * time.Second)
+	for !waiting() {
+		select {
+		case <-stopped:
+			t.Fatalf("the worker stopped while the cluster was down: %v\n%s", runErr, logs.String())
+		case <-giveUp:
+			t.Fatalf("the worker never said that it waits:\n%s", logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 
 	c.Start(1)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,8 +25,8 @@ type ledger struct {
 	m     *metrics
 }
 
-func newLedger(ctx context.Context, js jetstream.JetStream, kind string, m *metrics) (*ledger, error) {
-	st, err := natsconn.RetryTransient(ctx, func() (jetstream.Stream, error) {
+func newLedger(ctx context.Context, js jetstream.JetStream, kind string, m *metrics, logger *slog.Logger) (*ledger, error) {
+	st, err := natsconn.RetryTransient(ctx, logger, "opening the state stream", func() (jetstream.Stream, error) {
 		return js.Stream(ctx, natsconn.StreamState)
 	})
 	if err != nil {

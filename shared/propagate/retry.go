@@ -24,7 +24,7 @@ func TasksConsumer(kind, clientID string) string { return "retry-" + kind + "-" 
 // cannot take every slot of the worker.
 func (w *worker) consumeTasks(ctx context.Context, clientID string) (jetstream.ConsumeContext, error) {
 	name := TasksConsumer(w.o.Kind, clientID)
-	cons, err := natsconn.RetryTransient(ctx, func() (jetstream.Consumer, error) {
+	cons, err := natsconn.RetryTransient(ctx, w.o.Logger, "binding consumer "+name, func() (jetstream.Consumer, error) {
 		return w.o.JS.CreateOrUpdateConsumer(ctx, natsconn.StreamWork, jetstream.ConsumerConfig{
 			Durable:       name,
 			Description:   "signoff " + w.o.Kind + " worker: retries for " + clientID,

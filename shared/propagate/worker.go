@@ -36,7 +36,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	l, err := newLedger(ctx, o.JS, o.Kind, m)
+	l, err := newLedger(ctx, o.JS, o.Kind, m, o.Logger)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,9 @@ func EventsConsumer(kind string) string { return "worker-" + kind }
 // and consumes them.
 func (w *worker) consumeEvents(ctx context.Context) (jetstream.ConsumeContext, error) {
 	name := EventsConsumer(w.o.Kind)
-	cons, err := natsconn.RetryTransient(ctx, func() (jetstream.Consumer, error) { return w.bindEvents(ctx, name) })
+	cons, err := natsconn.RetryTransient(ctx, w.o.Logger, "binding consumer "+name, func() (jetstream.Consumer, error) {
+		return w.bindEvents(ctx, name)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("binding consumer %s: %w", name, err)
 	}

@@ -38,7 +38,7 @@ func Boot(ctx context.Context, cfg *config.Config, name string, needKeys bool, l
 		return nil, err
 	}
 	e.NATS = conn
-	if err := natsconn.EnsureStreams(ctx, conn.JS, cfg); err != nil {
+	if err := natsconn.EnsureStreams(ctx, conn.JS, cfg, logger); err != nil {
 		e.Close(ctx)
 		return nil, err
 	}

@@ -55,7 +55,7 @@ func StartWorker(t *testing.T, cfg *config.Config,
 	t.Helper()
 	s := natstest.RunServer(t, "")
 	_, js := natstest.Connect(t, s)
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)

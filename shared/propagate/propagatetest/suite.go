@@ -108,7 +108,7 @@ func setup(t *testing.T, w Worker, clients int) *harness {
 	h.cfg = cfg
 	// Registered first, so it runs once every replica has stopped.
 	t.Cleanup(h.checkDeliveryLogs)
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 	_, err := nc.Subscribe(event.DeliveryPrefix+">", func(m *nats.Msg) {
 		var d event.Delivery
 		if json.Unmarshal(m.Data, &d) == nil {

@@ -97,7 +97,9 @@ func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.Ordered
 	f.mu.Lock()
 	f.ccs = append(f.ccs, cc)
 	f.mu.Unlock()
-	info, err := natsconn.RetryTransient(ctx, func() (*jetstream.ConsumerInfo, error) { return cons.Info(ctx) })
+	info, err := natsconn.RetryTransient(ctx, f.logger, "reading the "+stream+" projection consumer", func() (*jetstream.ConsumerInfo, error) {
+		return cons.Info(ctx)
+	})
 	if err != nil {
 		return fmt.Errorf("reading %s projection consumer: %w", stream, err)
 	}

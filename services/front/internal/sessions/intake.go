@@ -33,7 +33,7 @@ func NewIntake(js jetstream.JetStream, svc *Service, logger *slog.Logger) *Intak
 
 // Start creates or binds the shared durable consumer and consumes.
 func (in *Intake) Start(ctx context.Context) error {
-	cons, err := natsconn.RetryTransient(ctx, func() (jetstream.Consumer, error) {
+	cons, err := natsconn.RetryTransient(ctx, in.logger, "binding consumer "+IntakeConsumer, func() (jetstream.Consumer, error) {
 		return in.js.CreateOrUpdateConsumer(ctx, natsconn.StreamIntake, jetstream.ConsumerConfig{
 			Durable:       IntakeConsumer,
 			Description:   "signoff fronts: record participation reports",

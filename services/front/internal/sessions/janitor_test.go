@@ -19,7 +19,7 @@ func TestJanitorExpiresAndRemoves(t *testing.T) {
 	s := natstest.RunServer(t, "")
 	nc, js := natstest.Connect(t, s)
 	_ = nc
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default()))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default(), nil))
 	ix, err := index.New()
 	require.NoError(t, err)
 	svc := NewService(js, ix, func(string) bool { return true }, 10, "http://issuer")

@@ -57,7 +57,7 @@ func benchmarkRebuild(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	ctx := b.Context()
-	if err := natsconn.EnsureStreams(ctx, js, cfg); err != nil {
+	if err := natsconn.EnsureStreams(ctx, js, cfg, nil); err != nil {
 		b.Fatal(err)
 	}
 

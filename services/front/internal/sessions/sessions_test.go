@@ -56,7 +56,7 @@ func setup(t *testing.T) jetstream.JetStream {
 	s := natstest.RunServer(t, "")
 	_, js := natstest.Connect(t, s)
 	cfg := config.Default()
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 	return js
 }
 
@@ -115,7 +115,7 @@ func TestRestartRebuildsIndex(t *testing.T) {
 	dir := t.TempDir()
 	s := natstest.RunServer(t, dir)
 	_, js := natstest.Connect(t, s)
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default()))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default(), nil))
 	a := startReplica(t, js)
 	for i, sid := range []string{"s1", "s2", "s3"} {
 		require.NoError(t, a.svc.Join(t.Context(), &event.Joined{SID: sid, ClientID: "app1", Sub: "alice"}))
