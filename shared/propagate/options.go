@@ -23,7 +23,8 @@ type Options struct {
 	Wants func(c *config.Client) bool
 	// Skip, when set, may exclude a wanted target of one logout with a
 	// reason (recorded as status skipped), e.g. a client that requires a
-	// sid in a logout that has none.
+	// sid in a logout that has none. It is asked before the first attempt
+	// and again before each attempt of the retry stage.
 	Skip func(c *config.Client, e *event.SessionEnded) (reason string, skip bool)
 	// Propagator delivers to one target.
 	Propagator Propagator

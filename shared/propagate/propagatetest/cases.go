@@ -242,6 +242,13 @@ func testRedelivered(t *testing.T, w Worker) {
 // replica B, started with the new configuration, delivers to the new
 // client, and nobody gets anything twice.
 func testUnknownClient(t *testing.T, w Worker) {
+	t.Run("delivered", func(t *testing.T) { testUnknownClientThen(t, w, false) })
+	// The replica that knows c3 decides whether to skip it: a parked
+	// delivery is no way around the worker's Skip.
+	t.Run("skipped", func(t *testing.T) { testUnknownClientThen(t, w, true) })
+}
+
+func testUnknownClientThen(t *testing.T, w Worker, skip bool) {
 	h := setup(t, w, 3)
 	old := *h.cfg
 	old.Clients = h.cfg.Clients[:2] // c3 is new
@@ -265,6 +272,14 @@ func testUnknownClient(t *testing.T, w Worker) {
 	assert.Nil(t, h.last(e.LogoutID, "c3"), "no progress record until a replica that knows c3 takes it")
 
 	stopA(false)
+	if skip {
+		h.skip = map[string]string{"c3": "c3 wants no logouts of this kind"}
+		h.start(4)
+		d := h.waitStatus(e.LogoutID, "c3", event.StatusSkipped)
+		assert.Equal(t, "c3 wants no logouts of this kind", d.LastError)
+		assert.Empty(t, h.recv.Requests("c3"), "a skipped target gets nothing")
+		return
+	}
 	h.start(4)
 	h.waitStatus(e.LogoutID, "c3", event.StatusDelivered)
 	for _, c := range []string{"c1", "c2", "c3"} {
