@@ -105,7 +105,9 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target) {
 	}
 	n := attempts + 1
 	d := &Delivery{Event: e, Client: t.client, Sub: task.Sub, Kind: w.o.Kind, Attempt: n}
+	release := w.hold(msg) // a call may take longer than AckWait
 	err = t.call(ctx, w.o.Propagator, d, w.o.Timeout, w.m)
+	release()
 	<-w.slots
 	t.release()
 

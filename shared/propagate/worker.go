@@ -176,23 +176,10 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 			errs[i] = w.first(ctx, b, t, p.Sub, redelivered, logger)
 		})
 	}
-	// Long fan-outs (slow targets, busy slots) keep the event ours: it is
-	// not redelivered to another replica while this one works on it.
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(max(w.o.AckWait/3, 10*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
+	// Long fan-outs (slow targets, busy slots) keep the event ours.
+	release := w.hold(msg)
 	wg.Wait()
-	close(stop)
+	release()
 	errs = append(errs, b.flush())
 	// One line per handling of the event, with its counts: at info when
 	// every outcome is stored, at warn when the event comes back.
@@ -341,4 +328,25 @@ func (w *worker) fail(ctx context.Context, task *Task, n int, err error, logger 
 		return err
 	}
 	return w.ledger.record(ctx, task.Event, task.ClientID, event.StatusFailed, n, err.Error())
+}
+
+// hold tells JetStream every third of AckWait that msg is still being
+// worked on, until release is called: a live replica keeps an event or
+// task however long its deliveries take (up to Timeout each), and one that
+// died has it redelivered to another after AckWait.
+func (w *worker) hold(msg jetstream.Msg) (release func()) {
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(max(w.o.AckWait/3, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(stop) }
 }

@@ -86,6 +86,24 @@ func testTransient(t *testing.T, w Worker) {
 	h.waitStatus(e.LogoutID, "c2", event.StatusDelivered)
 }
 
+func testSlowRetry(t *testing.T, w Worker) {
+	h := setup(t, w, 1)
+	h.timeout = 30 * time.Second // far longer than the suite's AckWait
+	h.recv.Answer("c1", http.StatusServiceUnavailable, http.StatusOK)
+	release := h.recv.HangAfter("c1", 1) // the retry hangs
+	h.start(4)
+	h.start(4)
+	e := h.publish()
+	require.Eventually(t, func() bool { return len(h.recv.Requests("c1")) == 2 }, 10*time.Second, 10*time.Millisecond,
+		"the first attempt and its retry")
+	// JetStream would hand the task out again after AckWait if the
+	// replica that calls did not say that it still works on it.
+	time.Sleep(3 * ackWait / 2) // and less than a client timeout of 5 s
+	release()
+	h.deliveredOnce(e.LogoutID, "c1")
+	assert.Len(t, h.recv.Requests("c1"), 2, "no second call while the retry was in flight")
+}
+
 func testBreaker(t *testing.T, w Worker) {
 	h := setup(t, w, 2)
 	// Three failures open c1's breaker (the suite's policy). c1 fails

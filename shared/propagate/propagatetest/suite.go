@@ -65,11 +65,16 @@ func Run(t *testing.T, w Worker) {
 	t.Run("an open breaker defers and later delivers", func(t *testing.T) { testBreaker(t, w) })
 	t.Run("a mostly healthy target's streak of failures does not open its breaker", func(t *testing.T) { testBreakerRatio(t, w) })
 	t.Run("a hanging target takes only its own slots", func(t *testing.T) { testPerTarget(t, w) })
+	t.Run("a retry slower than AckWait is not handed to another replica", func(t *testing.T) { testSlowRetry(t, w) })
 	t.Run("a dead replica's logout is completed by another", func(t *testing.T) { testDeadReplica(t, w) })
 	t.Run("a skipped target gets nothing and its delivery is settled", func(t *testing.T) { testSkip(t, w) })
 	t.Run("a redelivered event hands its parked deliveries off again and repeats no settled one", func(t *testing.T) { testRedelivered(t, w) })
 	t.Run("a client missing from a replica's configuration waits for one that knows it", func(t *testing.T) { testUnknownClient(t, w) })
 }
+
+// ackWait is the workers' AckWait in the suite: short, so that a dead
+// replica's work comes back soon.
+const ackWait = 2 * time.Second
 
 type harness struct {
 	t        *testing.T
@@ -182,7 +187,7 @@ func (h *harness) startReplica(cfg *config.Config, perTarget int) *replica {
 	}
 	o.PerTarget = perTarget
 	o.Timeout = h.timeout
-	o.AckWait = 2 * time.Second
+	o.AckWait = ackWait
 	o.Retry = propagate.RetryPolicy{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond, MaxAttempts: 8}
 	o.Breaker = propagate.BreakerPolicy{Failures: 3, OpenFor: 600 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
