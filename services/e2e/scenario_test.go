@@ -30,7 +30,7 @@ const (
 	minOutage = 8 * time.Second
 	// convergeWithin bounds the wait for every delivery after the last
 	// logout: a killed worker's unacknowledged events come back after the
-	// workers' AckWait (40 s), and retries back off from 1 s.
+	// workers' AckWait (15 s), and retries back off from 1 s.
 	convergeWithin = 3 * time.Minute
 )
 

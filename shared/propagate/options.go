@@ -45,7 +45,9 @@ type Options struct {
 	// Timeout bounds one Propagate call. Default 10s.
 	Timeout time.Duration
 	// AckWait is how long JetStream waits before it redelivers an event or
-	// task whose worker went silent (died). Default Timeout + 30s.
+	// task whose worker went silent (died). A replica that works on one,
+	// however long, says so every AckWait/3, so AckWait may be shorter
+	// than Timeout. Default 15s.
 	AckWait time.Duration
 	// Retry is the backoff and budget of transient failures.
 	Retry RetryPolicy
@@ -111,7 +113,7 @@ func (o *Options) defaults() error {
 	setDefault(&o.Concurrency, 64)
 	setDefault(&o.PerTarget, 4)
 	setDefault(&o.Timeout, 10*time.Second)
-	setDefault(&o.AckWait, o.Timeout+30*time.Second)
+	setDefault(&o.AckWait, 15*time.Second)
 	r := &o.Retry
 	setDefault(&r.Initial, time.Second)
 	setDefault(&r.Max, 5*time.Minute)

@@ -113,6 +113,13 @@ func (w *worker) consumeEvents(ctx context.Context) (jetstream.ConsumeContext, e
 // later still delivers recent logouts.
 func (w *worker) bindEvents(ctx context.Context, name string) (jetstream.Consumer, error) {
 	cons, err := w.o.JS.Consumer(ctx, natsconn.StreamEvents, name)
+	if err == nil && cons.CachedInfo().Config.AckWait != w.o.AckWait {
+		// Bound as it is, but for AckWait, which may change (it used to
+		// follow Timeout): JetStream keeps the rest, its start above all.
+		cfg := cons.CachedInfo().Config
+		cfg.AckWait = w.o.AckWait
+		return w.o.JS.UpdateConsumer(ctx, natsconn.StreamEvents, cfg)
+	}
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return cons, err
 	}
