@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -218,23 +219,32 @@ const allocsPath = "/debug/pprof/heap?gc=1"
 // fetchProfile writes the product's pprof answer at path into file; a
 // profile is a debugging aid, so failures are only reported.
 func fetchProfile(ctx context.Context, path, file string) {
+	if err := writeProfile(ctx, path, file); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest: profile:", err)
+	}
+}
+
+// writeProfile is fetchProfile returning its error. An answer other than
+// 200 is an error and leaves file alone: its body is not a profile.
+func writeProfile(ctx context.Context, path, file string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+pprofAddr+path, nil)
 	if err != nil {
-		return
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "loadtest: profile:", err)
-		return
+		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetching %s: HTTP %d", path, resp.StatusCode)
+	}
 	f, err := os.Create(file)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "loadtest: profile:", err)
-		return
+		return err
 	}
-	defer f.Close()
-	_, _ = io.Copy(f, resp.Body)
+	_, err = io.Copy(f, resp.Body)
+	return errors.Join(err, f.Close())
 }
 
 // parallel runs f(0..n-1) on c goroutines and returns the first error.
