@@ -164,6 +164,9 @@ func (r *receivers) verify(raw, client string) (string, error) {
 	c := tok.Claims.(jwt.MapClaims)
 	iat, _ := c.GetIssuedAt()
 	exp, _ := c.GetExpirationTime()
+	if iat == nil || exp == nil {
+		return "", fmt.Errorf("iat or exp missing")
+	}
 	if exp.Sub(iat.Time) > 2*time.Minute {
 		return "", fmt.Errorf("exp too far")
 	}
@@ -179,12 +182,16 @@ func (r *receivers) verify(raw, client string) (string, error) {
 	}
 	jti, _ := c["jti"].(string)
 	sid, _ := c["sid"].(string)
+	if jti == "" || sid == "" {
+		return "", fmt.Errorf("jti or sid missing")
+	}
+	// Only a token valid in every other way counts as verified.
 	r.mu.Lock()
 	seen := r.jtis[jti]
 	r.jtis[jti] = true
 	r.mu.Unlock()
-	if jti == "" || seen || sid == "" {
-		return "", fmt.Errorf("jti %q reused or sid missing", jti)
+	if seen {
+		return "", fmt.Errorf("jti %q reused", jti)
 	}
 	return sid, nil
 }

@@ -146,6 +146,9 @@ func TestVerifyRefuses(t *testing.T) {
 		{name: "no sid", reason: "sid missing", raw: func(t *testing.T, sid string) string {
 			return craft(t, ks, claims(sid, func(c jwt.MapClaims) { delete(c, "sid") }), nil)
 		}},
+		{name: "no iat", reason: "iat or exp missing", raw: func(t *testing.T, sid string) string {
+			return craft(t, ks, claims(sid, func(c jwt.MapClaims) { delete(c, "iat") }), nil)
+		}},
 		{name: "a second form parameter", extra: url.Values{"state": {"x"}}, raw: func(t *testing.T, sid string) string {
 			return logoutToken(t, ks, keys.ES256, iss, "c1", sid)
 		}},
@@ -171,6 +174,7 @@ func TestVerifyRefuses(t *testing.T) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	assert.Equal(t, []string{"sid-reused"}, mapKeys(r.got), "only the valid token is recorded")
+	assert.Len(t, r.jtis, 1, "only the valid token counts as verified")
 }
 
 func mapKeys[V any](m map[string]V) []string {
