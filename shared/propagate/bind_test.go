@@ -2,7 +2,12 @@ package propagate_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,20 +22,39 @@ import (
 	"github.com/signoff/signoff/shared/propagate"
 )
 
-// An events consumer made by an older worker (its AckWait followed
-// Timeout: 40 s by default) is bound with the worker's AckWait, and keeps
-// where it started.
-func TestBindUpdatesAckWait(t *testing.T) {
+// An events consumer made by another version of the worker is bound as it
+// is, and a replica checks in often enough for its AckWait even when that
+// is shorter than the replica's own: a fan-out slower than the consumer's
+// AckWait is not handed to a second handling.
+func TestBindKeepsAnExistingConsumer(t *testing.T) {
+	var calls atomic.Int32
+	release := make(chan struct{})
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if calls.Add(1) == 1 {
+			<-release
+		}
+	}))
+	t.Cleanup(recv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+
 	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
 	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: "http://127.0.0.1:1/hook", WebhookSecret: "s"}}
+	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL, WebhookSecret: "s"}}
 	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 	start := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	name := propagate.EventsConsumer("testjson")
+	const theirs = time.Second // shorter than the worker's own 15 s
 	_, err := js.CreateConsumer(t.Context(), natsconn.StreamEvents, jetstream.ConsumerConfig{
 		Durable: name, FilterSubject: event.SubjectSessionEnded,
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start,
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 40 * time.Second, MaxAckPending: 256, MaxDeliver: -1,
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: theirs, MaxAckPending: 256, MaxDeliver: -1,
 	})
 	require.NoError(t, err)
 
@@ -46,16 +70,32 @@ func TestBindUpdatesAckWait(t *testing.T) {
 		cancel()
 		require.NoError(t, <-done)
 	}()
-	var info *jetstream.ConsumerInfo
+
+	e := event.SessionEnded{LogoutID: "L-slow", SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
+		Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
+	publishEnded(t, js, &e)
+	require.Eventually(t, func() bool { return calls.Load() == 1 }, 10*time.Second, 10*time.Millisecond, "the first attempt")
+	// Three of the consumer's AckWaits: a replica that checked in at a
+	// third of its own 15 s would have had the event handed out again.
+	time.Sleep(3 * theirs)
+	close(release)
+	cons, err := js.Consumer(t.Context(), natsconn.StreamEvents, name)
+	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		cons, err := js.Consumer(t.Context(), natsconn.StreamEvents, name)
-		if err != nil {
-			return false
-		}
-		info = cons.CachedInfo()
-		return info.Config.AckWait != 40*time.Second
-	}, 10*time.Second, 20*time.Millisecond, "the worker binds the consumer")
-	assert.Equal(t, 15*time.Second, info.Config.AckWait, "the default AckWait")
+		info, err := cons.Info(t.Context())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	}, 10*time.Second, 10*time.Millisecond, "the event is acknowledged")
+	assert.Equal(t, int32(1), calls.Load(), "one call: the event was not handled twice")
+	info := cons.CachedInfo()
+	assert.Equal(t, theirs, info.Config.AckWait, "bound as it is")
 	require.NotNil(t, info.Config.OptStartTime)
-	assert.True(t, start.Equal(*info.Config.OptStartTime), "the consumer keeps its start: %v", info.Config.OptStartTime)
+	assert.True(t, start.Equal(*info.Config.OptStartTime))
+}
+
+func publishEnded(t *testing.T, js jetstream.JetStream, e *event.SessionEnded) {
+	t.Helper()
+	data, err := json.Marshal(e)
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.SubjectSessionEnded, data, jetstream.WithMsgID(e.LogoutID))
+	require.NoError(t, err)
 }

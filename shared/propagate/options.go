@@ -45,9 +45,11 @@ type Options struct {
 	// Timeout bounds one Propagate call. Default 10s.
 	Timeout time.Duration
 	// AckWait is how long JetStream waits before it redelivers an event or
-	// task whose worker went silent (died). A replica that works on one,
-	// however long, says so every AckWait/3, so AckWait may be shorter
-	// than Timeout. Default 15s.
+	// task whose worker went silent (died, or cut off from NATS). A
+	// replica that works on one, however long, says so every third of the
+	// shorter of this and the consumer's own AckWait, so AckWait may be
+	// shorter than Timeout. It applies to consumers the worker creates; an
+	// existing events consumer keeps its own. Default 15s.
 	AckWait time.Duration
 	// Retry is the backoff and budget of transient failures.
 	Retry RetryPolicy

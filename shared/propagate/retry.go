@@ -39,8 +39,9 @@ func (w *worker) consumeTasks(ctx context.Context, clientID string) (jetstream.C
 		return nil, fmt.Errorf("binding consumer %s: %w", name, err)
 	}
 	t := w.targets[clientID]
+	every := checkInEvery(w.o.AckWait, cons.CachedInfo())
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		w.busy.Go(func() { w.handleTask(context.WithoutCancel(ctx), msg, t) })
+		w.busy.Go(func() { w.handleTask(context.WithoutCancel(ctx), msg, t, every) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consuming %s: %w", name, err)
@@ -50,7 +51,10 @@ func (w *worker) consumeTasks(ctx context.Context, clientID string) (jetstream.C
 
 // handleTask is stage 2: one more attempt of a delivery that is waiting
 // for a retry, a free slot or a closed breaker.
-func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target) {
+func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, every time.Duration) {
+	// Until its outcome is stored, however long the call takes, the task
+	// stays this replica's.
+	defer w.hold(msg, every)()
 	var task Task
 	if err := decodeTask(msg.Data(), &task); err != nil {
 		w.o.Logger.Error("dropping an invalid task", "err", err)
@@ -99,15 +103,13 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target) {
 	}
 	// The target's slots are shared with first attempts: at most PerTarget
 	// calls to one client, whichever stage makes them.
-	if !w.acquire(t, msg) {
+	if !w.acquire(t) {
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
 	n := attempts + 1
 	d := &Delivery{Event: e, Client: t.client, Sub: task.Sub, Kind: w.o.Kind, Attempt: n}
-	release := w.hold(msg) // a call may take longer than AckWait
 	err = t.call(ctx, w.o.Propagator, d, w.o.Timeout, w.m)
-	release()
 	<-w.slots
 	t.release()
 
@@ -129,24 +131,18 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target) {
 	}
 }
 
-// acquire waits for a slot of the target, then of the worker, telling
-// JetStream meanwhile that the task is in progress so it is not
-// redelivered. It gives up (false) after a few AckWaits.
-func (w *worker) acquire(t *target, msg jetstream.Msg) bool {
-	tick := time.NewTicker(max(w.o.AckWait/3, 10*time.Millisecond))
-	defer tick.Stop()
-	deadline := time.Now().Add(3 * w.o.AckWait)
-	for {
-		select {
-		case t.slots <- struct{}{}:
-			w.slots <- struct{}{}
-			return true
-		case <-tick.C:
-			if time.Now().After(deadline) {
-				return false
-			}
-			_ = msg.InProgress()
-		}
+// acquire waits for a slot of the target, then of the worker (the task is
+// held in progress meanwhile). It gives up (false) after three AckWaits,
+// so that a task does not wait on one replica for slots that another has.
+func (w *worker) acquire(t *target) bool {
+	giveUp := time.NewTimer(3 * w.o.AckWait)
+	defer giveUp.Stop()
+	select {
+	case t.slots <- struct{}{}:
+		w.slots <- struct{}{}
+		return true
+	case <-giveUp.C:
+		return false
 	}
 }
 

@@ -99,8 +99,9 @@ func (w *worker) consumeEvents(ctx context.Context) (jetstream.ConsumeContext, e
 	if err != nil {
 		return nil, fmt.Errorf("binding consumer %s: %w", name, err)
 	}
+	every := checkInEvery(w.o.AckWait, cons.CachedInfo())
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		w.busy.Go(func() { w.handleEvent(context.WithoutCancel(ctx), msg) })
+		w.busy.Go(func() { w.handleEvent(context.WithoutCancel(ctx), msg, every) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consuming %s: %w", name, err)
@@ -110,16 +111,12 @@ func (w *worker) consumeEvents(ctx context.Context) (jetstream.ConsumeContext, e
 
 // bindEvents returns the durable consumer name, creating it on first
 // start from the oldest event still within the age budget, so a kind added
-// later still delivers recent logouts.
+// later still delivers recent logouts. An existing one is bound as it is,
+// with the AckWait it was made with (40 s before AckWait stopped following
+// Timeout): replicas of several versions may share it, and each checks in
+// often enough for the shorter of its own AckWait and the consumer's.
 func (w *worker) bindEvents(ctx context.Context, name string) (jetstream.Consumer, error) {
 	cons, err := w.o.JS.Consumer(ctx, natsconn.StreamEvents, name)
-	if err == nil && cons.CachedInfo().Config.AckWait != w.o.AckWait {
-		// Bound as it is, but for AckWait, which may change (it used to
-		// follow Timeout): JetStream keeps the rest, its start above all.
-		cfg := cons.CachedInfo().Config
-		cfg.AckWait = w.o.AckWait
-		return w.o.JS.UpdateConsumer(ctx, natsconn.StreamEvents, cfg)
-	}
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return cons, err
 	}
@@ -144,7 +141,10 @@ func (w *worker) bindEvents(ctx context.Context, name string) (jetstream.Consume
 // handleEvent is stage 1: a first attempt for every target, in parallel.
 // The event is acknowledged once every target's outcome (delivered,
 // failed, skipped, or handed to the retry stage) is stored.
-func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
+func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg, every time.Duration) {
+	// Until its outcomes are stored, however long the fan-out takes (slow
+	// targets, busy slots, parking), the event stays this replica's.
+	defer w.hold(msg, every)()
 	e, err := event.Decode[event.SessionEnded](msg.Data())
 	if err != nil {
 		w.o.Logger.Error("dropping an invalid session-ended event", "err", err)
@@ -183,10 +183,7 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg) {
 			errs[i] = w.first(ctx, b, t, p.Sub, redelivered, logger)
 		})
 	}
-	// Long fan-outs (slow targets, busy slots) keep the event ours.
-	release := w.hold(msg)
 	wg.Wait()
-	release()
 	errs = append(errs, b.flush())
 	// One line per handling of the event, with its counts: at info when
 	// every outcome is stored, at warn when the event comes back.
@@ -337,21 +334,38 @@ func (w *worker) fail(ctx context.Context, task *Task, n int, err error, logger 
 	return w.ledger.record(ctx, task.Event, task.ClientID, event.StatusFailed, n, err.Error())
 }
 
-// hold tells JetStream every third of AckWait that msg is still being
-// worked on, until release is called: a live replica keeps an event or
-// task however long its deliveries take (up to Timeout each), and one that
-// died has it redelivered to another after AckWait.
-func (w *worker) hold(msg jetstream.Msg) (release func()) {
+// checkInEvery is how often a replica tells JetStream that it still works
+// on a message of a consumer: a third of the shorter of its own AckWait
+// and the one the consumer has (which another version of the worker may
+// have set).
+func checkInEvery(own time.Duration, info *jetstream.ConsumerInfo) time.Duration {
+	d := own
+	if info != nil && info.Config.AckWait > 0 {
+		d = min(d, info.Config.AckWait)
+	}
+	return max(d/3, 10*time.Millisecond)
+}
+
+// hold tells JetStream every `every` that msg is still being worked on,
+// until release is called: a live replica keeps an event or task however
+// long its deliveries take, and one that died (or lost NATS for an
+// AckWait) has it redelivered to another. A check-in that fails is logged
+// once per hold: the message may then be handed out again.
+func (w *worker) hold(msg jetstream.Msg, every time.Duration) (release func()) {
 	stop := make(chan struct{})
 	go func() {
-		t := time.NewTicker(max(w.o.AckWait/3, 10*time.Millisecond))
+		t := time.NewTicker(every)
 		defer t.Stop()
+		warned := false
 		for {
 			select {
 			case <-stop:
 				return
 			case <-t.C:
-				_ = msg.InProgress()
+				if err := msg.InProgress(); err != nil && !warned && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+					w.o.Logger.Warn("telling JetStream a message is in progress", "subject", msg.Subject(), "err", err)
+					warned = true
+				}
 			}
 		}
 	}()

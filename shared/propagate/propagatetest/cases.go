@@ -97,8 +97,11 @@ func testSlowRetry(t *testing.T, w Worker) {
 	require.Eventually(t, func() bool { return len(h.recv.Requests("c1")) == 2 }, 10*time.Second, 10*time.Millisecond,
 		"the first attempt and its retry")
 	// JetStream would hand the task out again after AckWait if the
-	// replica that calls did not say that it still works on it.
-	time.Sleep(3 * ackWait / 2) // and less than a client timeout of 5 s
+	// replica that calls did not say that it still works on it. Nothing to
+	// wait for but time: a second call would come within 1.5 AckWaits.
+	// (The worker's own HTTP timeout must be longer than that, 3 s: one
+	// that gives up sooner makes a second call by design.)
+	time.Sleep(3 * ackWait / 2)
 	release()
 	h.deliveredOnce(e.LogoutID, "c1")
 	assert.Len(t, h.recv.Requests("c1"), 2, "no second call while the retry was in flight")
