@@ -169,10 +169,11 @@ func measure(ctx context.Context, bin string, s scenario, logs io.Writer) (*resu
 	stopProfile()
 	recv.mu.Lock()
 	verified := int64(len(recv.jtis))
+	overshot := slices.Clone(recv.overshot) // late retries may still add to it
 	recv.mu.Unlock()
 	return &result{
 		s: s, rate: float64(s.N) / end.Sub(start).Seconds(), cpu: (cpu1 - cpu0) / time.Duration(s.N), rsa: bareRSA(),
-		browser: browser, propagate: prop, overshot: recv.overshot, verified: verified, invalid: recv.invalid.Load(),
+		browser: browser, propagate: prop, overshot: overshot, verified: verified, invalid: recv.invalid.Load(),
 	}, nil
 }
 
