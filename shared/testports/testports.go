@@ -10,7 +10,7 @@
 // fails to listen. testports picks ports below the ephemeral range, which
 // the kernel never hands out on its own, at random, and checks that each is
 // free now. Only another test that picked the same port at random can take
-// it in between.
+// it in between. Within one test binary, no port is handed out twice.
 package testports
 
 import (
@@ -20,6 +20,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -45,8 +46,17 @@ func Addr(t testing.TB) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(Free(t, 1)[0]))
 }
 
-// free picks n free ports in [lo, hi).
+// given are the ports handed out in this process: two calls never return
+// the same port, even if the first one's is not listened on yet.
+var given = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// free picks n free ports in [lo, hi) that were not handed out before.
 func free(n, lo, hi int) ([]int, error) {
+	given.Lock()
+	defer given.Unlock()
 	if hi-lo < 2*n {
 		return nil, fmt.Errorf("no room for %d ports in [%d, %d)", n, lo, hi)
 	}
@@ -57,7 +67,7 @@ func free(n, lo, hi int) ([]int, error) {
 			return nil, fmt.Errorf("found %d free ports of %d in [%d, %d)", len(ports), n, lo, hi)
 		}
 		p := lo + rand.IntN(hi-lo)
-		if taken[p] {
+		if taken[p] || given.ports[p] {
 			continue
 		}
 		taken[p] = true
@@ -69,6 +79,9 @@ func free(n, lo, hi int) ([]int, error) {
 			return nil, fmt.Errorf("closing port %d: %w", p, err)
 		}
 		ports = append(ports, p)
+	}
+	for _, p := range ports {
+		given.ports[p] = true
 	}
 	return ports, nil
 }
