@@ -134,10 +134,10 @@ func (c *Config) validateLogout(p *problems) {
 	if l.SignedOutURL != "" {
 		c.checkURL(p, "logout.signed_out_url", l.SignedOutURL, urlHTTP)
 		// RIL-24: a logout without a redirect URI ends at the OP's own
-		// page, never at an application's registered one.
+		// page, never at an application's.
 		for i, cl := range c.Clients {
-			if slices.Contains(cl.PostLogoutRedirectURIs, l.SignedOutURL) {
-				p.add("logout.signed_out_url", "%q is a post_logout_redirect_uri of clients[%d] (%s): it must be a page of the identity provider, "+
+			if len(cl.PostLogoutRedirectURIs) > 0 && sharesOrigin(l.SignedOutURL, cl.PostLogoutRedirectURIs) {
+				p.add("logout.signed_out_url", "%q is on the origin of a post_logout_redirect_uri of clients[%d] (%s): it must be a page of the identity provider, "+
 					"not of an application, since a logout without a redirect URI never ends at one (RP-Initiated Logout §3)", l.SignedOutURL, i, cl.ClientID)
 			}
 		}

@@ -120,7 +120,9 @@ func TestValidateRules(t *testing.T) {
 		{"path duplicate", func(c *config.Config) { c.Logout.Paths = []string{"/logout", "/logout"} }, `logout.paths[1]: duplicate "/logout"`},
 		{"signed_out_url relative", func(c *config.Config) { c.Logout.SignedOutURL = "/bye" }, "logout.signed_out_url: must be an absolute URL"},
 		{"signed_out_url is an application's", func(c *config.Config) { c.Logout.SignedOutURL = "https://app1.example.com/bye" },
-			`logout.signed_out_url: "https://app1.example.com/bye" is a post_logout_redirect_uri of clients[0] (app1)`},
+			`logout.signed_out_url: "https://app1.example.com/bye" is on the origin of a post_logout_redirect_uri of clients[0] (app1)`},
+		{"signed_out_url on an application's origin", func(c *config.Config) { c.Logout.SignedOutURL = "https://APP1.example.com:443/other?x=1" },
+			`is on the origin of a post_logout_redirect_uri of clients[0] (app1)`},
 		// sessions
 		{"retention", func(c *config.Config) { c.Sessions.Retention = 0 }, "sessions.retention: must be positive"},
 		{"max_clients", func(c *config.Config) { c.Sessions.MaxClients = 0 }, "sessions.max_clients: must be positive"},
