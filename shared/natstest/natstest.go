@@ -66,10 +66,11 @@ func Connect(t testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) {
 // Cluster is a JetStream cluster in the test's process whose nodes start
 // (and start again, with their stores) when the test says.
 type Cluster struct {
-	t      testing.TB
-	routes []*url.URL
-	ports  []int
-	dirs   []string
+	t       testing.TB
+	routes  []*url.URL
+	ports   []int
+	dirs    []string
+	running []*server.Server // the last server started for each node
 }
 
 // NewCluster prepares a cluster of n nodes; none runs yet.
@@ -80,16 +81,21 @@ func NewCluster(t testing.TB, n int) *Cluster {
 		c.routes = append(c.routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", port)})
 		c.ports = append(c.ports, port)
 		c.dirs = append(c.dirs, t.TempDir())
+		c.running = append(c.running, nil)
 	}
 	return c
 }
 
-// Start starts node i, which must not be running, with the store it had
+// Start starts node i, which must not be running (the test fails if it
+// is), with the store it had
 // if it ran before, and shuts it down when the test ends (or earlier, with
 // the returned server's Shutdown).
 func (c *Cluster) Start(i int) *server.Server {
 	t := c.t
 	t.Helper()
+	if s := c.running[i]; s != nil && s.Running() {
+		t.Fatalf("natstest: node %d is running already", i)
+	}
 	s, err := server.NewServer(&server.Options{
 		ServerName: fmt.Sprintf("n%d", i),
 		Host:       "127.0.0.1", Port: -1,
@@ -111,6 +117,7 @@ func (c *Cluster) Start(i int) *server.Server {
 		s.Shutdown()
 		s.WaitForShutdown()
 	})
+	c.running[i] = s
 	return s
 }
 
