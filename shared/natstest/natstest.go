@@ -87,9 +87,8 @@ func NewCluster(t testing.TB, n int) *Cluster {
 }
 
 // Start starts node i, which must not be running (the test fails if it
-// is), with the store it had
-// if it ran before, and shuts it down when the test ends (or earlier, with
-// the returned server's Shutdown).
+// is), with the store it had if it ran before, and shuts it down when the
+// test ends (or earlier, with the returned server's Shutdown).
 func (c *Cluster) Start(i int) *server.Server {
 	t := c.t
 	t.Helper()
