@@ -40,8 +40,9 @@ demo: ## the click-through demo: a dev IdP, App A and App B on top of the all-in
 	bin/demo -idp-keys-dir .data/demo/idp-keys & demo=$$!; \
 	trap 'kill $$signoff $$demo 2>/dev/null; wait; exit 0' INT TERM; \
 	while kill -0 $$signoff 2>/dev/null && kill -0 $$demo 2>/dev/null; do sleep 1 & wait $$!; done; \
-	echo "make demo: signoff or the demo stopped; stopping both"; \
-	kill $$signoff $$demo 2>/dev/null; wait; exit 1
+	kill $$signoff $$demo 2>/dev/null; wait $$signoff; s=$$?; wait $$demo; d=$$?; \
+	if [ $$s -eq 0 ] && [ $$d -eq 0 ]; then exit 0; fi; \
+	echo "make demo: signoff (exit $$s) or the demo (exit $$d) stopped; stopped both"; exit 1
 
 .PHONY: e2e
 e2e: ## the multi-process end-to-end test: 3-node NATS cluster, two fronts, workers, failures
