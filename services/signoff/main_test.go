@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signoff/signoff/shared/service"
 	"github.com/signoff/signoff/shared/testports"
 )
 
@@ -237,4 +238,17 @@ clients:
 	}
 	assert.Contains(t, out.String(), "signoff stopped")
 	require.Error(t, probe(), "-healthcheck once signoff has stopped")
+}
+
+// `signoff hint -h` lists the hint's own flags, not the server's.
+func TestHintHelp(t *testing.T) {
+	var usage bytes.Buffer
+	err := run(t.Context(), []string{"signoff", "hint", "-h"}, func(string) string { return "" }, io.Discard, &usage)
+	require.ErrorIs(t, err, service.ErrHelp)
+	for _, f := range []string{"-config", "-client", "-sub", "-sid", "-ttl"} {
+		assert.Contains(t, usage.String(), f)
+	}
+	for _, f := range []string{"-healthcheck", "-listen", "-nats-url"} {
+		assert.NotContains(t, usage.String(), f, "a server flag")
+	}
 }

@@ -13,15 +13,16 @@ import (
 // Main is a command's main: it calls run with os.Args, the environment and
 // the standard streams, under a context that ends on SIGINT or SIGTERM
 // (graceful shutdown), and exits 1 after printing "name: error" when run
-// fails (only exiting after -h, whose usage run printed).
+// fails; after -h, whose usage run printed, it exits 0.
 func Main(name string, run func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		if !errors.Is(err, ErrHelp) {
-			fmt.Fprintln(os.Stderr, name+":", err)
-		}
+	switch {
+	case errors.Is(err, ErrHelp):
+		os.Exit(0)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
 }
