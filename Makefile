@@ -20,6 +20,11 @@ run: ## run signoff all-in-one (embedded NATS, sample config) on 127.0.0.1:8080
 
 .PHONY: test
 test: ## run every test of every module, with -race
+	@for b in chromium chromium-browser google-chrome google-chrome-stable headless-shell; do \
+		if command -v $$b >/dev/null; then echo "browser tests: run with $$(command -v $$b)"; exit 0; fi; done; \
+		echo "browser tests: no chromium, so they skip (and fail under CI=true): apt-get install -y chromium"
+	@if command -v node >/dev/null && command -v npm >/dev/null; then echo "JavaScript example tests: run with node $$(node --version)"; \
+		else echo "JavaScript example tests: no node and npm, so they skip (and fail under CI=true)"; fi
 	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done
 
 .PHONY: test-short
