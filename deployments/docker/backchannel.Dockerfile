@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# signoff back-channel logout worker. Serves /metrics and /healthz on
+# signoff back-channel logout worker. Serves /metrics, /healthz and /readyz on
 # -metrics-listen (0.0.0.0:9101 here); needs nats.url.
 #
 # Build from the repository root (make images):

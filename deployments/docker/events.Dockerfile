@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # signoff events worker: publishes each logout on signoff.v1.logout.<client_id>
-# for every client with logout_events: true. Serves /metrics and /healthz on
-# -metrics-listen (0.0.0.0:9103 here); needs nats.url.
+# for every client with logout_events: true. Serves /metrics, /healthz and
+# /readyz on -metrics-listen (0.0.0.0:9103 here); needs nats.url.
 #
 # Build from the repository root (make images):
 #   docker build -f deployments/docker/events.Dockerfile -t signoff/events:dev .

@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# signoff webhook worker: signed JSON logout events. Serves /metrics and
-# /healthz on -metrics-listen (0.0.0.0:9102 here); needs nats.url.
+# signoff webhook worker: signed JSON logout events. Serves /metrics,
+# /healthz and /readyz on -metrics-listen (0.0.0.0:9102 here); needs nats.url.
 #
 # Build from the repository root (make images):
 #   docker build -f deployments/docker/webhook.Dockerfile -t signoff/webhook:dev .

@@ -26,6 +26,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Metrics registers the worker's metrics; nil means none.
 	Metrics prometheus.Registerer
+	// Ready, when set, is called once the worker takes logouts.
+	Ready func()
 	// HTTPClient sends the logout requests; nil means NewHTTPClient().
 	HTTPClient *http.Client
 }
@@ -52,6 +54,7 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		Clients:    cfg.Registry(),
 		Logger:     d.Logger,
 		Metrics:    d.Metrics,
+		Ready:      d.Ready,
 	})
 	if err != nil {
 		return fmt.Errorf("running back-channel worker: %w", err)

@@ -199,7 +199,8 @@ func entrypoint(t *testing.T, image string) string {
 
 // probeTarget is where a service's health check should look: a front's
 // /readyz on its configured listen port (ready once its index is built), a
-// worker's /healthz on its -metrics-listen port, the demo IdP's /jwks.
+// worker's /readyz on its -metrics-listen port (ready once its consumers
+// are bound), the demo IdP's /jwks.
 func probeTarget(t *testing.T, p *types.Project, name string) (want struct{ port, path string }) {
 	t.Helper()
 	svc := p.Services[name]
@@ -225,7 +226,7 @@ func probeTarget(t *testing.T, p *types.Project, name string) (want struct{ port
 		if err != nil {
 			t.Fatalf("%s: -metrics-listen %q: %v", name, svc.Command[i+1], err)
 		}
-		want.port, want.path = port, "/healthz"
+		want.port, want.path = port, "/readyz"
 	}
 	return want
 }

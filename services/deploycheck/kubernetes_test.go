@@ -124,9 +124,9 @@ func TestKubernetesDeployments(t *testing.T) {
 		signs              bool // only those mount the signing keys
 	}{
 		{name: "signoff-front", port: "http", readiness: &probe{"/readyz", "http"}, startup: &probe{"/healthz", "http"}, signs: true},
-		{name: "signoff-backchannel", port: "metrics", readiness: &probe{"/healthz", "metrics"}, signs: true},
-		{name: "signoff-webhook", port: "metrics", readiness: &probe{"/healthz", "metrics"}},
-		{name: "signoff-events", port: "metrics", readiness: &probe{"/healthz", "metrics"}},
+		{name: "signoff-backchannel", port: "metrics", readiness: &probe{"/readyz", "metrics"}, signs: true},
+		{name: "signoff-webhook", port: "metrics", readiness: &probe{"/readyz", "metrics"}},
+		{name: "signoff-events", port: "metrics", readiness: &probe{"/readyz", "metrics"}},
 	} {
 		d, ok := ex.deployments[tc.name]
 		if !ok {

@@ -57,7 +57,7 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 	workersCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
 	if metricsListen != "" {
-		ops, err := service.ListenOps(metricsListen, reg, conn, logger)
+		ops, err := service.ListenOps(metricsListen, reg, conn, nil, logger)
 		if err != nil {
 			return err
 		}

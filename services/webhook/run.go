@@ -22,6 +22,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Metrics registers the worker's metrics; nil means none.
 	Metrics prometheus.Registerer
+	// Ready, when set, is called once the worker takes logouts.
+	Ready func()
 	// HTTPClient sends the webhooks; nil means NewHTTPClient().
 	HTTPClient *http.Client
 }
@@ -44,6 +46,7 @@ func Run(ctx context.Context, cfg *config.Config, d Deps) error {
 		Clients:    cfg.Registry(),
 		Logger:     d.Logger,
 		Metrics:    d.Metrics,
+		Ready:      d.Ready,
 	})
 	if err != nil {
 		return fmt.Errorf("running webhook worker: %w", err)

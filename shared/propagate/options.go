@@ -55,6 +55,9 @@ type Options struct {
 	Retry RetryPolicy
 	// Breaker configures every target's circuit breaker.
 	Breaker BreakerPolicy
+	// Ready, when set, is called once the worker has bound its consumers
+	// and takes logouts (a readiness probe's signal).
+	Ready func()
 }
 
 // RetryPolicy says when to retry a transient failure and when to give up.

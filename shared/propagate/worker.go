@@ -78,6 +78,9 @@ func Run(ctx context.Context, o Options) error {
 		ccs = append(ccs, cc)
 	}
 	o.Logger.Info("worker running", "targets", len(w.targets))
+	if o.Ready != nil {
+		o.Ready()
+	}
 	<-ctx.Done()
 	stopAll()
 	w.busy.Wait()

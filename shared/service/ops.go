@@ -25,16 +25,17 @@ type Ops struct {
 }
 
 // ListenOps listens on addr for the operations endpoints: /metrics from
-// reg, and /healthz, which answers 200 while conn is connected to NATS and
-// 503 otherwise.
-func ListenOps(addr string, reg *prometheus.Registry, conn *natsconn.Conn, logger *slog.Logger) (*Ops, error) {
+// reg, /healthz, which answers 200 while conn is connected to NATS and 503
+// otherwise, and, when ready is not nil, /readyz, which answers 200 once
+// ready says so and while conn is connected.
+func ListenOps(addr string, reg *prometheus.Registry, conn *natsconn.Conn, ready func() bool, logger *slog.Logger) (*Ops, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening for metrics: %w", err)
 	}
 	logger.Info("serving metrics", "addr", ln.Addr().String())
 	return &Ops{ln: ln, srv: &http.Server{
-		Handler:           opsHandler(reg, conn),
+		Handler:           opsHandler(reg, conn, ready),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -60,19 +61,30 @@ func (o *Ops) Shutdown(ctx context.Context) {
 	_ = o.srv.Shutdown(ctx)
 }
 
-// opsHandler serves Prometheus metrics and /healthz, which answers 200
-// while the NATS connection is up and 503 otherwise.
-func opsHandler(reg *prometheus.Registry, conn *natsconn.Conn) http.Handler {
+// opsHandler serves Prometheus metrics, /healthz, which answers 200 while
+// the NATS connection is up and 503 otherwise, and /readyz (with ready),
+// which also needs ready to say so.
+func opsHandler(reg *prometheus.Registry, conn *natsconn.Conn, ready func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !conn.Connected() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "nats disconnected\n")
-			return
+	probe := func(ready func() bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			switch {
+			case !conn.Connected():
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, "nats disconnected\n")
+			case ready != nil && !ready():
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, "starting: consumers not bound yet\n")
+			default:
+				_, _ = io.WriteString(w, "ok\n")
+			}
 		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	}
+	mux.HandleFunc("GET /healthz", probe(nil))
+	if ready != nil {
+		mux.HandleFunc("GET /readyz", probe(ready))
+	}
 	return mux
 }

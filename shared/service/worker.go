@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,17 +36,20 @@ type WorkerDeps struct {
 	Keys    *keys.Set // nil unless NeedsKeys
 	Logger  *slog.Logger
 	Metrics prometheus.Registerer
+	// Ready is to be called once the worker takes logouts (its consumers
+	// are bound): /readyz answers 200 from then on.
+	Ready func()
 }
 
 // RunWorker is the main of a standalone worker: it reads flags and the
 // configuration, connects to the NATS server that nats.url names, declares
-// the streams, serves /metrics and /healthz on -metrics-listen, and runs w
+// the streams, serves /metrics, /healthz and /readyz on -metrics-listen, and runs w
 // until ctx ends; then the worker drains, the metrics server stops, and the
 // connection drains, in that order.
 func RunWorker(ctx context.Context, w Worker, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var metricsListen string
 	flags, _, err := Parse(w.Name, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&metricsListen, "metrics-listen", w.MetricsListen, "host:port that serves /metrics and /healthz")
+		fs.StringVar(&metricsListen, "metrics-listen", w.MetricsListen, "host:port that serves /metrics, /healthz and /readyz")
 	})
 	if err != nil {
 		return err
@@ -69,12 +73,13 @@ func RunWorker(ctx context.Context, w Worker, args []string, getenv func(string)
 	}
 	defer env.Close(ctx)
 	conn := env.NATS
-	d := WorkerDeps{JS: conn.JS, Keys: env.Keys, Logger: logger}
+	var ready atomic.Bool
+	d := WorkerDeps{JS: conn.JS, Keys: env.Keys, Logger: logger, Ready: func() { ready.Store(true) }}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.Metrics = reg
-	ops, err := ListenOps(metricsListen, reg, conn, logger)
+	ops, err := ListenOps(metricsListen, reg, conn, ready.Load, logger)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ type Main func(ctx context.Context, args []string, getenv func(string) string, s
 
 // WorkerMain checks the main of a standalone worker built on
 // service.RunWorker: without nats.url it refuses to start, naming itself;
-// with one it serves /healthz and /metrics, runs the worker, and returns
+// with one it serves /healthz, /readyz and /metrics, runs the worker, and returns
 // nil once its context ends. client is the YAML of one client's keys (under
 // client_id app1, indented four spaces) that makes app1 a target.
 func WorkerMain(t *testing.T, name, client string, run Main) {
@@ -103,6 +103,9 @@ func serves(t *testing.T, name, client string, run Main) {
 	code, body := get("/healthz")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "ok\n", body)
+	// Ready once its consumers are bound, right after "worker running".
+	require.Eventually(t, func() bool { code, _ := get("/readyz"); return code == http.StatusOK }, 10*time.Second, 10*time.Millisecond,
+		"/readyz never 200")
 	code, body = get("/metrics")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, "go_goroutines")

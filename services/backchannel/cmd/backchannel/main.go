@@ -1,7 +1,8 @@
 // Command backchannel runs signoff's back-channel logout worker alone, against the NATS
 // server that nats.url names, so that workers scale out independently of
-// the fronts. It serves Prometheus metrics at /metrics and a liveness check
-// at /healthz on -metrics-listen (default 9101).
+// the fronts. It serves Prometheus metrics at /metrics, a liveness check at
+// /healthz and readiness (its consumers bound) at /readyz on -metrics-listen
+// (default 9101).
 package main
 
 import (
@@ -19,7 +20,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return service.RunWorker(ctx, service.Worker{
 		Name: "backchannel", MetricsListen: "127.0.0.1:9101", NeedsKeys: true,
 		Run: func(ctx context.Context, cfg *config.Config, d service.WorkerDeps) error {
-			return backchannel.Run(ctx, cfg, backchannel.Deps{JS: d.JS, Keys: d.Keys, Logger: d.Logger, Metrics: d.Metrics})
+			return backchannel.Run(ctx, cfg, backchannel.Deps{JS: d.JS, Keys: d.Keys, Logger: d.Logger, Metrics: d.Metrics, Ready: d.Ready})
 		},
 	}, args, getenv, stdout, stderr)
 }

@@ -1,7 +1,7 @@
 // Command events runs signoff's per-client events worker alone: it
 // publishes each logout on signoff.v1.logout.<client_id> for every client
 // with logout_events: true, against the NATS server that nats.url names.
-// It serves /metrics and /healthz on -metrics-listen (default 9103).
+// It serves /metrics, /healthz and /readyz on -metrics-listen (default 9103).
 package main
 
 import (
@@ -21,7 +21,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Name: "events", MetricsListen: "127.0.0.1:9103",
 		Run: func(ctx context.Context, cfg *config.Config, d service.WorkerDeps) error {
 			o := clientevents.Options(d.JS)
-			o.Clients, o.Logger, o.Metrics = cfg.Registry(), d.Logger, d.Metrics
+			o.Clients, o.Logger, o.Metrics, o.Ready = cfg.Registry(), d.Logger, d.Metrics, d.Ready
 			return propagate.Run(ctx, o)
 		},
 	}, args, getenv, stdout, stderr)

@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	g, gctx := errgroup.WithContext(ctx)
 	stopOps := func() {}
 	if metricsListen != "" {
-		ops, err := service.ListenOps(metricsListen, reg, env.NATS, logger)
+		ops, err := service.ListenOps(metricsListen, reg, env.NATS, nil, logger)
 		if err != nil {
 			return err
 		}
