@@ -38,7 +38,7 @@ type Options struct {
 	// Metrics registers the worker's metrics; nil means none.
 	Metrics prometheus.Registerer
 
-	// Concurrency bounds the deliveries of this worker in flight. Default 64.
+	// Concurrency bounds the deliveries of this worker in flight. Default 256.
 	Concurrency int
 	// PerTarget bounds the deliveries to one client in flight. Default 4.
 	PerTarget int
@@ -115,7 +115,7 @@ func (o *Options) defaults() error {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.Logger = o.Logger.With("channel", o.Kind)
-	setDefault(&o.Concurrency, 64)
+	setDefault(&o.Concurrency, 256)
 	setDefault(&o.PerTarget, 4)
 	setDefault(&o.Timeout, 10*time.Second)
 	setDefault(&o.AckWait, 15*time.Second)
