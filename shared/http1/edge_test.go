@@ -41,19 +41,47 @@ func TestEndedContextSendsNothing(t *testing.T) {
 	assert.Len(t, r.requests(), 1)
 }
 
-// A receiver that sends a stray answer after the real one, in a TLS record
-// of its own and in the same TCP segment, so that the client's TLS layer
-// reads both records at once: the next request must not take the stray
-// one for its answer.
-func TestStrayTLSRecordIsNotTheNextAnswer(t *testing.T) {
+// A receiver that sends a stray answer after the real one, in the same
+// TCP segment, so that it is read with the real one: on plain HTTP it sits
+// in the connection's read buffer and no longer in the socket; over TLS it
+// is a record of its own that the client's TLS layer reads at once. The
+// next request must not take it for its answer.
+func TestStrayAnswerIsNotTheNextAnswer(t *testing.T) {
 	srv := httptest.NewUnstartedServer(nil)
 	srv.StartTLS()
 	serverTLS, clientTLS := srv.TLS, srv.Client().Transport.(*http.Transport).TLSClientConfig
 	srv.Close()
+	for _, tc := range []struct {
+		name              string
+		scheme            string
+		server, transport *tls.Config
+	}{
+		{name: "plain HTTP", scheme: "http"},
+		{name: "TLS", scheme: "https", server: serverTLS, transport: clientTLS},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, accepted := serveWithStray(t, tc.server)
+			tr := &http1.Transport{TLSConfig: tc.transport}
+			defer tr.CloseIdleConnections()
+			for i := range 2 {
+				status, _, body := answer(t, tr, tc.scheme+"://"+addr+"/", "x=1")
+				assert.Equal(t, 200, status, "request %d", i)
+				assert.Equal(t, "ok", body, "request %d", i)
+			}
+			assert.EqualValues(t, 2, accepted.Load(), "the connection with the stray answer was not reused")
+		})
+	}
+}
+
+// serveWithStray serves, over TLS when conf is set, "ok" to every request,
+// and on its first connection a stray 503 after each answer, in the same
+// write. It returns its address and how many connections it accepted.
+func serveWithStray(t *testing.T, conf *tls.Config) (string, *atomic.Int64) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer ln.Close()
-	var accepted atomic.Int64
+	t.Cleanup(func() { ln.Close() })
+	accepted := &atomic.Int64{}
 	go func() {
 		for {
 			raw, err := ln.Accept()
@@ -64,9 +92,13 @@ func TestStrayTLSRecordIsNotTheNextAnswer(t *testing.T) {
 			go func() {
 				defer raw.Close()
 				bc := &batchConn{Conn: raw}
-				c := tls.Server(bc, serverTLS)
-				if c.Handshake() != nil {
-					return
+				var c net.Conn = bc
+				if conf != nil {
+					tc := tls.Server(bc, conf)
+					if tc.Handshake() != nil {
+						return
+					}
+					c = tc
 				}
 				br := bufio.NewReader(c)
 				for {
@@ -87,15 +119,7 @@ func TestStrayTLSRecordIsNotTheNextAnswer(t *testing.T) {
 			}()
 		}
 	}()
-	tr := &http1.Transport{TLSConfig: clientTLS}
-	defer tr.CloseIdleConnections()
-	u := "https://" + ln.Addr().String() + "/"
-	for i := range 2 {
-		status, _, body := answer(t, tr, u, "x=1")
-		assert.Equal(t, 200, status, "request %d", i)
-		assert.Equal(t, "ok", body, "request %d", i)
-	}
-	assert.EqualValues(t, 2, accepted.Load(), "the connection with the stray record was not reused")
+	return ln.Addr().String(), accepted
 }
 
 // batchConn holds what is written while batching and sends it with one

@@ -1,15 +1,11 @@
 package http1_test
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,53 +95,6 @@ func TestJanitorSweepsAgain(t *testing.T) {
 	// sweep keeps it (unless it came more than 100 ms late).
 	tr.AgeIdle(-idle / 2)
 	waitClosed(t, r, "a later sweep closes the connection")
-}
-
-// A plain HTTP receiver that sends a stray answer after the real one, in
-// the same TCP segment, so that it sits in the connection's read buffer
-// and no longer in the socket: the next request must not take it for its
-// answer.
-func TestStrayAnswerIsNotTheNextAnswer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	var accepted atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n := accepted.Add(1)
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					_, _ = io.Copy(io.Discard, req.Body)
-					answer := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-					if n == 1 {
-						answer += "HTTP/1.1 503 Stray\r\nContent-Length: 0\r\n\r\n"
-					}
-					if _, err := io.WriteString(c, answer); err != nil { // one write
-						return
-					}
-				}
-			}()
-		}
-	}()
-	tr := &http1.Transport{}
-	defer tr.CloseIdleConnections()
-	u := "http://" + ln.Addr().String() + "/"
-	for i := range 2 {
-		status, _, body := answer(t, tr, u, fmt.Sprint("x=", i))
-		assert.Equal(t, 200, status, "request %d", i)
-		assert.Equal(t, "ok", body, "request %d", i)
-	}
-	assert.EqualValues(t, 2, accepted.Load(), "the connection with the stray answer was not reused")
 }
 
 // CloseIdleConnections closes the Fallback's idle connections too.
