@@ -2,7 +2,6 @@ package propagate_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/natstest"
 	"github.com/signoff/signoff/shared/propagate"
+	"github.com/signoff/signoff/shared/propagate/propagatetest"
 )
 
 // An events consumer made by another version of the worker is bound as it
@@ -73,7 +73,7 @@ func TestBindKeepsAnExistingConsumer(t *testing.T) {
 
 	e := event.SessionEnded{LogoutID: "L-slow", SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
 		Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
-	publishEnded(t, js, &e)
+	propagatetest.Publish(t, js, &e)
 	require.Eventually(t, func() bool { return calls.Load() == 1 }, 10*time.Second, 10*time.Millisecond, "the first attempt")
 	// Three of the consumer's AckWaits: a replica that checked in at a
 	// third of its own 15 s would have had the event handed out again.
@@ -90,12 +90,4 @@ func TestBindKeepsAnExistingConsumer(t *testing.T) {
 	assert.Equal(t, theirs, info.Config.AckWait, "bound as it is")
 	require.NotNil(t, info.Config.OptStartTime)
 	assert.True(t, start.Equal(*info.Config.OptStartTime))
-}
-
-func publishEnded(t *testing.T, js jetstream.JetStream, e *event.SessionEnded) {
-	t.Helper()
-	data, err := json.Marshal(e)
-	require.NoError(t, err)
-	_, err = js.Publish(t.Context(), event.SubjectSessionEnded, data, jetstream.WithMsgID(e.LogoutID))
-	require.NoError(t, err)
 }
