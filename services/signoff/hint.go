@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/keys"
 	"github.com/signoff/signoff/shared/service"
 )
@@ -19,15 +18,13 @@ import (
 func runHint(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var client, sub, sid string
 	var ttl time.Duration
-	flags := &service.Flags{}
-	fs := flag.NewFlagSet("signoff hint", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&flags.ConfigPath, "config", getenv(config.EnvConfigFile), "configuration file (env "+config.EnvConfigFile+")")
-	fs.StringVar(&client, "client", "app1", "client_id the token is issued to (aud)")
-	fs.StringVar(&sub, "sub", "alice", "subject")
-	fs.StringVar(&sid, "sid", "", "session id (sid claim); empty for none")
-	fs.DurationVar(&ttl, "ttl", time.Hour, "lifetime; negative for an expired token")
-	if err := fs.Parse(args); err != nil {
+	flags, err := service.ParseTool("signoff hint", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&client, "client", "app1", "client_id the token is issued to (aud)")
+		fs.StringVar(&sub, "sub", "alice", "subject")
+		fs.StringVar(&sid, "sid", "", "session id (sid claim); empty for none")
+		fs.DurationVar(&ttl, "ttl", time.Hour, "lifetime; negative for an expired token")
+	})
+	if err != nil {
 		return err
 	}
 	cfg, err := service.LoadConfig(flags, getenv)

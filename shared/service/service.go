@@ -31,13 +31,26 @@ type Flags struct {
 // Parse reads flags from args (without the program name) into a FlagSet
 // named name. Extra flags can be added with extra before parsing.
 func Parse(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*Flags, *flag.FlagSet, error) {
+	return parse(name, args, getenv, stderr, true, extra)
+}
+
+// ParseTool is Parse for a command that reads the configuration and serves
+// nothing (such as `signoff hint`): -config and extra, no server flags.
+func ParseTool(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*Flags, error) {
+	f, _, err := parse(name, args, getenv, stderr, false, extra)
+	return f, err
+}
+
+func parse(name string, args []string, getenv func(string) string, stderr io.Writer, server bool, extra func(*flag.FlagSet)) (*Flags, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	f := &Flags{}
 	fs.StringVar(&f.ConfigPath, "config", getenv(config.EnvConfigFile), "configuration file (env "+config.EnvConfigFile+")")
-	fs.StringVar(&f.Listen, "listen", "", "override listen (host:port)")
-	fs.StringVar(&f.NATSURL, "nats-url", "", "override nats.url")
-	fs.StringVar(&f.Healthcheck, "healthcheck", "", "GET this URL, exit 0 on a 2xx answer and 1 otherwise, instead of serving (container health checks)")
+	if server {
+		fs.StringVar(&f.Listen, "listen", "", "override listen (host:port)")
+		fs.StringVar(&f.NATSURL, "nats-url", "", "override nats.url")
+		fs.StringVar(&f.Healthcheck, "healthcheck", "", "GET this URL, exit 0 on a 2xx answer and 1 otherwise, instead of serving (container health checks)")
+	}
 	if extra != nil {
 		extra(fs)
 	}
