@@ -147,9 +147,9 @@ var declareRetryFor = time.Minute
 var retryLogEvery = 10 * time.Second
 
 // RetryTransient calls f, a JetStream API call, and returns what it
-// returned once it succeeds, fails
-// for a reason that will not pass, ctx ends or a minute has passed, with
-// a growing, jittered pause between calls. What passes: no answer in time
+// returned once it succeeds, fails for a reason that will not pass, ctx
+// ends or a minute has passed, with a growing, jittered pause between
+// calls. What passes: no answer in time
 // (a node still catching up, a stream leader being elected, a request
 // that lost a race), "temporarily unavailable" (no meta leader yet) and
 // "insufficient resources" (most of a stream's peers offline, as when a

@@ -67,8 +67,7 @@ func Connect(t testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) {
 // (and start again, with their stores) when the test says.
 type Cluster struct {
 	t       testing.TB
-	routes  []*url.URL
-	ports   []int
+	ports   []int // route ports
 	dirs    []string
 	running []*server.Server // the last server started for each node
 }
@@ -76,12 +75,9 @@ type Cluster struct {
 // NewCluster prepares a cluster of n nodes; none runs yet.
 func NewCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t}
-	for _, port := range testports.Free(t, n) {
-		c.routes = append(c.routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", port)})
-		c.ports = append(c.ports, port)
+	c := &Cluster{t: t, ports: testports.Free(t, n), running: make([]*server.Server, n)}
+	for range n {
 		c.dirs = append(c.dirs, t.TempDir())
-		c.running = append(c.running, nil)
 	}
 	return c
 }
@@ -95,12 +91,16 @@ func (c *Cluster) Start(i int) *server.Server {
 	if s := c.running[i]; s != nil && s.Running() {
 		t.Fatalf("natstest: node %d is running already", i)
 	}
+	routes := make([]*url.URL, len(c.ports))
+	for j, port := range c.ports {
+		routes[j] = &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", port)}
+	}
 	s, err := server.NewServer(&server.Options{
 		ServerName: fmt.Sprintf("n%d", i),
 		Host:       "127.0.0.1", Port: -1,
 		JetStream: true, StoreDir: c.dirs[i],
 		Cluster: server.ClusterOpts{Name: "signoff-test", Host: "127.0.0.1", Port: c.ports[i]},
-		Routes:  c.routes,
+		Routes:  routes,
 		NoSigs:  true,
 	})
 	if err != nil {

@@ -31,8 +31,8 @@ import (
 // front derives from the same signing keys (macKeys), so any front takes
 // the report and nobody can report for a logout whose page they were not
 // given. It holds logout ids, not sids (a sid may be a live session's
-// credential elsewhere). The first record of a delivery wins: a token sent again, or
-// a second page for the same logout, changes nothing.
+// credential elsewhere). The first record of a delivery wins: a token sent
+// again, or a second page for the same logout, changes nothing.
 
 // FrontchannelReportPath receives the page's reports.
 const FrontchannelReportPath = "/connect/endsession/frontchannel"
