@@ -294,10 +294,10 @@ func testUnknownClientThen(t *testing.T, w Worker, skip bool) {
 
 	stopA(false)
 	if skip {
-		h.skip = map[string]string{"c3": "c3 wants no logouts of this kind"}
+		h.skip = map[string]string{"c3": skipReason}
 		h.start(4)
 		d := h.waitStatus(e.LogoutID, "c3", event.StatusSkipped)
-		assert.Equal(t, "c3 wants no logouts of this kind", d.LastError)
+		assert.Equal(t, skipReason, d.LastError)
 		assert.Empty(t, h.recv.Requests("c3"), "a skipped target gets nothing")
 		return
 	}
