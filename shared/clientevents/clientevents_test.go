@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/natstest"
 	"github.com/signoff/signoff/shared/propagate"
+	"github.com/signoff/signoff/shared/propagate/propagatetest"
 )
 
 // TestAppsReceiveOnlyTheirOwnLogouts runs the events worker and two apps
@@ -67,4 +69,93 @@ func TestAppsReceiveOnlyTheirOwnLogouts(t *testing.T) {
 	assert.Equal(t, "pw-2", got["app2"][0].Sub, "each app gets its own sub")
 	assert.Equal(t, "app2", got["app2"][0].ClientID)
 	mu.Unlock()
+}
+
+// TestARepeatedPublishIsStoredOnce: a replica that published a logout and
+// died before storing its outcome leaves the delivery to another, which
+// publishes it again; the app must find it once in the stream.
+func TestARepeatedPublishIsStoredOnce(t *testing.T) {
+	s := natstest.RunServer(t, "")
+	_, js := natstest.Connect(t, s)
+	cfg := config.Default()
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+
+	p := clientevents.NewPublisher(js)
+	app := &config.Client{ClientID: "app1", LogoutEvents: true}
+	delivery := func(logoutID string) *propagate.Delivery {
+		e := &event.SessionEnded{LogoutID: logoutID, SID: "s-" + logoutID, Sub: "alice", Iss: "http://i",
+			Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}}}
+		return &propagate.Delivery{Event: e, Client: app, Sub: "alice", Kind: clientevents.Kind, Attempt: 1}
+	}
+	require.NoError(t, p.Propagate(t.Context(), delivery("L1")))
+	require.NoError(t, p.Propagate(t.Context(), delivery("L1")), "a repeated publish is not an error")
+	require.NoError(t, p.Propagate(t.Context(), delivery("L2")))
+
+	assert.Equal(t, []string{"L1", "L2"}, storedLogouts(t, js, "app1"))
+}
+
+// TestAStoreThatRefusesIsRetried: when JetStream refuses the logout (here,
+// the app's subject is full), the delivery is retried until it is stored,
+// and the app gets it once.
+func TestAStoreThatRefusesIsRetried(t *testing.T) {
+	cfg := config.Default()
+	cfg.Clients = []config.Client{{ClientID: "app1", LogoutEvents: true}}
+	js, reg := propagatetest.StartWorker(t, cfg, func(ctx context.Context, js jetstream.JetStream, reg *prometheus.Registry) error {
+		// Full before the worker starts: one message on app1's subject,
+		// and no room for another.
+		stream, err := js.Stream(ctx, natsconn.StreamEvents)
+		if err != nil {
+			return err
+		}
+		sc := stream.CachedInfo().Config
+		sc.MaxMsgsPerSubject, sc.Discard, sc.DiscardNewPerSubject = 1, jetstream.DiscardNew, true
+		if _, err := js.UpdateStream(ctx, sc); err != nil {
+			return err
+		}
+		if _, err := js.Publish(ctx, event.LogoutSubject("app1"), []byte(`{}`)); err != nil {
+			return err
+		}
+		o := clientevents.Options(js)
+		o.Clients, o.Metrics = cfg.Registry(), reg
+		o.Retry = propagate.RetryPolicy{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond, Multiplier: 2, MaxAttempts: 100, MaxAge: time.Minute}
+		return propagate.Run(ctx, o)
+	})
+	require.Eventually(t, func() bool { return len(storedLogouts(t, js, "app1")) == 1 }, 10*time.Second, 10*time.Millisecond)
+
+	e := &event.SessionEnded{LogoutID: "L1", SID: "s1", Sub: "alice", Iss: "http://i", Reason: event.ReasonEndSession,
+		Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}}}
+	propagatetest.Publish(t, js, e)
+	require.Eventually(t, func() bool {
+		return propagatetest.Deliveries(t, reg, clientevents.Kind, "app1", event.StatusRetrying) >= 2
+	}, 10*time.Second, 10*time.Millisecond, "the refused publish is retried")
+
+	stream, err := js.Stream(t.Context(), natsconn.StreamEvents)
+	require.NoError(t, err)
+	require.NoError(t, stream.Purge(t.Context(), jetstream.WithPurgeSubject(event.LogoutSubject("app1"))))
+	propagatetest.WaitStatus(t, reg, clientevents.Kind, "app1", event.StatusDelivered, 1)
+	assert.Equal(t, []string{"L1"}, storedLogouts(t, js, "app1"))
+	assert.Zero(t, propagatetest.Deliveries(t, reg, clientevents.Kind, "app1", event.StatusFailed))
+}
+
+// storedLogouts returns the logout ids on clientID's subject, oldest first.
+func storedLogouts(t *testing.T, js jetstream.JetStream, clientID string) []string {
+	t.Helper()
+	cons, err := js.OrderedConsumer(t.Context(), natsconn.StreamEvents, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{event.LogoutSubject(clientID)}})
+	require.NoError(t, err)
+	var ids []string
+	for {
+		batch, err := cons.FetchNoWait(100)
+		require.NoError(t, err)
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			var l event.ClientLogout
+			require.NoError(t, json.Unmarshal(m.Data(), &l))
+			ids = append(ids, l.LogoutID)
+		}
+		if n == 0 {
+			return ids
+		}
+	}
 }
