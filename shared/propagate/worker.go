@@ -355,22 +355,32 @@ func checkInEvery(own time.Duration, info *jetstream.ConsumerInfo) time.Duration
 // AckWait) has it redelivered to another. A check-in that fails is logged
 // once per hold: the message may then be handed out again.
 func (w *worker) hold(msg jetstream.Msg, every time.Duration) (release func()) {
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		warned := false
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if err := msg.InProgress(); err != nil && !warned && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
-					w.o.Logger.Warn("telling JetStream a message is in progress", "subject", msg.Subject(), "err", err)
-					warned = true
-				}
-			}
+	// A timer that re-arms itself: no goroutine per message while it waits.
+	var (
+		mu       sync.Mutex
+		t        *time.Timer
+		released bool
+		warned   bool
+	)
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		err := msg.InProgress()
+		mu.Lock()
+		defer mu.Unlock()
+		if released {
+			return
 		}
-	}()
-	return func() { close(stop) }
+		if err != nil && !warned && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			w.o.Logger.Warn("telling JetStream a message is in progress", "subject", msg.Subject(), "err", err)
+			warned = true
+		}
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		released = true
+		t.Stop()
+	}
 }
