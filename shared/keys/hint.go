@@ -228,6 +228,11 @@ func (v *HintVerifier) Verify(ctx context.Context, raw string) (*Hint, error) {
 	if err != nil {
 		return nil, v.classify(tok, err)
 	}
+	// RFC 7515 §4.1.11: a recipient that does not understand every
+	// extension listed in crit must reject the JWS. We understand none.
+	if crit, ok := tok.Header["crit"]; ok {
+		return nil, invalid(nil, "crit header %v: no extension is supported", crit)
+	}
 	if typ, ok := tok.Header["typ"]; ok {
 		if s, isString := typ.(string); !isString || !idTokenType(s) {
 			return nil, invalid(nil, "typ %q is not an ID token's", fmt.Sprint(typ))

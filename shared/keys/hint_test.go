@@ -135,6 +135,20 @@ func TestHintVerifierOwnKeys(t *testing.T) {
 		{name: "HS256 keyed with our JWKS", token: signWith(t, jwt.SigningMethodHS256, set.JWKS(), nil, hintClaims()), wantReason: `alg "HS256" is not allowed`},
 		{name: "PS256 with our RS256 key", token: signWith(t, jwt.SigningMethodPS256, fixture("rsa"), kid(keys.RS256), hintClaims()), wantReason: "no key for alg PS256"},
 		{name: "ES256 header on our RSA kid", token: signWith(t, jwt.SigningMethodES256, fixture("ec"), kid(keys.RS256), hintClaims()), wantReason: "no key for alg ES256"},
+		{name: "crit header (RFC 7515 §4.1.11)", token: func() string {
+			tok := jwt.NewWithClaims(jwt.SigningMethodES256, hintClaims())
+			tok.Header["kid"], tok.Header["crit"], tok.Header["x-unknown"] = kid(keys.ES256), []string{"x-unknown"}, 1
+			s, err := tok.SignedString(fixture("ec"))
+			require.NoError(t, err)
+			return s
+		}(), wantReason: "crit header"},
+		{name: "crit b64 false", token: func() string {
+			tok := jwt.NewWithClaims(jwt.SigningMethodES256, hintClaims())
+			tok.Header["kid"], tok.Header["crit"], tok.Header["b64"] = kid(keys.ES256), []string{"b64"}, false
+			s, err := tok.SignedString(fixture("ec"))
+			require.NoError(t, err)
+			return s
+		}(), wantReason: "crit header"},
 		{name: "kid is a number", token: signWith(t, jwt.SigningMethodES256, fixture("ec"), 7, hintClaims()), wantReason: "unknown kid"},
 		{name: "logout token", token: func() string {
 			token, err := set.LogoutToken(keys.ES256, issuer, "client-a", "alice", "sid-1", now)
