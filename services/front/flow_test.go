@@ -280,6 +280,8 @@ func TestSessionAPI(t *testing.T) {
 		{"wrong token", http.MethodPut, path + "/clients/app1", `{"sub":"alice"}`, "nope", 401, "bearer token"},
 		{"unknown client", http.MethodPut, path + "/clients/zzz", `{"sub":"alice"}`, "test-token", 400, `is not a registered client`},
 		{"bad json", http.MethodPut, path + "/clients/app1", `{"sub":`, "test-token", 400, "body must be JSON"},
+		{"data after the JSON", http.MethodPut, path + "/clients/app1", `{"sub":"alice"} garbage`, "test-token", 400, "body must be JSON"},
+		{"two JSON values", http.MethodPut, path + "/clients/app1", `{"sub":"alice"}{"sub":"bob"}`, "test-token", 400, "body must be JSON"},
 		{"missing sub", http.MethodPut, path + "/clients/app1", `{}`, "test-token", 400, "sub: required"},
 		{"ok", http.MethodPut, path + "/clients/app1", `{"sub":"alice"}`, "test-token", 204, ""},
 		{"again is idempotent", http.MethodPut, path + "/clients/app1", `{"sub":"alice"}`, "test-token", 204, ""},
@@ -297,6 +299,17 @@ func TestSessionAPI(t *testing.T) {
 				assert.Equal(t, "application/problem+json", r.header.Get("Content-Type"))
 			}
 		})
+	}
+
+	// The scheme is case-insensitive (RFC 9110 §11.1), the token is not.
+	for header, want := range map[string]int{"bearer test-token": 200, "BEARER test-token": 200, "Bearer TEST-TOKEN": 401, "Basic test-token": 401} {
+		req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", header)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, header)
 	}
 
 	r := api(http.MethodGet, path, "", "test-token")
@@ -345,6 +358,23 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	assert.Equal(t, 200, e.do(newBrowser(t), http.MethodGet, "/readyz", nil).status)
 	nf := e.do(newBrowser(t), http.MethodGet, "/nope", nil)
 	assert.Equal(t, 404, nf.status)
+
+	// HEAD on the documents that only read (RFC 9110 §9.3.2), never on
+	// the end-session endpoint, whose GET ends a session.
+	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/jwks.json", "/healthz", "/readyz"} {
+		r := e.do(newBrowser(t), http.MethodHead, p, nil)
+		assert.Equal(t, 200, r.status, p)
+		assert.Empty(t, r.body, p)
+	}
+	assert.Equal(t, "application/jwk-set+json", e.do(newBrowser(t), http.MethodHead, "/.well-known/jwks.json", nil).header.Get("Content-Type"))
+	assert.Equal(t, 405, e.do(newBrowser(t), http.MethodHead, "/connect/endsession", nil).status)
+
+	// No redirect to the path without its trailing slash: gin's would skip
+	// the middleware and follow X-Forwarded-Prefix.
+	slash := e.do(newBrowser(t), http.MethodGet, "/.well-known/jwks.json/", nil, "X-Forwarded-Prefix", "/attacker")
+	assert.Equal(t, 404, slash.status)
+	assert.Empty(t, slash.location)
+	assert.NotEmpty(t, slash.header.Get("X-Request-Id"), "the middleware ran")
 }
 
 func TestSessionsLeaveTheIndexAfterRetention(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 
@@ -17,7 +18,9 @@ import (
 // empty api.token disables the API: every call is refused.
 func (h *handler) authenticate(c *gin.Context) {
 	token := h.Config.API.Token
-	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	// The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+	scheme, got, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	ok = ok && strings.EqualFold(scheme, "Bearer")
 	if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 		c.Header("WWW-Authenticate", `Bearer realm="signoff"`)
 		detail := "a valid bearer token is required"
@@ -37,7 +40,8 @@ func (h *handler) putParticipation(c *gin.Context) {
 	var body struct {
 		Sub string `json:"sub"`
 	}
-	if err := json.NewDecoder(c.Request.Body).Decode(&body); err != nil {
+	dec := json.NewDecoder(c.Request.Body)
+	if err := dec.Decode(&body); err != nil || dec.Decode(&struct{}{}) != io.EOF {
 		problem(c, http.StatusBadRequest, "invalid_request", "body must be JSON {\"sub\": \"...\"}")
 		return
 	}

@@ -92,11 +92,22 @@ func New(d Deps) http.Handler {
 	e.UseRawPath = true
 	e.UnescapePathValues = false
 	e.HandleMethodNotAllowed = true
+	// No redirect from /path/ to /path: gin would answer it before the
+	// middleware (no security headers, no log) and build its Location from
+	// X-Forwarded-Prefix. A 404 is the answer.
+	e.RedirectTrailingSlash = false
 	e.ContextWithFallback = true
 	e.Use(h.requestID, h.accessLog, h.recover, limitBody)
 
-	e.GET(DiscoveryPath, h.discovery)
-	e.GET(JWKSPath, h.jwks)
+	// The documents that only read answer HEAD as well (RFC 9110 §9.3.2;
+	// net/http drops the body). The end-session endpoint does not: its GET
+	// ends a session, and a HEAD must change nothing.
+	readOnly := func(path string, handlers ...gin.HandlerFunc) {
+		e.GET(path, handlers...)
+		e.HEAD(path, handlers...)
+	}
+	readOnly(DiscoveryPath, h.discovery)
+	readOnly(JWKSPath, h.jwks)
 	for _, p := range append([]string{EndSessionPath}, d.Config.Logout.Paths...) {
 		e.GET(p, h.observe, h.endSession)
 		e.POST(p, h.observe, h.endSession)
@@ -113,11 +124,11 @@ func New(d Deps) http.Handler {
 	if d.Gatherer != nil {
 		// Client ids and delivery counts are not for everyone: the API
 		// token, or an unauthenticated ops listener (-metrics-listen).
-		e.GET("/metrics", h.authenticate, gin.WrapH(promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{})))
+		readOnly("/metrics", h.authenticate, gin.WrapH(promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{})))
 	}
 
-	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", h.readyz)
+	readOnly("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	readOnly("/readyz", h.readyz)
 	e.NoRoute(func(c *gin.Context) { h.fail(c, http.StatusNotFound, "not_found", "no such page") })
 	e.NoMethod(func(c *gin.Context) {
 		h.fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
