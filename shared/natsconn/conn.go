@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -41,7 +42,9 @@ func Connect(ctx context.Context, cfg config.NATS, name string, logger *slog.Log
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("nats disconnected", "err", err)
+			if err != nil { // nil: our own Close, at shutdown
+				logger.Warn("nats disconnected", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
@@ -94,7 +97,6 @@ func StartEmbedded(ctx context.Context, cfg config.NATS, logger *slog.Logger) (*
 		// NoSigs: NewServer would otherwise install signal handlers that
 		// exit the process on SIGTERM and skip our graceful shutdown.
 		NoSigs:     true,
-		NoLog:      true,
 		DontListen: cfg.Listen == "",
 	}
 	if cfg.Listen != "" {
@@ -112,14 +114,23 @@ func StartEmbedded(ctx context.Context, cfg config.NATS, logger *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("creating embedded nats server: %w", err)
 	}
+	sl := &serverLog{logger: logger}
+	s.SetLoggerV2(sl, false, false, false)
 	go s.Start()
-	deadline := 10 * time.Second
+	deadline := time.Now().Add(10 * time.Second)
 	if d, ok := ctx.Deadline(); ok {
-		deadline = time.Until(d)
+		deadline = d
 	}
-	if !s.ReadyForConnections(deadline) {
-		s.Shutdown()
-		return nil, ErrNotReady
+	// Poll, so that a server that cannot start (its port taken) fails at
+	// once, with its reason, rather than after the deadline.
+	for !s.ReadyForConnections(100 * time.Millisecond) {
+		if fatal := sl.fatal(); fatal != "" || time.Now().After(deadline) {
+			s.Shutdown()
+			if fatal != "" {
+				return nil, fmt.Errorf("%w: %s", ErrNotReady, fatal)
+			}
+			return nil, ErrNotReady
+		}
 	}
 	logger.Info("embedded nats started", "store_dir", s.StoreDir(), "listen", cfg.Listen)
 	return s, nil
@@ -152,3 +163,44 @@ func (c *Conn) shutdownServer() {
 		c.Server.WaitForShutdown()
 	}
 }
+
+// serverLog passes the embedded server's warnings and errors to slog (its
+// notices at debug), and keeps the first fatal one: the reason it could
+// not start.
+type serverLog struct {
+	logger *slog.Logger
+	mu     sync.Mutex
+	first  string
+}
+
+func (l *serverLog) fatal() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.first
+}
+
+func (l *serverLog) Noticef(format string, v ...any) {
+	l.logger.Debug("nats server: " + fmt.Sprintf(format, v...))
+}
+
+func (l *serverLog) Warnf(format string, v ...any) {
+	l.logger.Warn("nats server: " + fmt.Sprintf(format, v...))
+}
+
+func (l *serverLog) Errorf(format string, v ...any) {
+	l.logger.Error("nats server: " + fmt.Sprintf(format, v...))
+}
+
+func (l *serverLog) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.logger.Error("nats server: " + msg)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.first == "" {
+		l.first = msg
+	}
+}
+
+func (l *serverLog) Debugf(string, ...any) {}
+
+func (l *serverLog) Tracef(string, ...any) {}

@@ -2,6 +2,7 @@ package natsconn_test
 
 import (
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -41,4 +42,18 @@ func TestConnectLogsPermissionViolations(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "Permissions Violation") },
 		5*time.Second, 10*time.Millisecond, "the log says why: %s", logs.String())
 	assert.Contains(t, logs.String(), `"msg":"nats error"`)
+}
+
+// TestEmbeddedServerSaysWhyItCannotStart: nats.listen on a port in use is
+// an error that says so, not a bare "not ready".
+func TestEmbeddedServerSaysWhyItCannotStart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	var logs syncbuf.Buffer
+	_, err = natsconn.StartEmbedded(t.Context(), config.NATS{StoreDir: t.TempDir(), Listen: l.Addr().String()},
+		slog.New(slog.NewJSONHandler(&logs, nil)))
+	require.ErrorIs(t, err, natsconn.ErrNotReady)
+	assert.Contains(t, err.Error(), "address already in use")
+	assert.Contains(t, logs.String(), "nats server: ", "the server's error is logged too")
 }
