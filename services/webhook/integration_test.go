@@ -89,6 +89,33 @@ func TestRunDeliversOnce(t *testing.T) {
 	assert.Empty(t, outside.requests(), "a client outside the session")
 }
 
+// TestSubjectWideLogoutNamesTheSessions: a logout of all of a subject's
+// sessions has no sid; the payload lists the receiver's own sessions, so
+// that it ends those and not a newer one of the same user.
+func TestSubjectWideLogoutNamesTheSessions(t *testing.T) {
+	cfg := config.Default()
+	cfg.Issuer = issuer
+	cfg.Keys.GenerateDir = t.TempDir()
+	rc := newReceiver(t, http.StatusOK)
+	cfg.Clients = []config.Client{{ClientID: "app1", WebhookURI: rc.srv.URL, WebhookSecret: "secret-app1"}}
+	js, reg := runWorker(t, cfg)
+
+	e := event.SessionEnded{LogoutID: "logout-subject-1", Sessions: []string{"s1", "s2", "s3"}, Sub: "alice", Iss: issuer,
+		Clients: []event.Participant{{ClientID: "app1", Sub: "pairwise-alice", SIDs: []string{"s1", "s3"}}},
+		Reason:  event.ReasonAPISubject, Time: time.Now().UTC().Truncate(time.Millisecond)}
+	propagatetest.Publish(t, js, &e)
+	waitStatus(t, reg, "app1", event.StatusDelivered, 1)
+
+	got := rc.requests()
+	require.Len(t, got, 1)
+	var p Payload
+	require.NoError(t, json.Unmarshal(got[0].body, &p))
+	assert.Empty(t, p.SID)
+	assert.Equal(t, []string{"s1", "s3"}, p.SIDs)
+	assert.Equal(t, "pairwise-alice", p.Sub)
+	assert.Equal(t, event.ReasonAPISubject, p.Reason)
+}
+
 // runWorker starts a JetStream server with signoff's streams and runs the
 // worker on it until the test ends.
 func runWorker(t *testing.T, cfg *config.Config) (jetstream.JetStream, *prometheus.Registry) {

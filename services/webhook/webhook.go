@@ -37,6 +37,10 @@ type Payload struct {
 	// SID is the ended session; absent when the logout ended all of the
 	// subject's sessions.
 	SID string `json:"sid,omitempty"`
+	// SIDs are, when SID is absent, the sessions of this client that the
+	// logout ended: the receiver ends those, not every session of Sub (a
+	// newer one may have started since).
+	SIDs []string `json:"sids,omitempty"`
 	// Sub is the sub this client was given, which may be pairwise.
 	Sub string `json:"sub"`
 	// Iss is the issuer.
@@ -90,7 +94,7 @@ func (p *Propagator) Propagate(ctx context.Context, d *propagate.Delivery) error
 	if c.WebhookSecret == "" {
 		return propagate.Permanent(ErrNoSecret)
 	}
-	body, err := json.Marshal(&Payload{
+	payload := &Payload{
 		Type:     PayloadType,
 		LogoutID: e.LogoutID,
 		SID:      e.SID,
@@ -99,7 +103,11 @@ func (p *Propagator) Propagate(ctx context.Context, d *propagate.Delivery) error
 		ClientID: c.ClientID,
 		Reason:   e.Reason,
 		Time:     e.Time.UTC(),
-	})
+	}
+	if e.SID == "" {
+		payload.SIDs = e.SIDsOf(c.ClientID, d.Sub)
+	}
+	body, err := json.Marshal(payload)
 	if err != nil {
 		return propagate.Permanent(fmt.Errorf("encoding webhook payload: %w", err))
 	}

@@ -17,6 +17,10 @@ type ClientLogout struct {
 	// SID is the ended session; empty when all of the subject's sessions
 	// ended.
 	SID string `json:"sid,omitempty"`
+	// SIDs are, when SID is empty, the sessions of this client that the
+	// logout ended: the app ends those, not every session of Sub (a newer
+	// one may have started since).
+	SIDs []string `json:"sids,omitempty"`
 	// Sub is the sub this client was given.
 	Sub string `json:"sub"`
 	// Iss is the issuer.
@@ -31,10 +35,14 @@ type ClientLogout struct {
 
 // ForClient returns e as client p sees it.
 func (e *SessionEnded) ForClient(p Participant) ClientLogout {
-	return ClientLogout{
+	l := ClientLogout{
 		Type: ClientLogoutType, LogoutID: e.LogoutID, SID: e.SID, Sub: p.Sub, Iss: e.Iss,
 		ClientID: p.ClientID, Reason: e.Reason, Time: e.Time,
 	}
+	if e.SID == "" {
+		l.SIDs = e.SIDsOf(p.ClientID, p.Sub)
+	}
+	return l
 }
 
 // Validate checks the fields a receiver relies on.

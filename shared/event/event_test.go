@@ -36,6 +36,10 @@ func goldenCases() map[string]any {
 			Type: event.ClientLogoutType, LogoutID: "01JDX3Q5ZK8Q7W2V9C4T6B1N0M", SID: "08a5019c-17e1-4977-8f42-65a12843ea02",
 			Sub: "pairwise-7f3c", Iss: "https://idp.example.com", ClientID: "app2", Reason: event.ReasonEndSession, Time: when,
 		},
+		"client_logout_subject": &event.ClientLogout{
+			Type: event.ClientLogoutType, LogoutID: "01JDX3Q5ZK8Q7W2V9C4T6B1N0N", SIDs: []string{"s1", "s2"},
+			Sub: "alice", Iss: "https://idp.example.com", ClientID: "app1", Reason: event.ReasonAPISubject, Time: when,
+		},
 		"delivery_batch": &event.DeliveryBatch{
 			LogoutID: "01JDX3Q5ZK8Q7W2V9C4T6B1N0M", SID: "08a5019c-17e1-4977-8f42-65a12843ea02", Channel: "backchannel",
 			Deliveries: []event.BatchDelivery{{ClientID: "app1", Status: event.StatusDelivered, Attempts: 1},
@@ -108,6 +112,10 @@ func TestSessionEndedValidate(t *testing.T) {
 	assert.Equal(t, []string{"s1", "s2"}, goldenCases()["session_ended_subject"].(*event.SessionEnded).SIDs())
 	cl := ok.ForClient(ok.Clients[1])
 	assert.Equal(t, goldenCases()["client_logout"], &cl, "a client sees its own sub")
+	require.NoError(t, cl.Validate())
+	subject := goldenCases()["session_ended_subject"].(*event.SessionEnded)
+	cl = subject.ForClient(subject.Clients[0])
+	assert.Equal(t, goldenCases()["client_logout_subject"], &cl, "the sessions of that client")
 	require.NoError(t, cl.Validate())
 }
 
