@@ -47,18 +47,32 @@ func (a *app) handle(_ context.Context, l *event.ClientLogout) error {
 }
 
 // endSessions ends the local sessions of a logout and returns their sids:
-// the session sid, or, when the logout has no sid (all of a subject's
-// sessions ended), every session of the user.
+// the session sid or, when the logout has no sid (all of a subject's
+// sessions ended), the sessions that sids lists: not every session of the
+// user, since a newer one may have started since (a new durable replays
+// logouts up to nats.event_retention old). A logout from a signoff
+// without sids ends every session of the user.
 func (a *app) endSessions(l *event.ClientLogout) []string {
 	ended := []string{}
 	for sid, user := range a.sessions {
-		if sid == l.SID || (l.SID == "" && user == l.Sub) {
+		if a.ends(l, sid, user) {
 			delete(a.sessions, sid)
 			ended = append(ended, sid)
 		}
 	}
 	slices.Sort(ended)
 	return ended
+}
+
+func (a *app) ends(l *event.ClientLogout, sid, user string) bool {
+	switch {
+	case l.SID != "":
+		return sid == l.SID
+	case len(l.SIDs) > 0:
+		return slices.Contains(l.SIDs, sid)
+	default:
+		return user == l.Sub
+	}
 }
 
 func (a *app) handledCount() int {

@@ -79,10 +79,11 @@ func (b *syncBuffer) waitLogout(t testing.TB, logoutID string) map[string]any {
 	return line
 }
 
-// clientLogout is a logout as the events worker publishes it.
-func clientLogout(logoutID, clientID, sid, sub string) event.ClientLogout {
+// clientLogout is a logout as the events worker publishes it; sids are
+// the sessions of a logout without sid.
+func clientLogout(logoutID, clientID, sid, sub string, sids ...string) event.ClientLogout {
 	return event.ClientLogout{
-		Type: event.ClientLogoutType, LogoutID: logoutID, SID: sid, Sub: sub,
+		Type: event.ClientLogoutType, LogoutID: logoutID, SID: sid, SIDs: sids, Sub: sub,
 		Iss: "http://127.0.0.1:8080", ClientID: clientID, Reason: event.ReasonEndSession,
 		Time: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC),
 	}

@@ -46,7 +46,7 @@ export function logoutSubject(clientId) {
 
 /**
  * decodeLogout parses and checks one logout (shared/event.ClientLogout):
- * {type, logout_id, sid?, sub, iss, client_id, reason, time}. It throws on
+ * {type, logout_id, sid?, sids?, sub, iss, client_id, reason, time}. It throws on
  * a payload that can never be handled.
  */
 export function decodeLogout(data) {
@@ -101,6 +101,7 @@ export async function bindConsumer(nc, clientId, durable) {
 export async function consume({ nc, clientId, durable, onLogout, signal, log = () => {} }) {
   const consumer = await bindConsumer(nc, clientId, durable);
   const messages = await consumer.consume({ max_messages: 64 });
+  log({ level: "INFO", msg: "subscribed", client_id: clientId, subject: logoutSubject(clientId), durable });
   const stop = () => messages.close().catch(() => {}); // closing is best effort
   if (signal?.aborted) await stop();
   signal?.addEventListener("abort", stop, { once: true });
@@ -142,8 +143,7 @@ export function newApp(sessions = new Map(), print = (line) => console.log(JSON.
       if (handled.has(l.logout_id)) return; // at least once: seen already
       const ended = [];
       for (const [sid, user] of sessions) {
-        // The session of the logout, or all of the user's when it has no sid.
-        if (sid === l.sid || (!l.sid && user === l.sub)) {
+        if (ends(l, sid, user)) {
           sessions.delete(sid);
           ended.push(sid);
         }
@@ -156,6 +156,20 @@ export function newApp(sessions = new Map(), print = (line) => console.log(JSON.
       });
     },
   };
+}
+
+/**
+ * ends reports whether logout l ends the local session sid of user: the
+ * session of the logout or, when it has no sid (all of a subject's sessions
+ * ended), the sessions it lists in sids. Not every session of the user: a
+ * newer one may have started since (a new durable replays logouts up to
+ * nats.event_retention old). A logout from a signoff without sids ends
+ * every session of the user.
+ */
+function ends(l, sid, user) {
+  if (l.sid) return sid === l.sid;
+  if (Array.isArray(l.sids) && l.sids.length > 0) return l.sids.includes(sid);
+  return user === l.sub;
 }
 
 /**
@@ -176,16 +190,43 @@ export function serversOf(urls) {
   return opts;
 }
 
+const USAGE = `usage: node subscriber.mjs [options]
+
+Consumes one client's logouts from signoff (docs/events.md) and prints each
+as one JSON line.
+
+  --nats-url URLS       NATS server URLs, comma-separated; a user and password
+                        may be in a URL (default: $NATS_URL or nats://127.0.0.1:4222)
+  --inbox-prefix P      the inbox prefix NATS permissions give this app
+                        (_INBOX_app2 in examples/nats-permissions)
+  --client ID           the client whose logouts to consume (default: app2)
+  --durable NAME        the durable consumer every replica of the app shares
+                        (default: my-app-js); no other app may use it
+  --sessions S=U,...    the app's local sessions, sid=user (illustration)
+  -h, --help            this help
+`;
+
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      "nats-url": { type: "string", default: process.env.NATS_URL ?? "nats://127.0.0.1:4222" },
-      "inbox-prefix": { type: "string" },
-      client: { type: "string", default: "app2" },
-      durable: { type: "string", default: "my-app-js" },
-      sessions: { type: "string", default: "" },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        "nats-url": { type: "string", default: process.env.NATS_URL ?? "nats://127.0.0.1:4222" },
+        "inbox-prefix": { type: "string" },
+        client: { type: "string", default: "app2" },
+        durable: { type: "string", default: "my-app-js" },
+        sessions: { type: "string", default: "" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`js-subscriber: ${err.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const sessions = new Map(
     values.sessions.split(",").filter(Boolean).map((pair) => pair.split("=", 2)),
   );
@@ -210,7 +251,6 @@ async function main() {
   }
 
   const app = newApp(sessions);
-  log({ level: "INFO", msg: "subscribed", client_id: values.client, subject: logoutSubject(values.client), durable: values.durable });
   await consume({ nc, clientId: values.client, durable: values.durable, onLogout: app.onLogout, signal: ac.signal, log });
   // Stopped taking logouts: acks in flight are flushed, then the
   // connection closes.

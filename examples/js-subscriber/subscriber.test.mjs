@@ -36,11 +36,15 @@ test("decodeLogout accepts the golden logout and rejects broken ones", () => {
 
 test("the app ends the sessions a logout names, once per logout id", () => {
   const lines = [];
-  const app = newApp(new Map([["s1", "alice"], ["s2", "alice"], ["s3", "bob"]]), (l) => lines.push(l));
+  const app = newApp(new Map([["s1", "alice"], ["s2", "alice"], ["s3", "bob"], ["s4", "alice"], ["s5", "alice"]]), (l) => lines.push(l));
   app.onLogout({ ...golden, logout_id: "L1", sid: "s1", sub: "alice" });
   app.onLogout({ ...golden, logout_id: "L1", sid: "s1", sub: "alice" });
-  app.onLogout({ ...golden, logout_id: "L2", sid: undefined, sub: "alice" });
-  assert.deepEqual(lines.map((l) => [l.logout_id, l.ended_sessions]), [["L1", ["s1"]], ["L2", ["s2"]]]);
+  // All of alice's sessions: those it lists, not s4 and s5, which started later.
+  app.onLogout({ ...golden, logout_id: "L2", sid: undefined, sids: ["s2"], sub: "alice" });
+  assert.deepEqual([...app.sessions.keys()], ["s3", "s4", "s5"]);
+  // From a signoff without sids: every session of the user.
+  app.onLogout({ ...golden, logout_id: "L3", sid: undefined, sub: "alice" });
+  assert.deepEqual(lines.map((l) => [l.logout_id, l.ended_sessions]), [["L1", ["s1"]], ["L2", ["s2"]], ["L3", ["s4", "s5"]]]);
   assert.deepEqual([...app.sessions.keys()], ["s3"]);
 });
 
