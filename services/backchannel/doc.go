@@ -22,7 +22,7 @@
 // logout ended one session) and sub (the sub this client was given), and
 // never nonce.
 //
-// Answers: 200 and 204 mean delivered; 408, 429, 5xx and network failures
+// Answers: any 2xx means delivered (the spec names 200; 204 is common); 408, 429, 5xx and network failures
 // are retried, honouring Retry-After; a redirect is never followed and,
 // like any other 4xx, fails the delivery at once (§2.8, BCL-27, BCL-30).
 package backchannel

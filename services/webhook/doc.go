@@ -31,7 +31,8 @@
 //
 // Signoff-Signature carries t, the Unix time in seconds at which this
 // attempt was signed, and v1, the hex HMAC-SHA256 of "<t>.<raw body>" keyed
-// with the client's webhook_secret (the scheme of Stripe's webhooks). Every
+// with the UTF-8 bytes of the client's webhook_secret (the scheme of
+// Stripe's webhooks). Every
 // attempt is signed anew, so a late retry still carries a fresh t. A
 // receiver:
 //
