@@ -54,7 +54,8 @@ func (w *worker) consumeTasks(ctx context.Context, clientID string) (jetstream.C
 func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, every time.Duration) {
 	// Until its outcome is stored, however long the call takes, the task
 	// stays this replica's.
-	defer w.hold(msg, every)()
+	msg, release := w.hold(msg, every)
+	defer release()
 	var task Task
 	if err := decodeTask(msg.Data(), &task); err != nil {
 		w.o.Logger.Error("dropping an invalid task", "err", err)

@@ -147,7 +147,8 @@ func (w *worker) bindEvents(ctx context.Context, name string) (jetstream.Consume
 func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg, every time.Duration) {
 	// Until its outcomes are stored, however long the fan-out takes (slow
 	// targets, busy slots, parking), the event stays this replica's.
-	defer w.hold(msg, every)()
+	msg, release := w.hold(msg, every)
+	defer release()
 	e, err := event.Decode[event.SessionEnded](msg.Data())
 	if err != nil {
 		w.o.Logger.Error("dropping an invalid session-ended event", "err", err)
@@ -350,11 +351,16 @@ func checkInEvery(own time.Duration, info *jetstream.ConsumerInfo) time.Duration
 }
 
 // hold tells JetStream every `every` that msg is still being worked on,
-// until release is called: a live replica keeps an event or task however
-// long its deliveries take, and one that died (or lost NATS for an
+// until the message is acknowledged (or nak'ed, or terminated) through the
+// returned Msg, or release is called: a live replica keeps an event or task
+// however long its deliveries take, and one that died (or lost NATS for an
 // AckWait) has it redelivered to another. A check-in that fails is logged
 // once per hold: the message may then be handed out again.
-func (w *worker) hold(msg jetstream.Msg, every time.Duration) (release func()) {
+//
+// The returned Msg stops the check-ins, and waits for one in flight, before
+// it answers JetStream: a check-in sent after a NakWithDelay would reset
+// the message's timer and turn the delay into an AckWait.
+func (w *worker) hold(msg jetstream.Msg, every time.Duration) (held jetstream.Msg, release func()) {
 	// A timer that re-arms itself: no goroutine per message while it waits.
 	var (
 		mu       sync.Mutex
@@ -365,22 +371,41 @@ func (w *worker) hold(msg jetstream.Msg, every time.Duration) (release func()) {
 	mu.Lock()
 	defer mu.Unlock()
 	t = time.AfterFunc(every, func() {
-		err := msg.InProgress()
 		mu.Lock()
 		defer mu.Unlock()
 		if released {
 			return
 		}
-		if err != nil && !warned && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+		if err := msg.InProgress(); err != nil && !warned && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 			w.o.Logger.Warn("telling JetStream a message is in progress", "subject", msg.Subject(), "err", err)
 			warned = true
 		}
 		t.Reset(every)
 	})
-	return func() {
+	release = func() {
 		mu.Lock()
 		defer mu.Unlock()
 		released = true
 		t.Stop()
 	}
+	return heldMsg{Msg: msg, release: release}, release
 }
+
+// heldMsg is a message under hold: its answers to JetStream release it
+// first.
+type heldMsg struct {
+	jetstream.Msg
+	release func()
+}
+
+func (m heldMsg) Ack() error { m.release(); return m.Msg.Ack() }
+
+func (m heldMsg) DoubleAck(ctx context.Context) error { m.release(); return m.Msg.DoubleAck(ctx) }
+
+func (m heldMsg) Nak() error { m.release(); return m.Msg.Nak() }
+
+func (m heldMsg) NakWithDelay(d time.Duration) error { m.release(); return m.Msg.NakWithDelay(d) }
+
+func (m heldMsg) Term() error { m.release(); return m.Msg.Term() }
+
+func (m heldMsg) TermWithReason(reason string) error { m.release(); return m.Msg.TermWithReason(reason) }
