@@ -14,15 +14,23 @@ import (
 // The confirmation form is protected by a signed double-submit cookie
 // (OWASP): an HttpOnly, SameSite=Strict cookie that signoff minted and
 // signed, "<issued>.<random>.<mac>", and in the form the HMAC of that
-// whole value and of the IdP's session cookie, if any (macKeys). A forged form from another site has neither; a
+// whole value (macKeys). A forged form from another site has neither; a
 // cookie planted by someone else (over plain http, where the __Host-
 // prefix does not apply) does not verify and is replaced; a cookie older
-// than csrfLifetime is refused, so the form expires.
+// than csrfLifetime is refused, so the form expires. The token is not
+// bound to the IdP's session cookie: that cookie may be SameSite=Strict,
+// absent from the cross-site GET that shows the form and present on its
+// same-site POST.
 
-// csrfLifetime is how long a confirmation form can be submitted; a cookie
-// is reused for new forms only in the first half of it, so every form has
-// at least half of it.
-const csrfLifetime = time.Hour
+const (
+	// csrfLifetime is how long a cookie confirms forms. A cookie is reused
+	// for new forms only in the first half of it, so that every form can
+	// be submitted for at least half of it.
+	csrfLifetime = time.Hour
+	// csrfSkew is how far ahead of this front's clock another front's
+	// may be: a cookie it minted is valid here too.
+	csrfSkew = 5 * time.Minute
+)
 
 func (h *handler) csrfCookieName() string {
 	if h.secureCookies() {
@@ -40,36 +48,38 @@ func (h *handler) secureCookies() bool {
 func (h *handler) issueCSRF(c *gin.Context) string {
 	now := h.Now()
 	v, _ := c.Cookie(h.csrfCookieName())
-	issued, ok := h.csrfCookieIssued(v)
-	if !ok || now.Sub(issued) > csrfLifetime/2 {
+	age, ok := h.csrfCookieAge(v, now)
+	if !ok || age > csrfLifetime/2 {
 		b := make([]byte, 16)
 		_, _ = rand.Read(b)
 		payload := strconv.FormatInt(now.Unix(), 10) + "." + base64.RawURLEncoding.EncodeToString(b)
-		v, issued = payload+"."+macKeys(h.CSRFKeys).sign(csrfCookieDomain, payload), now
+		v, age = payload+"."+macKeys(h.CSRFKeys).sign(csrfCookieDomain, payload), 0
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: h.csrfCookieName(), Value: v, Path: "/", MaxAge: int((csrfLifetime - now.Sub(issued)).Seconds()),
+		Name: h.csrfCookieName(), Value: v, Path: "/", MaxAge: int((csrfLifetime - max(age, 0)).Seconds()),
 		HttpOnly: true, Secure: h.secureCookies(), SameSite: http.SameSiteStrictMode,
 	})
-	return h.csrfToken(c, v)
+	return macKeys(h.CSRFKeys).sign(csrfDomain, v)
 }
 
-// csrfCookieIssued returns when a cookie that signoff minted was issued;
-// false for any other value.
-func (h *handler) csrfCookieIssued(v string) (time.Time, bool) {
+// csrfCookieAge returns the age of a cookie that signoff minted and that
+// is still valid at now (issued at most csrfSkew in the future, at most
+// csrfLifetime ago); false for any other value.
+func (h *handler) csrfCookieAge(v string, now time.Time) (time.Duration, bool) {
 	ts, rest, ok := strings.Cut(v, ".")
 	if !ok {
-		return time.Time{}, false
+		return 0, false
 	}
 	random, tok, ok := strings.Cut(rest, ".")
 	if !ok || !macKeys(h.CSRFKeys).verify(csrfCookieDomain, ts+"."+random, tok) {
-		return time.Time{}, false
+		return 0, false
 	}
 	unix, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return time.Time{}, false
+		return 0, false
 	}
-	return time.Unix(unix, 0), true
+	age := now.Sub(time.Unix(unix, 0))
+	return age, age >= -csrfSkew && age <= csrfLifetime
 }
 
 // csrfDomain separates the CSRF token's MACs, and csrfCookieDomain the
@@ -79,24 +89,14 @@ const (
 	csrfCookieDomain = "signoff confirm cookie"
 )
 
-// csrfToken is the form token for cookie: bound to the IdP session cookie
-// too, when there is one, so that a pair of cookie and token that an
-// attacker obtained for their own browser does not confirm for the
-// victim's session.
-func (h *handler) csrfToken(c *gin.Context, cookie string) string {
-	return macKeys(h.CSRFKeys).sign(csrfDomain, cookie+"\n"+h.cookieSID(c))
-}
-
-// checkCSRF reports whether the form's token matches a cookie that signoff
-// minted less than csrfLifetime ago.
+// checkCSRF reports whether the form's token matches a valid cookie.
 func (h *handler) checkCSRF(c *gin.Context, token string) bool {
 	v, err := c.Cookie(h.csrfCookieName())
 	if err != nil || v == "" || token == "" {
 		return false
 	}
-	issued, ok := h.csrfCookieIssued(v)
-	if age := h.Now().Sub(issued); !ok || age > csrfLifetime || age < -time.Minute {
+	if _, ok := h.csrfCookieAge(v, h.Now()); !ok {
 		return false
 	}
-	return macKeys(h.CSRFKeys).verify(csrfDomain, v+"\n"+h.cookieSID(c), token)
+	return macKeys(h.CSRFKeys).verify(csrfDomain, v, token)
 }

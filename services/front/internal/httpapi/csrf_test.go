@@ -8,19 +8,23 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/keys"
 )
 
 // TestCSRF covers what the flow tests cannot reach through a browser: a
-// planted cookie, the form's expiry and the binding to the IdP session.
+// planted cookie, the form's expiry, the cookie's Max-Age and fronts whose
+// clocks differ.
 func TestCSRF(t *testing.T) {
-	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	cfg := config.Default()
-	cfg.SessionCookie = "idp_session"
-	h := &handler{Deps: Deps{Config: cfg, CSRFKeys: []keys.Secret{{KID: "k1", Key: []byte("csrf key")}},
-		Now: func() time.Time { return now }}}
+	start := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	now := start
+	newHandler := func(clock *time.Time) *handler {
+		return &handler{Deps: Deps{Config: config.Default(), CSRFKeys: []keys.Secret{{KID: "k1", Key: []byte("csrf key")}},
+			Now: func() time.Time { return *clock }}}
+	}
+	h := newHandler(&now)
 
 	// request runs f on a request with cookies, and returns the cookies it
 	// set.
@@ -33,47 +37,65 @@ func TestCSRF(t *testing.T) {
 		}
 		return set
 	}
-	issue := func(cookies ...*http.Cookie) (cookie *http.Cookie, token string) {
+	issue := func(h *handler, cookies ...*http.Cookie) (cookie *http.Cookie, token string) {
 		set := request(func(c *gin.Context) { token = h.issueCSRF(c) }, cookies...)
+		require.Contains(t, set, "signoff_csrf")
 		return set["signoff_csrf"], token
 	}
-	check := func(token string, cookies ...*http.Cookie) (ok bool) {
+	check := func(h *handler, token string, cookies ...*http.Cookie) (ok bool) {
 		request(func(c *gin.Context) { ok = h.checkCSRF(c, token) }, cookies...)
 		return ok
 	}
-	session := &http.Cookie{Name: "idp_session", Value: "s1"}
 
-	cookie, token := issue(session)
+	cookie, token := issue(h)
 	assert.Equal(t, 3600, cookie.MaxAge)
 	assert.True(t, cookie.HttpOnly)
 	assert.Equal(t, http.SameSiteStrictMode, cookie.SameSite)
-	assert.True(t, check(token, cookie, session))
-	assert.False(t, check(token, cookie), "without the session the token was made for")
-	assert.False(t, check(token, cookie, &http.Cookie{Name: "idp_session", Value: "s2"}), "for another session")
-	assert.False(t, check("", cookie, session))
+	assert.True(t, check(h, token, cookie))
+	assert.False(t, check(h, "", cookie))
+	assert.False(t, check(h, token), "no cookie")
 
-	again, token2 := issue(cookie, session)
+	// Ten minutes on, a new form reuses the cookie, which keeps its end.
+	now = start.Add(10 * time.Minute)
+	again, token2 := issue(h, cookie)
 	assert.Equal(t, cookie.Value, again.Value, "a young cookie is reused")
 	assert.Equal(t, token, token2)
+	assert.Equal(t, 3000, again.MaxAge, "the cookie's end does not move")
 
 	// A value that signoff did not mint is replaced, and never accepted.
 	planted := &http.Cookie{Name: "signoff_csrf", Value: "attacker-chosen-value-!!!!!!!!!!!!!!!!!!!!!"}
-	replaced, _ := issue(planted, session)
+	replaced, _ := issue(h, planted)
 	assert.NotEqual(t, planted.Value, replaced.Value)
-	assert.False(t, check(h.csrfToken(newContext(httptest.NewRecorder(), session), planted.Value), planted, session),
-		"even with the token for it")
+	assert.False(t, check(h, macKeys(h.CSRFKeys).sign(csrfDomain, planted.Value), planted), "even with the token for it")
 
 	// Half an hour on, the cookie still confirms its forms but is not
 	// reused for new ones, which get a full hour.
-	now = now.Add(31 * time.Minute)
-	assert.True(t, check(token, cookie, session))
-	fresh, _ := issue(cookie, session)
+	now = start.Add(31 * time.Minute)
+	assert.True(t, check(h, token, cookie))
+	fresh, _ := issue(h, cookie)
 	assert.NotEqual(t, cookie.Value, fresh.Value)
 	assert.Equal(t, 3600, fresh.MaxAge)
 
 	// After an hour the form has expired.
-	now = now.Add(30 * time.Minute)
-	assert.False(t, check(token, cookie, session), "expired")
+	now = start.Add(61 * time.Minute)
+	assert.False(t, check(h, token, cookie), "expired")
+
+	// Another front whose clock is 3 minutes ahead: its cookie and form are
+	// good here, and reused here, with a Max-Age of at most an hour.
+	ahead := start.Add(3 * time.Minute)
+	now = start
+	other := newHandler(&ahead)
+	theirs, theirToken := issue(other)
+	assert.True(t, check(h, theirToken, theirs))
+	ours, _ := issue(h, theirs)
+	assert.Equal(t, theirs.Value, ours.Value)
+	assert.Equal(t, 3600, ours.MaxAge)
+	// One 10 minutes ahead is beyond the skew allowed: replaced, refused.
+	ahead = start.Add(10 * time.Minute)
+	far, farToken := issue(other)
+	assert.False(t, check(h, farToken, far))
+	ours, _ = issue(h, far)
+	assert.NotEqual(t, far.Value, ours.Value)
 }
 
 // newContext is a gin context for a GET with cookies, answering to w.
