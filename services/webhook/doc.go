@@ -20,7 +20,10 @@
 // The body is a [Payload]. sid is absent when the logout ended all of the
 // subject's sessions: sids then lists this client's sessions that ended
 // (end those, not every session of sub: the user may have signed in again
-// since). sub is the sub this client was given. A logout may be
+// since). With neither (a signoff before sids, during a rolling upgrade),
+// end every session of sub that started before time, or every session of
+// sub when you do not know when they started. sub is the sub this client
+// was given. A logout may be
 // delivered more than once (a retry, a redelivery): de-duplicate on
 // Signoff-Event-Id, which is the logout_id. Answer with any 2xx once the
 // sessions are ended; 408, 429 (with Retry-After if you like) and 5xx are
