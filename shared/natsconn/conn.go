@@ -124,13 +124,18 @@ func StartEmbedded(ctx context.Context, cfg config.NATS, logger *slog.Logger) (*
 	// Poll, so that a server that cannot start (its port taken) fails at
 	// once, with its reason, rather than after the deadline.
 	for !s.ReadyForConnections(100 * time.Millisecond) {
-		if fatal := sl.fatal(); fatal != "" || time.Now().After(deadline) {
-			s.Shutdown()
-			if fatal != "" {
-				return nil, fmt.Errorf("%w: %s", ErrNotReady, fatal)
-			}
-			return nil, ErrNotReady
+		fatal := sl.fatal()
+		if fatal == "" && ctx.Err() == nil && time.Now().Before(deadline) {
+			continue
 		}
+		s.Shutdown()
+		switch {
+		case fatal != "":
+			return nil, fmt.Errorf("%w: %s", ErrNotReady, fatal)
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("%w: %w", ErrNotReady, context.Cause(ctx))
+		}
+		return nil, ErrNotReady
 	}
 	logger.Info("embedded nats started", "store_dir", s.StoreDir(), "listen", cfg.Listen)
 	return s, nil
@@ -164,14 +169,17 @@ func (c *Conn) shutdownServer() {
 	}
 }
 
-// serverLog passes the embedded server's warnings and errors to slog (its
-// notices at debug), and keeps the first fatal one: the reason it could
-// not start.
+// serverLog passes the embedded server's warnings and errors to slog, as
+// "nats server" lines with the server's text in detail (its notices at
+// debug; its errors, mostly about one client connection, at warn), and
+// keeps the first fatal one: the reason it could not start.
 type serverLog struct {
 	logger *slog.Logger
 	mu     sync.Mutex
 	first  string
 }
+
+const serverLogMsg = "nats server"
 
 func (l *serverLog) fatal() string {
 	l.mu.Lock()
@@ -180,24 +188,24 @@ func (l *serverLog) fatal() string {
 }
 
 func (l *serverLog) Noticef(format string, v ...any) {
-	l.logger.Debug("nats server: " + fmt.Sprintf(format, v...))
+	l.logger.Debug(serverLogMsg, "detail", fmt.Sprintf(format, v...))
 }
 
 func (l *serverLog) Warnf(format string, v ...any) {
-	l.logger.Warn("nats server: " + fmt.Sprintf(format, v...))
+	l.logger.Warn(serverLogMsg, "detail", fmt.Sprintf(format, v...))
 }
 
 func (l *serverLog) Errorf(format string, v ...any) {
-	l.logger.Error("nats server: " + fmt.Sprintf(format, v...))
+	l.logger.Warn(serverLogMsg, "detail", fmt.Sprintf(format, v...))
 }
 
 func (l *serverLog) Fatalf(format string, v ...any) {
-	msg := fmt.Sprintf(format, v...)
-	l.logger.Error("nats server: " + msg)
+	detail := fmt.Sprintf(format, v...)
+	l.logger.Error(serverLogMsg, "detail", detail)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.first == "" {
-		l.first = msg
+		l.first = detail
 	}
 }
 
