@@ -408,4 +408,7 @@ func (m heldMsg) NakWithDelay(d time.Duration) error { m.release(); return m.Msg
 
 func (m heldMsg) Term() error { m.release(); return m.Msg.Term() }
 
-func (m heldMsg) TermWithReason(reason string) error { m.release(); return m.Msg.TermWithReason(reason) }
+func (m heldMsg) TermWithReason(reason string) error {
+	m.release()
+	return m.Msg.TermWithReason(reason)
+}
