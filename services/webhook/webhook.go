@@ -18,7 +18,7 @@ import (
 const Kind = "webhook"
 
 // PayloadType is the type of every event this worker sends.
-const PayloadType = "signoff.logout"
+const PayloadType = event.ClientLogoutType
 
 // userAgent identifies signoff's requests in receivers' logs.
 const userAgent = "signoff-webhook/1"
@@ -27,32 +27,11 @@ const userAgent = "signoff-webhook/1"
 // which configuration validation rejects: nothing is sent unsigned.
 var ErrNoSecret = errors.New("webhook: client has no webhook_secret")
 
-// Payload is the JSON body of a webhook request.
-type Payload struct {
-	// Type is always PayloadType.
-	Type string `json:"type"`
-	// LogoutID identifies the logout; it is also the Signoff-Event-Id
-	// header. Receivers de-duplicate on it.
-	LogoutID string `json:"logout_id"`
-	// SID is the ended session; absent when the logout ended all of the
-	// subject's sessions.
-	SID string `json:"sid,omitempty"`
-	// SIDs are, when SID is absent, the sessions of this client that the
-	// logout ended: the receiver ends those, not every session of Sub (a
-	// newer one may have started since).
-	SIDs []string `json:"sids,omitempty"`
-	// Sub is the sub this client was given, which may be pairwise.
-	Sub string `json:"sub"`
-	// Iss is the issuer.
-	Iss string `json:"iss"`
-	// ClientID is the receiving client.
-	ClientID string `json:"client_id"`
-	// Reason says why the session ended: end_session, api, api_subject or
-	// expired.
-	Reason event.Reason `json:"reason"`
-	// Time is when the logout was decided (RFC 3339).
-	Time time.Time `json:"time"`
-}
+// Payload is the JSON body of a webhook request: the logout as the
+// client sees it, the same JSON that the events worker publishes on
+// signoff.v1.logout.<client_id>. LogoutID is also the Signoff-Event-Id
+// header.
+type Payload = event.ClientLogout
 
 // Wants reports whether c receives webhooks: it has a webhook_uri.
 func Wants(c *config.Client) bool { return c.WebhookURI != "" }
@@ -94,20 +73,7 @@ func (p *Propagator) Propagate(ctx context.Context, d *propagate.Delivery) error
 	if c.WebhookSecret == "" {
 		return propagate.Permanent(ErrNoSecret)
 	}
-	payload := &Payload{
-		Type:     PayloadType,
-		LogoutID: e.LogoutID,
-		SID:      e.SID,
-		Sub:      d.Sub,
-		Iss:      e.Iss,
-		ClientID: c.ClientID,
-		Reason:   e.Reason,
-		Time:     e.Time.UTC(),
-	}
-	if e.SID == "" {
-		payload.SIDs = e.SIDsOf(c.ClientID, d.Sub)
-	}
-	body, err := json.Marshal(payload)
+	body, err := json.Marshal(e.ForClient(event.Participant{ClientID: c.ClientID, Sub: d.Sub}))
 	if err != nil {
 		return propagate.Permanent(fmt.Errorf("encoding webhook payload: %w", err))
 	}

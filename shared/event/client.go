@@ -37,7 +37,7 @@ type ClientLogout struct {
 func (e *SessionEnded) ForClient(p Participant) ClientLogout {
 	l := ClientLogout{
 		Type: ClientLogoutType, LogoutID: e.LogoutID, SID: e.SID, Sub: p.Sub, Iss: e.Iss,
-		ClientID: p.ClientID, Reason: e.Reason, Time: e.Time,
+		ClientID: p.ClientID, Reason: e.Reason, Time: e.Time.UTC(),
 	}
 	if e.SID == "" {
 		l.SIDs = e.SIDsOf(p.ClientID, p.Sub)
