@@ -121,10 +121,9 @@ func TestKubernetesDeployments(t *testing.T) {
 		name               string
 		port               string
 		readiness, startup *probe
-		signs              bool // only those mount the signing keys
 	}{
-		{name: "signoff-front", port: "http", readiness: &probe{"/readyz", "http"}, startup: &probe{"/healthz", "http"}, signs: true},
-		{name: "signoff-backchannel", port: "metrics", readiness: &probe{"/readyz", "metrics"}, signs: true},
+		{name: "signoff-front", port: "http", readiness: &probe{"/readyz", "http"}, startup: &probe{"/healthz", "http"}},
+		{name: "signoff-backchannel", port: "metrics", readiness: &probe{"/readyz", "metrics"}},
 		{name: "signoff-webhook", port: "metrics", readiness: &probe{"/readyz", "metrics"}},
 		{name: "signoff-events", port: "metrics", readiness: &probe{"/readyz", "metrics"}},
 	} {
@@ -189,8 +188,8 @@ func TestKubernetesDeployments(t *testing.T) {
 				t.Errorf("%s: volume %s uses missing Secret %s", where, v.Name, v.Secret.SecretName)
 			}
 		}
-		if mountsKeys != tc.signs {
-			t.Errorf("%s: mounts the signing keys (Secret signoff-keys): %v, want %v", where, mountsKeys, tc.signs)
+		if want := signs(c.Image); mountsKeys != want {
+			t.Errorf("%s: mounts the signing keys (Secret signoff-keys): %v, want %v", where, mountsKeys, want)
 		}
 		for _, e := range c.Env {
 			if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil {
