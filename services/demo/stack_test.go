@@ -110,13 +110,6 @@ var buildSignoff = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// freePorts returns n distinct loopback ports that are free now, outside
-// the ephemeral range (testports says why).
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	return testports.Free(t, n)
-}
-
 // startStack starts the demo, then signoff with a configuration like
 // deployments/demo/signoff.yaml, and waits until both answer.
 func startStack(t *testing.T) *stack {
@@ -126,7 +119,7 @@ func startStack(t *testing.T) *stack {
 	}
 	bin, err := buildSignoff()
 	require.NoError(t, err)
-	p := freePorts(t, 4)
+	p := testports.Free(t, 4)
 	sp, ip, ap, bp := p[0], p[1], p[2], p[3]
 	s := &stack{
 		signoff:     fmt.Sprintf("http://localhost:%d", sp),

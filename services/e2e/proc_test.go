@@ -18,8 +18,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/signoff/signoff/shared/testports"
 )
 
 // repoRoot is the directory that holds go.work, found by walking up from
@@ -320,13 +318,6 @@ func (p *proc) tail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// freePorts returns n distinct loopback ports that are free now, outside
-// the ephemeral range (testports says why).
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	return testports.Free(t, n)
 }
 
 func hostPort(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/signoff/signoff/shared/testports"
 )
 
 // natsNode is one nats-server of the cluster.
@@ -86,7 +88,7 @@ func (tp *topology) natsURLs() string {
 // every front and worker, with the clients that rps describe.
 func newTopology(t *testing.T, dir string, bins binaries, rps []*relyingParty) *topology {
 	t.Helper()
-	ports := freePorts(t, 3*3+2+4)
+	ports := testports.Free(t, 3*3+2+4)
 	tp := &topology{dir: dir, token: randomHex(t, 16)}
 	for i := range 3 {
 		n := &natsNode{name: fmt.Sprintf("nats-%d", i+1), port: ports[3*i], httpPort: ports[3*i+1], clusterPort: ports[3*i+2]}

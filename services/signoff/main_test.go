@@ -23,13 +23,6 @@ import (
 	"github.com/signoff/signoff/shared/testports"
 )
 
-// freeAddr returns a loopback address that is free now, outside the
-// ephemeral range (testports says why).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	return testports.Addr(t)
-}
-
 // recorder is a relying party that records what reaches it.
 type recorder struct {
 	mu       sync.Mutex
@@ -92,7 +85,7 @@ func (r *recorder) count(path string) int {
 func TestAllInOne(t *testing.T) {
 	rp := newRecorder(t)
 	rp.delay["/app2/bc"] = 300 * time.Millisecond // slower than the front alone
-	listen := freeAddr(t)
+	listen := testports.Addr(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "signoff.yaml")
 	cfg := fmt.Sprintf(`
@@ -121,7 +114,7 @@ clients:
 	ctx, cancel := context.WithCancel(t.Context())
 	var out bytes.Buffer
 	done := make(chan error, 1)
-	opsAddr := freeAddr(t)
+	opsAddr := testports.Addr(t)
 	go func() {
 		done <- run(ctx, []string{"signoff", "-config", cfgPath, "-metrics-listen", opsAddr}, os.Getenv, &out, io.Discard)
 	}()
