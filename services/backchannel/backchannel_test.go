@@ -372,7 +372,7 @@ func TestNewHTTPClient(t *testing.T) {
 	assert.Equal(t, 5*time.Second, tr.DialTimeout)
 	assert.Equal(t, 5*time.Second, tr.TLSHandshakeTimeout)
 	assert.Equal(t, 15*time.Second, tr.RequestTimeout)
-	assert.Equal(t, 256, tr.MaxIdlePerHost, "the worker's default Concurrency")
+	assert.Equal(t, propagate.DefaultConcurrency, tr.MaxIdlePerHost, "the worker's default Concurrency")
 	assert.Equal(t, 90*time.Second, tr.IdleTimeout)
 	assert.EqualValues(t, tls.VersionTLS12, tr.TLSConfig.MinVersion)
 	assert.NotNil(t, tr.Proxy, "proxies from the environment")

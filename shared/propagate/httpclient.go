@@ -27,8 +27,8 @@ func NewHTTPClient() *http.Client {
 		TLSHandshakeTimeout:    5 * time.Second,
 		RequestTimeout:         15 * time.Second,
 		TLSConfig:              &tls.Config{MinVersion: tls.VersionTLS12},
-		MaxIdlePerHost:         256, // the worker's default Concurrency: several clients may share a host
-		MaxIdle:                512,
+		MaxIdlePerHost:         DefaultConcurrency, // several clients may share a host
+		MaxIdle:                2 * DefaultConcurrency,
 		IdleTimeout:            90 * time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 		Proxy:                  http.ProxyFromEnvironment,

@@ -13,6 +13,10 @@ import (
 	"github.com/signoff/signoff/shared/event"
 )
 
+// DefaultConcurrency is a worker's default Concurrency: deliveries in
+// flight, and idle connections per host of NewHTTPClient.
+const DefaultConcurrency = 256
+
 // Options configure a worker. Kind, Wants, Propagator, JS and Clients are
 // required; the rest have defaults.
 type Options struct {
@@ -38,7 +42,8 @@ type Options struct {
 	// Metrics registers the worker's metrics; nil means none.
 	Metrics prometheus.Registerer
 
-	// Concurrency bounds the deliveries of this worker in flight. Default 256.
+	// Concurrency bounds the deliveries of this worker in flight. Default
+	// DefaultConcurrency.
 	Concurrency int
 	// PerTarget bounds the deliveries to one client in flight. Default 4.
 	PerTarget int
@@ -115,7 +120,7 @@ func (o *Options) defaults() error {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.Logger = o.Logger.With("channel", o.Kind)
-	setDefault(&o.Concurrency, 256)
+	setDefault(&o.Concurrency, DefaultConcurrency)
 	setDefault(&o.PerTarget, 4)
 	setDefault(&o.Timeout, 10*time.Second)
 	setDefault(&o.AckWait, 15*time.Second)
