@@ -102,21 +102,20 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 // a minute, and logger (nil for none) says so.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg *config.Config, logger *slog.Logger) error {
 	for _, want := range Streams(cfg) {
-		_, err := RetryTransient(ctx, logger, "declaring stream "+want.Name, func() (struct{}, error) {
+		_, err := RetryTransient(ctx, logger, fmt.Sprintf("declaring stream %s with %d replicas", want.Name, want.Replicas), func() (struct{}, error) {
 			return struct{}{}, ensureStream(ctx, js, want)
 		})
 		if errors.Is(err, nats.ErrNoResponders) {
 			// Nothing answers the JetStream API at all: not a server
 			// that is starting (it answers "temporarily unavailable").
-			return fmt.Errorf("declaring stream %s: %w: is JetStream enabled on the NATS server (nats-server -js)?", want.Name, err)
+			return fmt.Errorf("%w: is JetStream enabled on the NATS server (nats-server -js)?", err)
 		}
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsNoSuitablePeers {
-			return fmt.Errorf("declaring stream %s with %d replicas: %w: does the cluster have that many JetStream servers (nats.replicas)?",
-				want.Name, want.Replicas, err)
+			return fmt.Errorf("%w: does the cluster have that many JetStream servers (nats.replicas)?", err)
 		}
 		if err != nil {
-			return fmt.Errorf("declaring stream %s: %w", want.Name, err)
+			return err
 		}
 	}
 	return nil
@@ -156,7 +155,8 @@ var retryLogEvery = 10 * time.Second
 // cluster lost its quorum). Services call it on what they declare or bind
 // at start, so that a cluster that is forming or recovering delays them
 // instead of stopping them; a real limit still shows, with its own error,
-// once the minute is over. When ctx ends first, the error says so.
+// once the minute is over. When ctx ends first, the error says so. The
+// error begins with what.
 //
 // While it waits, it logs at warn to logger (nil for none) what it waits
 // for and why, at the first failure and then every 10 s, so that a service
@@ -169,10 +169,12 @@ func RetryTransient[T any](ctx context.Context, logger *slog.Logger, what string
 	for {
 		v, err := f()
 		switch {
-		case err == nil || !transient(err) || time.Now().After(deadline):
-			return v, err
+		case err == nil:
+			return v, nil
+		case !transient(err) || time.Now().After(deadline):
+			return v, fmt.Errorf("%s: %w", what, err)
 		case ctx.Err() != nil:
-			return v, errors.Join(ctx.Err(), err)
+			return v, fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), err))
 		}
 		if logger != nil && (logged.IsZero() || time.Since(logged) >= retryLogEvery) {
 			logger.Warn("waiting for JetStream", "call", what, "err", err.Error(),
@@ -183,7 +185,7 @@ func RetryTransient[T any](ctx context.Context, logger *slog.Logger, what string
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return v, errors.Join(ctx.Err(), err)
+			return v, fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), err))
 		case <-t.C:
 		}
 		pause = min(2*pause, 2*time.Second)

@@ -30,7 +30,7 @@ func newLedger(ctx context.Context, js jetstream.JetStream, kind string, m *metr
 		return js.Stream(ctx, natsconn.StreamState)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("opening the state stream: %w", err)
+		return nil, err
 	}
 	return &ledger{js: js, state: st, kind: kind, m: m}, nil
 }

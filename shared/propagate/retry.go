@@ -36,7 +36,7 @@ func (w *worker) consumeTasks(ctx context.Context, clientID string) (jetstream.C
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("binding consumer %s: %w", name, err)
+		return nil, err
 	}
 	t := w.targets[clientID]
 	every := checkInEvery(w.o.AckWait, cons.CachedInfo())

@@ -100,7 +100,7 @@ func (w *worker) consumeEvents(ctx context.Context) (jetstream.ConsumeContext, e
 		return w.bindEvents(ctx, name)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("binding consumer %s: %w", name, err)
+		return nil, err
 	}
 	every := checkInEvery(w.o.AckWait, cons.CachedInfo())
 	cc, err := cons.Consume(func(msg jetstream.Msg) {

@@ -101,7 +101,7 @@ func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.Ordered
 		return cons.Info(ctx)
 	})
 	if err != nil {
-		return fmt.Errorf("reading %s projection consumer: %w", stream, err)
+		return err
 	}
 	// Nothing to deliver and nothing delivered to this consumer: caught up
 	// already. (Delivered.Stream is not a count: a consumer that starts by

@@ -43,7 +43,7 @@ func (in *Intake) Start(ctx context.Context) error {
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("creating intake consumer: %w", err)
+		return err
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) { in.handle(ctx, m) })
 	if err != nil {
