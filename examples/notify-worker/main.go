@@ -28,7 +28,7 @@ func main() { service.Main("notify-worker", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	hooks := hookFlag{}
-	flags, _, err := service.Parse("notify-worker", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+	flags, err := service.Parse("notify-worker", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 		fs.Var(hooks, "hook", "client_id=URL: the client's incoming webhook (repeat per client)")
 	})
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 // intake, consumers, the NATS connection, the embedded server last.
 func runServer(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var metricsListen string
-	flags, _, err := service.Parse("signoff", args, getenv, stderr, func(fs *flag.FlagSet) {
+	flags, err := service.Parse("signoff", args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&metricsListen, "metrics-listen", "", "host:port that also serves /metrics and /healthz without authentication (on listen, /metrics needs the API token)")
 	})
 	if err != nil {

@@ -30,18 +30,17 @@ type Flags struct {
 
 // Parse reads flags from args (without the program name) into a FlagSet
 // named name. Extra flags can be added with extra before parsing.
-func Parse(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*Flags, *flag.FlagSet, error) {
+func Parse(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*Flags, error) {
 	return parse(name, args, getenv, stderr, true, extra)
 }
 
 // ParseTool is Parse for a command that reads the configuration and serves
 // nothing (such as `signoff hint`): -config and extra, no server flags.
 func ParseTool(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*Flags, error) {
-	f, _, err := parse(name, args, getenv, stderr, false, extra)
-	return f, err
+	return parse(name, args, getenv, stderr, false, extra)
 }
 
-func parse(name string, args []string, getenv func(string) string, stderr io.Writer, server bool, extra func(*flag.FlagSet)) (*Flags, *flag.FlagSet, error) {
+func parse(name string, args []string, getenv func(string) string, stderr io.Writer, server bool, extra func(*flag.FlagSet)) (*Flags, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	f := &Flags{}
@@ -55,9 +54,9 @@ func parse(name string, args []string, getenv func(string) string, stderr io.Wri
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return f, fs, nil
+	return f, nil
 }
 
 // LoadConfig loads the configuration: defaults, file, SIGNOFF_* env, flags.

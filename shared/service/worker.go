@@ -48,7 +48,7 @@ type WorkerDeps struct {
 // connection drains, in that order.
 func RunWorker(ctx context.Context, w Worker, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var metricsListen string
-	flags, _, err := Parse(w.Name, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+	flags, err := Parse(w.Name, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&metricsListen, "metrics-listen", w.MetricsListen, "host:port that serves /metrics, /healthz and /readyz")
 	})
 	if err != nil {

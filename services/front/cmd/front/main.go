@@ -21,7 +21,7 @@ func main() { service.Main("front", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var metricsListen string
-	flags, _, err := service.Parse("front", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+	flags, err := service.Parse("front", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&metricsListen, "metrics-listen", "", "host:port that also serves /metrics and /healthz without authentication (on listen, /metrics needs the API token)")
 	})
 	if err != nil {
