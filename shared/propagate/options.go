@@ -120,6 +120,12 @@ func (o *Options) defaults() error {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.Logger = o.Logger.With("channel", o.Kind)
+	if o.Skip == nil {
+		o.Skip = func(*config.Client, *event.SessionEnded) (string, bool) { return "", false }
+	}
+	if o.Ready == nil {
+		o.Ready = func() {}
+	}
 	setDefault(&o.Concurrency, DefaultConcurrency)
 	setDefault(&o.PerTarget, 4)
 	setDefault(&o.Timeout, 10*time.Second)

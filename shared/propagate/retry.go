@@ -81,14 +81,12 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 			attempts = max(attempts, last.Attempts)
 		}
 	}
-	if w.o.Skip != nil {
-		// Skip decides here too: the task may come from a replica that did
-		// not know the client, or from before its configuration changed.
-		if reason, skip := w.o.Skip(t.client, e); skip {
-			logger.Info("delivery skipped", "reason", reason)
-			w.finish(msg, w.ledger.record(ctx, e, task.ClientID, event.StatusSkipped, attempts, reason), logger)
-			return
-		}
+	// Skip decides here too: the task may come from a replica that did not
+	// know the client, or from before its configuration changed.
+	if reason, skip := w.o.Skip(t.client, e); skip {
+		logger.Info("delivery skipped", "reason", reason)
+		w.finish(msg, w.ledger.record(ctx, e, task.ClientID, event.StatusSkipped, attempts, reason), logger)
+		return
 	}
 	if wait := time.Until(task.NotBefore); wait > 0 && attempts <= task.Attempts {
 		_ = msg.NakWithDelay(wait)

@@ -78,9 +78,7 @@ func Run(ctx context.Context, o Options) error {
 		ccs = append(ccs, cc)
 	}
 	o.Logger.Info("worker running", "targets", len(w.targets))
-	if o.Ready != nil {
-		o.Ready()
-	}
+	o.Ready()
 	<-ctx.Done()
 	stopAll()
 	w.busy.Wait()
@@ -246,12 +244,10 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 			return nil
 		}
 	}
-	if w.o.Skip != nil {
-		if reason, skip := w.o.Skip(c, e); skip {
-			logger.Info("delivery skipped", "client_id", c.ClientID, "reason", reason)
-			b.add(c.ClientID, event.StatusSkipped, 0, reason)
-			return nil
-		}
+	if reason, skip := w.o.Skip(c, e); skip {
+		logger.Info("delivery skipped", "client_id", c.ClientID, "reason", reason)
+		b.add(c.ClientID, event.StatusSkipped, 0, reason)
+		return nil
 	}
 	// Only a delivery that goes to the retry stage needs a task.
 	task := func() *Task {
