@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/signoff/signoff/shared/config"
@@ -62,6 +63,7 @@ func TestRunWaitsForARecoveringCluster(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs syncbuf.Buffer
 	var runErr error
+	var ready atomic.Int32 // Options.Ready's calls
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -70,6 +72,7 @@ func TestRunWaitsForARecoveringCluster(t *testing.T) {
 			Wants:      func(c *config.Client) bool { return c.WebhookURI != "" },
 			Propagator: jsonPropagator(),
 			JS:         js, Clients: cfg.Registry(), Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+			Ready:      func() { ready.Add(1) },
 		})
 	}()
 	t.Cleanup(func() {
@@ -89,6 +92,7 @@ func TestRunWaitsForARecoveringCluster(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	assert.Zero(t, ready.Load(), "not ready while its consumers are not bound")
 
 	c.Start(1)
 	c.Start(2)
@@ -102,6 +106,7 @@ func TestRunWaitsForARecoveringCluster(t *testing.T) {
 	}, 60*time.Second, 200*time.Millisecond, "the cluster takes events again")
 	require.Eventually(t, func() bool { return got.Load() == 1 }, 60*time.Second, 50*time.Millisecond,
 		"the worker delivers once the cluster is back")
+	assert.Equal(t, int32(1), ready.Load(), "ready once, when its consumers are bound")
 	cancel()
 	<-stopped
 	require.NoError(t, runErr, "the worker stops cleanly")
