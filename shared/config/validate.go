@@ -136,7 +136,7 @@ func (c *Config) validateLogout(p *problems) {
 		// RIL-24: a logout without a redirect URI ends at the OP's own
 		// page, never at an application's.
 		for i, cl := range c.Clients {
-			if len(cl.PostLogoutRedirectURIs) > 0 && sharesOrigin(l.SignedOutURL, cl.PostLogoutRedirectURIs) {
+			if sharesOrigin(l.SignedOutURL, cl.PostLogoutRedirectURIs) {
 				p.add("logout.signed_out_url", "%q is on the origin of a post_logout_redirect_uri of clients[%d] (%s): it must be a page of the identity provider, "+
 					"not of an application, since a logout without a redirect URI never ends at one (RP-Initiated Logout §3)", l.SignedOutURL, i, cl.ClientID)
 			}

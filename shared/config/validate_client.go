@@ -54,7 +54,9 @@ func (c *Config) validateClient(p *problems, key string, cl *Client) {
 	}
 	if cl.FrontchannelLogoutURI != "" {
 		k := key + ".frontchannel_logout_uri"
-		if c.checkURL(p, k, cl.FrontchannelLogoutURI, urlHTTP) && !sharesOrigin(cl.FrontchannelLogoutURI, cl.RedirectURIs) {
+		// FCL-4; a client without redirect URIs has nothing to compare with.
+		if c.checkURL(p, k, cl.FrontchannelLogoutURI, urlHTTP) && len(cl.RedirectURIs) > 0 &&
+			!sharesOrigin(cl.FrontchannelLogoutURI, cl.RedirectURIs) {
 			p.add(k, "scheme, host and port must be those of one of %s.redirect_uris (FCL-4)", key)
 		}
 	}
@@ -130,12 +132,9 @@ func isPrivateUseScheme(scheme string) bool {
 }
 
 // sharesOrigin reports whether raw has the scheme, host and port of one of
-// uris (FCL-4). Scheme and host compare without case, and a missing port is
-// the scheme's default. With no uris to compare, the rule does not apply.
+// uris. Scheme and host compare without case, and a missing port is the
+// scheme's default.
 func sharesOrigin(raw string, uris []string) bool {
-	if len(uris) == 0 {
-		return true
-	}
 	want, ok := origin(raw)
 	if !ok {
 		return false
