@@ -72,7 +72,7 @@ func TestRunWaitsForARecoveringCluster(t *testing.T) {
 			Wants:      func(c *config.Client) bool { return c.WebhookURI != "" },
 			Propagator: jsonPropagator(),
 			JS:         js, Clients: cfg.Registry(), Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-			Ready:      func() { ready.Add(1) },
+			Ready: func() { ready.Add(1) },
 		})
 	}()
 	t.Cleanup(func() {
