@@ -122,20 +122,29 @@ func StartEmbedded(ctx context.Context, cfg config.NATS, logger *slog.Logger) (*
 		deadline = d
 	}
 	// Poll, so that a server that cannot start (its port taken) fails at
-	// once, with its reason, rather than after the deadline.
-	for !s.ReadyForConnections(100 * time.Millisecond) {
+	// once, with its reason, rather than after the deadline; and a caller
+	// that gave up (ctx ended) gets no server, even a ready one.
+	for {
+		ready := s.ReadyForConnections(100 * time.Millisecond)
 		fatal := sl.fatal()
-		if fatal == "" && ctx.Err() == nil && time.Now().Before(deadline) {
-			continue
-		}
-		s.Shutdown()
+		var err error
 		switch {
 		case fatal != "":
-			return nil, fmt.Errorf("%w: %s", ErrNotReady, fatal)
+			err = fmt.Errorf("%w: %s", ErrNotReady, fatal)
 		case ctx.Err() != nil:
-			return nil, fmt.Errorf("%w: %w", ErrNotReady, context.Cause(ctx))
+			err = fmt.Errorf("%w: %w", ErrNotReady, context.Cause(ctx))
+		case ready:
+		case time.Now().After(deadline):
+			err = ErrNotReady
+		default:
+			continue
 		}
-		return nil, ErrNotReady
+		if err != nil {
+			s.Shutdown()
+			s.WaitForShutdown()
+			return nil, err
+		}
+		break
 	}
 	logger.Info("embedded nats started", "store_dir", s.StoreDir(), "listen", cfg.Listen)
 	return s, nil

@@ -1,6 +1,8 @@
 package natsconn_test
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"strings"
@@ -56,4 +58,22 @@ func TestEmbeddedServerSaysWhyItCannotStart(t *testing.T) {
 	require.ErrorIs(t, err, natsconn.ErrNotReady)
 	assert.Contains(t, err.Error(), "address already in use")
 	assert.Contains(t, logs.String(), `"msg":"nats server"`, "the server's error is logged too")
+}
+
+// TestEmbeddedServerGivesUpWithItsContext: a caller whose context has
+// ended gets no server, and the one it started is shut down (its store
+// directory can be used at once by another).
+func TestEmbeddedServerGivesUpWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(t.Context())
+	cancel(errors.New("shutting down"))
+	dir := t.TempDir()
+	s, err := natsconn.StartEmbedded(ctx, config.NATS{StoreDir: dir}, slog.New(slog.DiscardHandler))
+	require.ErrorIs(t, err, natsconn.ErrNotReady)
+	assert.Nil(t, s)
+	assert.Contains(t, err.Error(), "shutting down", "the error says why")
+
+	s, err = natsconn.StartEmbedded(t.Context(), config.NATS{StoreDir: dir}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err, "the store directory is free again")
+	s.Shutdown()
+	s.WaitForShutdown()
 }
