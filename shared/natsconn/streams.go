@@ -94,6 +94,25 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 	}
 }
 
+// maxNameLen is the longest stream or consumer name JetStream takes.
+const maxNameLen = 255
+
+// ValidConsumerName reports whether JetStream takes name as the name of a
+// durable consumer: 1 to 255 printable ASCII characters, none of them
+// whitespace, '.', '*', '>', '/' or '\'.
+func ValidConsumerName(name string) bool {
+	if name == "" || len(name) > maxNameLen {
+		return false
+	}
+	for i := range len(name) {
+		switch b := name[i]; {
+		case b <= ' ' || b > '~', b == '.', b == '*', b == '>', b == '/', b == '\\':
+			return false
+		}
+	}
+	return true
+}
+
 // EnsureStreams creates every stream of [Streams] that is missing and
 // updates one whose settings differ. A stream that is as wanted is left
 // alone: services start concurrently, and a needless update races the

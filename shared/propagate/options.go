@@ -11,6 +11,7 @@ import (
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
 )
 
 // DefaultConcurrency is a worker's default Concurrency: deliveries in
@@ -98,8 +99,8 @@ type BreakerPolicy struct {
 
 func (o *Options) defaults() error {
 	var errs []error
-	if !event.ValidToken(o.Kind) {
-		errs = append(errs, errors.New("kind: one subject token required"))
+	if !event.ValidToken(o.Kind) || !natsconn.ValidConsumerName(EventsConsumer(o.Kind)) {
+		errs = append(errs, errors.New("kind: one subject token required, without '/' or '\\', at most 248 characters"))
 	}
 	if o.Wants == nil {
 		errs = append(errs, errors.New("wants: required"))

@@ -1,12 +1,14 @@
 package propagate
 
 import (
-	"encoding/json"
-	"log/slog"
-
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,14 +18,46 @@ import (
 )
 
 // TasksConsumer is the name of the durable consumer of one kind's retry
-// tasks for one client.
-func TasksConsumer(kind, clientID string) string { return "retry-" + kind + "-" + clientID }
+// tasks for one client: retry-<kind>-<client_id> when that names only this
+// pair and JetStream takes it, which it does when kind has no '-' and the
+// client id no '/' or '\', and the name fits in 255 characters. Otherwise
+// retry-<32 hex digits of a SHA-256 of kind and client id>, a name with one
+// '-' where the first form has two or more. (Kind "notify" with client
+// "team-a" and kind "notify-team" with client "a" would both have
+// retry-notify-team-a, and the second to bind it would take the first's
+// tasks away.) The consumer's description names the kind and the client.
+func TasksConsumer(kind, clientID string) string {
+	if name := plainTasksConsumer(kind, clientID); !strings.Contains(kind, "-") && natsconn.ValidConsumerName(name) {
+		return name
+	}
+	sum := sha256.Sum256([]byte(kind + "." + clientID)) // '.' is in neither
+	return "retry-" + hex.EncodeToString(sum[:16])
+}
+
+func plainTasksConsumer(kind, clientID string) string { return "retry-" + kind + "-" + clientID }
+
+// tasksConsumer is the name this worker binds for clientID's tasks:
+// TasksConsumer, or the plain name that a worker of a kind with a '-' had
+// before signoff named them apart, when such a consumer of this pair's
+// tasks exists. (Its tasks are on a work queue stream, where JetStream
+// refuses a second consumer of the same subject.)
+func (w *worker) tasksConsumer(ctx context.Context, clientID string) string {
+	name, plain := TasksConsumer(w.o.Kind, clientID), plainTasksConsumer(w.o.Kind, clientID)
+	if name == plain || !natsconn.ValidConsumerName(plain) {
+		return name
+	}
+	if c, err := w.o.JS.Consumer(ctx, natsconn.StreamWork, plain); err == nil &&
+		c.CachedInfo().Config.FilterSubject == event.WorkSubject(w.o.Kind, clientID) {
+		return plain
+	}
+	return name
+}
 
 // consumeTasks binds the retry stage of one target: a durable consumer of
 // its tasks with at most PerTarget in flight, so that one slow client
 // cannot take every slot of the worker.
 func (w *worker) consumeTasks(ctx context.Context, clientID string) (jetstream.ConsumeContext, error) {
-	name := TasksConsumer(w.o.Kind, clientID)
+	name := w.tasksConsumer(ctx, clientID)
 	cons, err := natsconn.RetryTransient(ctx, w.o.Logger, "binding consumer "+name, func() (jetstream.Consumer, error) {
 		return w.o.JS.CreateOrUpdateConsumer(ctx, natsconn.StreamWork, jetstream.ConsumerConfig{
 			Durable:       name,
