@@ -88,14 +88,25 @@ const maxEventBytes = 256 << 10
 // sessions of sub: one, unless their sids (in sessions and in every
 // participant's sids) would make its JSON larger than about maxBytes; then
 // as many as needed, each with its own logout id and its own participants.
+// An event lists a client once: a session where a client has another sub
+// than in the event's earlier sessions (an IdP that changed the sub it
+// gives that client) goes into the next event. The workers record one
+// delivery per client and logout.
 func subjectLogouts(sub, iss string, now time.Time, live []*index.Session, maxBytes int) []*event.SessionEnded {
-	type key struct{ clientID, sub string }
 	var (
 		out  []*event.SessionEnded
 		e    *event.SessionEnded
-		at   map[key]int // index in e.Clients
+		at   map[string]int // client id: index in e.Clients
 		size int
 	)
+	otherSub := func(s *index.Session) bool {
+		for _, p := range s.Clients {
+			if i, ok := at[p.ClientID]; ok && e.Clients[i].Sub != p.Sub {
+				return true
+			}
+		}
+		return false
+	}
 	for _, s := range live {
 		// What the session adds: its sid in sessions and in each of its
 		// participants' sids, and participants not yet listed.
@@ -103,21 +114,20 @@ func subjectLogouts(sub, iss string, now time.Time, live []*index.Session, maxBy
 		for _, p := range s.Clients {
 			add += len(s.SID) + 3 + len(p.ClientID) + len(p.Sub) + 40
 		}
-		if e == nil || len(e.Sessions) > 0 && size+add > maxBytes {
+		if e == nil || len(e.Sessions) > 0 && (size+add > maxBytes || otherSub(s)) {
 			e = &event.SessionEnded{LogoutID: sessions.NewLogoutID(), Sub: sub, Iss: iss,
 				Reason: event.ReasonAPISubject, Time: now, Clients: []event.Participant{}}
 			out = append(out, e)
-			at = map[key]int{}
+			at = map[string]int{}
 			size = 300 + len(sub) + len(iss)
 		}
 		size += add
 		e.Sessions = append(e.Sessions, s.SID)
 		for _, p := range s.Clients {
-			k := key{p.ClientID, p.Sub}
-			i, ok := at[k]
+			i, ok := at[p.ClientID]
 			if !ok {
 				i = len(e.Clients)
-				at[k] = i
+				at[p.ClientID] = i
 				e.Clients = append(e.Clients, event.Participant{ClientID: p.ClientID, Sub: p.Sub})
 			}
 			e.Clients[i].SIDs = append(e.Clients[i].SIDs, s.SID)

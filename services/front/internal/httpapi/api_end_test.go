@@ -72,3 +72,28 @@ func TestSubjectLogouts(t *testing.T) {
 	big := subjectLogouts("alice", "https://idp.example.com", now, live[:3], 10)
 	assert.Len(t, big, 3)
 }
+
+// TestSubjectLogoutsListAClientOnce: a client that was given different
+// subs in two sessions of the subject is in two events, once in each, each
+// with its own sub and sessions (the workers record one delivery per
+// client and logout: listed twice, one of its two deliveries was lost).
+func TestSubjectLogoutsListAClientOnce(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	live := []*index.Session{
+		{SID: "s1", Sub: "alice", Clients: []index.Client{{ClientID: "app", Sub: "p1"}, {ClientID: "other", Sub: "alice"}}},
+		{SID: "s2", Sub: "alice", Clients: []index.Client{{ClientID: "other", Sub: "alice"}}},
+		{SID: "s3", Sub: "alice", Clients: []index.Client{{ClientID: "app", Sub: "p2"}}},
+		{SID: "s4", Sub: "alice", Clients: []index.Client{{ClientID: "app", Sub: "p2"}}},
+	}
+	es := subjectLogouts("alice", "https://idp.example.com", now, live, maxEventBytes)
+	require.Len(t, es, 2)
+	type got struct {
+		sessions []string
+		clients  []event.Participant
+	}
+	assert.Equal(t, got{[]string{"s1", "s2"}, []event.Participant{
+		{ClientID: "app", Sub: "p1", SIDs: []string{"s1"}}, {ClientID: "other", Sub: "alice", SIDs: []string{"s1", "s2"}}}},
+		got{es[0].Sessions, es[0].Clients})
+	assert.Equal(t, got{[]string{"s3", "s4"}, []event.Participant{{ClientID: "app", Sub: "p2", SIDs: []string{"s3", "s4"}}}},
+		got{es[1].Sessions, es[1].Clients})
+}
