@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -29,6 +30,7 @@ type recorder struct {
 	hits     map[string][]string      // path -> bodies
 	answered map[string]int           // path -> requests answered
 	delay    map[string]time.Duration // path -> how long it takes to answer
+	status   map[string]int           // path -> its answer's status, 200 if not set
 	srv      *httptest.Server
 	hang     chan struct{}
 	release  func()
@@ -36,7 +38,7 @@ type recorder struct {
 
 func newRecorder(t *testing.T) *recorder {
 	r := &recorder{hits: map[string][]string{}, answered: map[string]int{}, delay: map[string]time.Duration{},
-		hang: make(chan struct{})}
+		status: map[string]int{}, hang: make(chan struct{})}
 	var release sync.Once
 	r.release = func() { release.Do(func() { close(r.hang) }) }
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -54,8 +56,9 @@ func newRecorder(t *testing.T) *recorder {
 		time.Sleep(delay)
 		r.mu.Lock()
 		r.answered[req.URL.Path]++
+		status := cmp.Or(r.status[req.URL.Path], http.StatusOK)
 		r.mu.Unlock()
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(status)
 	}))
 	t.Cleanup(func() { r.release(); r.srv.Close() })
 	return r
@@ -74,6 +77,12 @@ func (r *recorder) answers(path string) int {
 	return r.answered[path]
 }
 
+func (r *recorder) setStatus(path string, status int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status[path] = status
+}
+
 func (r *recorder) count(path string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -85,6 +94,7 @@ func (r *recorder) count(path string) int {
 func TestAllInOne(t *testing.T) {
 	rp := newRecorder(t)
 	rp.delay["/app2/bc"] = 300 * time.Millisecond // slower than the front alone
+	rp.status["/broken/bc"] = http.StatusBadRequest
 	listen := testports.Addr(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "signoff.yaml")
@@ -108,6 +118,8 @@ clients:
     webhook_secret: s3cret
   - client_id: slow
     backchannel_logout_uri: %[3]s/slow/hang
+  - client_id: broken
+    backchannel_logout_uri: %[3]s/broken/bc
 `, listen, dir, rp.srv.URL)
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 
@@ -137,7 +149,7 @@ clients:
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	for _, c := range []string{"app1", "app2", "app3", "slow"} {
+	for _, c := range []string{"app1", "app2", "app3", "slow", "broken"} {
 		status, body := api(http.MethodPut, "/api/v1/sessions/s-1/clients/"+c, `{"sub":"alice-`+c+`"}`)
 		require.Equal(t, 204, status, body)
 	}
@@ -168,6 +180,7 @@ clients:
 
 	var sess struct {
 		EndedAt    *time.Time `json:"ended_at"`
+		LogoutID   string     `json:"logout_id"`
 		Deliveries []struct {
 			ClientID string `json:"client_id"`
 			Channel  string `json:"channel"`
@@ -182,10 +195,24 @@ clients:
 			got[d.ClientID+"/"+d.Channel] = d.Status
 		}
 		return got["app1/backchannel"] == "delivered" && got["app2/backchannel"] == "delivered" &&
-			got["app3/webhook"] == "delivered" && got["app1/events"] == "delivered"
+			got["app3/webhook"] == "delivered" && got["app1/events"] == "delivered" && got["broken/backchannel"] == "failed"
 	}, 20*time.Second, 50*time.Millisecond, "the session's deliveries")
 	t.Logf("deliveries: %+v", sess.Deliveries)
 	require.NotNil(t, sess.EndedAt)
+
+	// The client that answered 400 is fixed; its dead letter is replayed,
+	// once: a second replay (a double click) changes nothing.
+	rp.setStatus("/broken/bc", http.StatusOK)
+	replay := "/api/v1/deadletters/backchannel/broken/" + sess.LogoutID + "/replay"
+	status, body := api(http.MethodPost, replay, "")
+	require.Equal(t, http.StatusAccepted, status, body)
+	require.Eventually(t, func() bool { return rp.answers("/broken/bc") == 2 }, 20*time.Second, 20*time.Millisecond)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		status, body := api(http.MethodPost, replay, "")
+		assert.Equal(c, http.StatusConflict, status, body)
+		assert.Contains(c, body, "it is delivered")
+	}, 20*time.Second, 50*time.Millisecond, "a replay of a delivered delivery")
+	assert.Equal(t, 2, rp.count("/broken/bc"), "no third call")
 
 	// The hanging client answers at last: its delivery, retried in the
 	// background, completes.

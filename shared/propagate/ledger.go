@@ -73,7 +73,8 @@ func (l *ledger) last(ctx context.Context, logoutID, clientID string, deliveries
 }
 
 // record stores one delivery's progress.
-func (l *ledger) record(ctx context.Context, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string) error {
+func (l *ledger) record(ctx context.Context, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string,
+	opts ...jetstream.PublishOpt) error {
 	d := event.Delivery{
 		LogoutID: e.LogoutID, SID: e.SID, ClientID: clientID, Channel: l.kind,
 		Status: st, Attempts: attempts, LastError: truncate(lastErr, 512), Time: time.Now().UTC(),
@@ -82,7 +83,7 @@ func (l *ledger) record(ctx context.Context, e *event.SessionEnded, clientID str
 	if err != nil {
 		return fmt.Errorf("encoding delivery progress: %w", err)
 	}
-	if _, err := l.js.Publish(ctx, event.DeliverySubject(e.LogoutID, l.kind, clientID), data); err != nil {
+	if _, err := l.js.Publish(ctx, event.DeliverySubject(e.LogoutID, l.kind, clientID), data, opts...); err != nil {
 		return fmt.Errorf("recording delivery %s: %w", st, err)
 	}
 	l.m.status(l.kind, clientID, st)

@@ -16,9 +16,18 @@ import (
 // ErrNoDeadLetter reports a replay of a delivery that was not dead-lettered.
 var ErrNoDeadLetter = errors.New("propagate: no such dead letter")
 
+// ErrNotFailed reports a replay of a dead-lettered delivery that is not
+// failed any more: it was replayed already (and may be delivered), or it
+// changed while the replay looked at it.
+var ErrNotFailed = errors.New("propagate: the delivery is not failed")
+
 // Replay sends a dead-lettered delivery back to its worker with a fresh
 // budget: the delivery is marked pending and the worker's retry stage
-// attempts it again. It returns the task as replayed.
+// attempts it again. It returns the task as replayed. Only a failed
+// delivery is replayed: the pending record is written only if no other
+// record came after the failed one, so a second replay (a double click, a
+// retried API call) neither hides a delivered status behind pending nor
+// resets the attempts of a retry under way.
 func Replay(ctx context.Context, js jetstream.JetStream, kind, clientID, logoutID string) (*Task, error) {
 	if !event.ValidToken(kind) || !event.ValidToken(clientID) || !event.ValidToken(logoutID) {
 		return nil, ErrNoDeadLetter
@@ -42,8 +51,36 @@ func Replay(ctx context.Context, js jetstream.JetStream, kind, clientID, logoutI
 	task.Attempts, task.LastError, task.NotBefore = 0, "", time.Now()
 	task.Replay = int(msg.Sequence) // unique per dead letter message
 	l := &ledger{js: js, kind: kind}
+	// The failed status is the delivery's own record, or (a first attempt)
+	// an entry of a progress batch, with no record of its own.
+	state, err := js.Stream(ctx, natsconn.StreamState)
+	if err != nil {
+		return nil, fmt.Errorf("opening the state stream: %w", err)
+	}
+	var after uint64
+	last, err := state.GetLastMsgForSubject(ctx, event.DeliverySubject(logoutID, kind, clientID))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("reading delivery progress: %w", err)
+	default:
+		d, err := event.Decode[event.Delivery](last.Data)
+		if err != nil {
+			return nil, fmt.Errorf("reading delivery progress: %w", err)
+		}
+		if d.Status != event.StatusFailed {
+			return nil, fmt.Errorf("%w: it is %s", ErrNotFailed, d.Status)
+		}
+		after = last.Sequence
+	}
 	// Progress first, then the task: the worker may finish it at once.
-	if err := l.record(ctx, task.Event, clientID, event.StatusPending, 0, "replayed from dead letter"); err != nil {
+	err = l.record(ctx, task.Event, clientID, event.StatusPending, 0, "replayed from dead letter",
+		jetstream.WithExpectLastSequencePerSubject(after))
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return nil, fmt.Errorf("%w: its progress changed meanwhile", ErrNotFailed)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := l.handOff(ctx, &task); err != nil {

@@ -62,12 +62,25 @@ func testPermanent(t *testing.T, w Worker) {
 	require.NoError(t, err, "the failure is dead-lettered")
 	assert.Contains(t, string(msg.Data), e.LogoutID)
 
-	// The client is fixed; an operator replays the dead letter.
+	// An operator replays the dead letter too early: it fails again, on
+	// its own record this time.
+	_, err = propagate.Replay(t.Context(), h.js, w.Kind, "c1", e.LogoutID)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(h.recv.Requests("c1")) == 2 }, 10*time.Second, 10*time.Millisecond)
+	h.waitStatus(e.LogoutID, "c1", event.StatusFailed)
+	// The client is fixed; the operator replays it again.
 	h.recv.Answer("c1", http.StatusOK)
 	_, err = propagate.Replay(t.Context(), h.js, w.Kind, "c1", e.LogoutID)
 	require.NoError(t, err)
 	h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
-	assert.Len(t, h.recv.Requests("c1"), 2)
+	assert.Len(t, h.recv.Requests("c1"), 3)
+	// A third replay (a double click) finds it delivered and changes
+	// nothing: no pending over delivered, no fourth call.
+	_, err = propagate.Replay(t.Context(), h.js, w.Kind, "c1", e.LogoutID)
+	require.ErrorIs(t, err, propagate.ErrNotFailed)
+	time.Sleep(300 * time.Millisecond)
+	assert.Equal(t, event.StatusDelivered, h.last(e.LogoutID, "c1").Status)
+	assert.Len(t, h.recv.Requests("c1"), 3)
 	_, err = propagate.Replay(t.Context(), h.js, w.Kind, "c2", e.LogoutID)
 	assert.ErrorIs(t, err, propagate.ErrNoDeadLetter)
 }

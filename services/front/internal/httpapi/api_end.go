@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -163,6 +164,9 @@ func (h *handler) replay(c *gin.Context) {
 	switch {
 	case errors.Is(err, propagate.ErrNoDeadLetter):
 		problem(c, http.StatusNotFound, "not_found", "no such dead letter")
+	case errors.Is(err, propagate.ErrNotFailed):
+		problem(c, http.StatusConflict, "not_failed", strings.TrimPrefix(err.Error(), "propagate: ")+
+			": it was replayed already; GET /api/v1/sessions/{sid} shows its progress")
 	case err != nil:
 		h.Logger.Error("replaying dead letter", "request_id", reqID(c), "err", err)
 		problem(c, http.StatusServiceUnavailable, "unavailable", "the dead letter could not be replayed; retry")
