@@ -49,13 +49,14 @@ func (b *batch) add(clientID string, st event.Status, attempts int, lastErr stri
 	defer b.mu.Unlock()
 	b.entries = append(b.entries, event.BatchDelivery{ClientID: clientID, Status: st, Attempts: attempts,
 		LastError: truncate(lastErr, 512)})
-	b.ledger.m.status(b.ledger.kind, clientID, st)
 	if b.timer == nil {
 		b.timer = time.AfterFunc(batchLinger, func() { _ = b.flush() })
 	}
 }
 
 // flush writes what is not written yet; it returns the first write error.
+// The metrics count the outcomes it wrote: an outcome whose write failed
+// is made again when the event comes back, and counted then.
 func (b *batch) flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -74,6 +75,9 @@ func (b *batch) flush() error {
 	if err != nil {
 		b.err = fmt.Errorf("recording delivery progress: %w", err)
 		return b.err
+	}
+	for _, e := range b.entries[b.written:] {
+		b.ledger.m.status(b.ledger.kind, e.ClientID, e.Status)
 	}
 	b.written = len(b.entries)
 	return nil

@@ -1,0 +1,78 @@
+package propagate_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/internal/syncbuf"
+	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/natstest"
+	"github.com/signoff/signoff/shared/propagate"
+	"github.com/signoff/signoff/shared/propagate/propagatetest"
+)
+
+// TestMetricsCountWrittenOutcomes: an outcome whose progress record could
+// not be written is not counted; the event comes back, the delivery is
+// made again, and that outcome, written, is counted: once.
+func TestMetricsCountWrittenOutcomes(t *testing.T) {
+	var calls atomic.Int32
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		calls.Add(1)
+	}))
+	t.Cleanup(recv.Close)
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	cfg := config.Default()
+	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	// The state stream stops taking progress batches: no stream listens on
+	// their subjects.
+	state, err := js.Stream(t.Context(), natsconn.StreamState)
+	require.NoError(t, err)
+	full := state.CachedInfo().Config
+	narrow := full
+	narrow.Subjects = []string{event.DeliveryPrefix + ">", event.ParticipationPrefix + ">"}
+	_, err = js.UpdateStream(t.Context(), narrow)
+	require.NoError(t, err)
+
+	var logs syncbuf.Buffer
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- propagate.Run(ctx, propagate.Options{
+			Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
+			Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(), Metrics: reg,
+			Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+
+	publishTo(t, js, "L-unwritten", "app")
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "logout not fully recorded") },
+		10*time.Second, 10*time.Millisecond, "the batch is refused")
+	assert.Zero(t, propagatetest.Deliveries(t, reg, "testjson", "app", event.StatusDelivered), "not written, not counted")
+
+	_, err = js.UpdateStream(t.Context(), full)
+	require.NoError(t, err)
+	propagatetest.WaitStatus(t, reg, "testjson", "app", event.StatusDelivered, 1)
+	assert.Equal(t, int32(2), calls.Load(), "delivered again when the event came back")
+	time.Sleep(200 * time.Millisecond)
+	assert.Equal(t, 1.0, propagatetest.Deliveries(t, reg, "testjson", "app", event.StatusDelivered))
+}
