@@ -102,17 +102,22 @@ func (l *ledger) handOff(ctx context.Context, t *Task) error {
 	return nil
 }
 
-// deadLetter publishes a failed delivery.
+// deadLetter publishes a failed delivery. One that JetStream has already
+// (the same failure, published again after its record was refused) is not
+// counted twice.
 func (l *ledger) deadLetter(ctx context.Context, t *Task) error {
 	data, err := json.Marshal(DeadLetter{Task: *t, FailedAt: time.Now().UTC()})
 	if err != nil {
 		return fmt.Errorf("encoding dead letter: %w", err)
 	}
 	subj := event.DeadLetterSubject(t.Kind, t.ClientID, t.Event.LogoutID)
-	if _, err := l.js.Publish(ctx, subj, data, jetstream.WithMsgID("dl."+t.msgID())); err != nil {
+	ack, err := l.js.Publish(ctx, subj, data, jetstream.WithMsgID("dl."+t.msgID()))
+	if err != nil {
 		return fmt.Errorf("publishing dead letter: %w", err)
 	}
-	l.m.deadLetter(t.Kind, t.ClientID)
+	if !ack.Duplicate {
+		l.m.deadLetter(t.Kind, t.ClientID)
+	}
 	return nil
 }
 

@@ -26,17 +26,23 @@ import (
 
 // TestMetricsCountWrittenOutcomes: an outcome whose progress record could
 // not be written is not counted; the event comes back, the delivery is
-// made again, and that outcome, written, is counted: once.
+// made again, and that outcome, written, is counted: once. A permanent
+// failure is dead-lettered again then, and its dead letter, the same
+// message to JetStream, is counted once.
 func TestMetricsCountWrittenOutcomes(t *testing.T) {
 	var calls atomic.Int32
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/bad" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
 		calls.Add(1)
 	}))
 	t.Cleanup(recv.Close)
 	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
 	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
+	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}, {ClientID: "bad", WebhookURI: recv.URL + "/bad"}}
 	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 	// The state stream stops taking progress batches: no stream listens on
 	// their subjects.
@@ -64,7 +70,7 @@ func TestMetricsCountWrittenOutcomes(t *testing.T) {
 		assert.NoError(t, <-done)
 	})
 
-	publishTo(t, js, "L-unwritten", "app")
+	publishTo(t, js, "L-unwritten", "app", "bad")
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "logout not fully recorded") },
 		10*time.Second, 10*time.Millisecond, "the batch is refused")
 	assert.Zero(t, propagatetest.Deliveries(t, reg, "testjson", "app", event.StatusDelivered), "not written, not counted")
@@ -73,6 +79,27 @@ func TestMetricsCountWrittenOutcomes(t *testing.T) {
 	require.NoError(t, err)
 	propagatetest.WaitStatus(t, reg, "testjson", "app", event.StatusDelivered, 1)
 	assert.Equal(t, int32(2), calls.Load(), "delivered again when the event came back")
+	propagatetest.WaitStatus(t, reg, "testjson", "bad", event.StatusFailed, 1)
 	time.Sleep(200 * time.Millisecond)
 	assert.Equal(t, 1.0, propagatetest.Deliveries(t, reg, "testjson", "app", event.StatusDelivered))
+	assert.Equal(t, 1.0, counter(t, reg, "signoff_dead_letters_total", "bad"))
+}
+
+// counter is the value of the counter name for client_id clientID.
+func counter(t *testing.T, reg *prometheus.Registry, name, clientID string) float64 {
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "client_id" && l.GetValue() == clientID {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
