@@ -168,6 +168,13 @@ func (s Status) Settled() bool {
 	return false
 }
 
+// Final reports whether s is the end of the delivery: delivered, failed or
+// skipped. (A deferred one is settled, for the front's wait, but not
+// final: it is retried when the breaker lets it.)
+func (s Status) Final() bool {
+	return s == StatusDelivered || s == StatusFailed || s == StatusSkipped
+}
+
 // Valid reports whether s is one of the statuses above.
 func (s Status) Valid() bool {
 	return s.Settled() || s == StatusPending || s == StatusRetrying

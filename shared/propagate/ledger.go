@@ -39,19 +39,32 @@ func newLedger(ctx context.Context, js jetstream.JetStream, kind string, m *metr
 // its own record, or else its entry in the batch of one of the event's
 // first `deliveries` deliveries to the worker.
 func (l *ledger) last(ctx context.Context, logoutID, clientID string, deliveries int) (*event.Delivery, error) {
+	d, _, err := l.lastRecord(ctx, logoutID, clientID, deliveries)
+	return d, err
+}
+
+// lastRecord is last, with the stream sequence of the delivery's own
+// record (0 when it has none): the sequence that a write of its next
+// status expects (recordAfter).
+func (l *ledger) lastRecord(ctx context.Context, logoutID, clientID string, deliveries int) (*event.Delivery, uint64, error) {
 	msg, err := l.state.GetLastMsgForSubject(ctx, event.DeliverySubject(logoutID, l.kind, clientID))
 	if err == nil {
 		d, err := event.Decode[event.Delivery](msg.Data)
 		if err != nil {
-			return nil, fmt.Errorf("reading delivery progress: %w", err)
+			return nil, 0, fmt.Errorf("reading delivery progress: %w", err)
 		}
-		return d, nil
+		return d, msg.Sequence, nil
 	}
 	if !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, fmt.Errorf("reading delivery progress: %w", err)
+		return nil, 0, fmt.Errorf("reading delivery progress: %w", err)
 	}
+	d, err := l.lastInBatches(ctx, logoutID, clientID, deliveries)
+	return d, 0, err
+}
+
+func (l *ledger) lastInBatches(ctx context.Context, logoutID, clientID string, deliveries int) (*event.Delivery, error) {
 	for n := deliveries; n >= 1; n-- {
-		msg, err = l.state.GetLastMsgForSubject(ctx, event.BatchSubject(logoutID, l.kind, n))
+		msg, err := l.state.GetLastMsgForSubject(ctx, event.BatchSubject(logoutID, l.kind, n))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}
@@ -88,6 +101,28 @@ func (l *ledger) record(ctx context.Context, e *event.SessionEnded, clientID str
 	}
 	l.m.status(l.kind, clientID, st)
 	return nil
+}
+
+// errChanged reports a record not written because another one of the same
+// delivery was written after the one its writer had read.
+var errChanged = errors.New("the delivery's progress changed meanwhile")
+
+// recordAfter stores one delivery's progress if the delivery's own record
+// is still the one of sequence after (0: none). Two tasks of one delivery
+// can be alive at once (a redelivered event hands its task off again, and
+// JetStream's duplicate window has passed): neither then writes over a
+// status it has not seen, such as retrying over delivered.
+func (l *ledger) recordAfter(ctx context.Context, after uint64, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string) error {
+	err := l.record(ctx, e, clientID, st, attempts, lastErr, jetstream.WithExpectLastSequencePerSubject(after))
+	if wrongLastSequence(err) {
+		return fmt.Errorf("recording delivery %s: %w", st, errChanged)
+	}
+	return err
+}
+
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
 // handOff stores a task for the retry stage.

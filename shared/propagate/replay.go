@@ -74,10 +74,8 @@ func Replay(ctx context.Context, js jetstream.JetStream, kind, clientID, logoutI
 		after = last.Sequence
 	}
 	// Progress first, then the task: the worker may finish it at once.
-	err = l.record(ctx, task.Event, clientID, event.StatusPending, 0, "replayed from dead letter",
-		jetstream.WithExpectLastSequencePerSubject(after))
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+	err = l.recordAfter(ctx, after, task.Event, clientID, event.StatusPending, 0, "replayed from dead letter")
+	if errors.Is(err, errChanged) {
 		return nil, fmt.Errorf("%w: its progress changed meanwhile", ErrNotFailed)
 	}
 	if err != nil {

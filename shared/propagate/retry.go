@@ -99,7 +99,8 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 	e := task.Event
 	logger := w.o.Logger.With("logout_id", e.LogoutID, "sid", e.SID, "client_id", task.ClientID)
 	// Tasks and replays have records of their own, never a batch entry.
-	last, err := w.ledger.last(ctx, e.LogoutID, task.ClientID, 0)
+	// What this turn records, it records over that one (seq).
+	last, seq, err := w.ledger.lastRecord(ctx, e.LogoutID, task.ClientID, 0)
 	if err != nil {
 		logger.Warn("reading delivery progress", "err", err)
 		_ = msg.NakWithDelay(time.Second)
@@ -107,19 +108,17 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 	}
 	attempts := task.Attempts
 	if last != nil {
-		switch last.Status {
-		case event.StatusDelivered, event.StatusFailed, event.StatusSkipped:
+		if last.Status.Final() {
 			_ = msg.Ack() // handled already: never a second delivery
 			return
-		default:
-			attempts = max(attempts, last.Attempts)
 		}
+		attempts = max(attempts, last.Attempts)
 	}
 	// Skip decides here too: the task may come from a replica that did not
 	// know the client, or from before its configuration changed.
 	if reason, skip := w.o.Skip(t.client, e); skip {
 		logger.Info("delivery skipped", "reason", reason)
-		w.finish(msg, w.ledger.record(ctx, e, task.ClientID, event.StatusSkipped, attempts, reason), logger)
+		w.finish(msg, w.recordFinal(ctx, seq, &task, event.StatusSkipped, attempts, reason), logger)
 		return
 	}
 	if wait := time.Until(task.NotBefore); wait > 0 && attempts <= task.Attempts {
@@ -127,11 +126,11 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 		return
 	}
 	if w.exhausted(&task, attempts) && attempts > 0 {
-		w.finish(msg, w.fail(ctx, &task, attempts, errors.New(lastError(last, &task)), logger), logger)
+		w.finish(msg, w.fail(ctx, seq, &task, attempts, errors.New(lastError(last, &task)), logger), logger)
 		return
 	}
 	if t.open() {
-		w.deferTask(ctx, msg, &task, last, attempts, logger)
+		w.deferTask(ctx, msg, &task, last, seq, attempts, logger)
 		return
 	}
 	// The target's slots are shared with first attempts: at most PerTarget
@@ -149,15 +148,15 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 	switch {
 	case err == nil:
 		logger.Info("delivered", "attempts", n)
-		w.finish(msg, w.ledger.record(ctx, e, task.ClientID, event.StatusDelivered, n, ""), logger)
+		w.finish(msg, w.recordFinal(ctx, seq, &task, event.StatusDelivered, n, ""), logger)
 	case errors.Is(err, errBreakerOpen):
-		w.deferTask(ctx, msg, &task, last, attempts, logger)
+		w.deferTask(ctx, msg, &task, last, seq, attempts, logger)
 	case IsPermanent(err) || w.exhausted(&task, n):
-		w.finish(msg, w.fail(ctx, &task, n, err, logger), logger)
+		w.finish(msg, w.fail(ctx, seq, &task, n, err, logger), logger)
 	default:
 		delay := w.o.Retry.backoff(n, retryAfterOf(err))
 		logger.Info("delivery failed, will retry", "attempts", n, "err", err, "retry_in", delay)
-		if err := w.ledger.record(ctx, e, task.ClientID, event.StatusRetrying, n, err.Error()); err != nil {
+		if err := w.ledger.recordAfter(ctx, seq, e, task.ClientID, event.StatusRetrying, n, err.Error()); err != nil {
 			logger.Warn("recording retry", "err", err)
 		}
 		_ = msg.NakWithDelay(delay)
@@ -181,14 +180,40 @@ func (w *worker) acquire(t *target) bool {
 
 // deferTask parks a task behind an open breaker: it is marked deferred
 // once and looked at again when the breaker may let a probe through.
-func (w *worker) deferTask(ctx context.Context, msg jetstream.Msg, task *Task, last *event.Delivery, attempts int, logger *slog.Logger) {
+func (w *worker) deferTask(ctx context.Context, msg jetstream.Msg, task *Task, last *event.Delivery, seq uint64, attempts int, logger *slog.Logger) {
 	if last == nil || last.Status != event.StatusDeferred {
 		logger.Info("delivery deferred: circuit breaker open")
-		if err := w.ledger.record(ctx, task.Event, task.ClientID, event.StatusDeferred, attempts, errBreakerOpen.Error()); err != nil {
+		if err := w.ledger.recordAfter(ctx, seq, task.Event, task.ClientID, event.StatusDeferred, attempts, errBreakerOpen.Error()); err != nil {
 			logger.Warn("recording deferral", "err", err)
 		}
 	}
 	_ = msg.NakWithDelay(w.o.deferDelay())
+}
+
+// recordFinal records a final status (delivered, failed, skipped) over the
+// delivery's record of sequence after. When another task of the same
+// delivery wrote meanwhile, it looks again: a final status there stands
+// (this task's outcome adds nothing, and the task is done); a passing one
+// (pending, retrying, deferred) gives way to this one.
+func (w *worker) recordFinal(ctx context.Context, after uint64, task *Task, st event.Status, attempts int, lastErr string) error {
+	for range 3 {
+		err := w.ledger.recordAfter(ctx, after, task.Event, task.ClientID, st, attempts, lastErr)
+		if !errors.Is(err, errChanged) {
+			return err
+		}
+		last, seq, err := w.ledger.lastRecord(ctx, task.Event.LogoutID, task.ClientID, 0)
+		if err != nil {
+			return err
+		}
+		if last != nil && last.Status.Final() {
+			return nil
+		}
+		after = seq
+		if last != nil {
+			attempts = max(attempts, last.Attempts)
+		}
+	}
+	return fmt.Errorf("recording delivery %s: %w", st, errChanged)
 }
 
 // finish acknowledges a task whose outcome is stored, or lets it come back

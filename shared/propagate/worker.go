@@ -232,7 +232,7 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 			return err
 		}
 		if last != nil {
-			if last.Status.Settled() && last.Status != event.StatusDeferred {
+			if last.Status.Final() {
 				b.settledBefore.Add(1)
 				return nil
 			}
@@ -324,14 +324,15 @@ func (w *worker) exhausted(task *Task, n int) bool {
 	return n >= w.o.Retry.MaxAttempts || time.Since(task.Event.Time) >= w.o.Retry.MaxAge
 }
 
-// fail marks a delivery failed for good and dead-letters it.
-func (w *worker) fail(ctx context.Context, task *Task, n int, err error, logger *slog.Logger) error {
+// fail marks a delivery failed for good, over its record of sequence
+// after, and dead-letters it.
+func (w *worker) fail(ctx context.Context, after uint64, task *Task, n int, err error, logger *slog.Logger) error {
 	task.Attempts, task.LastError = n, err.Error()
 	logger.Warn("delivery failed", "attempts", n, "err", err, "permanent", IsPermanent(err))
 	if err := w.ledger.deadLetter(ctx, task); err != nil {
 		return err
 	}
-	return w.ledger.record(ctx, task.Event, task.ClientID, event.StatusFailed, n, err.Error())
+	return w.recordFinal(ctx, after, task, event.StatusFailed, n, err.Error())
 }
 
 // checkInEvery is how often a replica tells JetStream that it still works

@@ -1,0 +1,88 @@
+package propagate_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/natstest"
+	"github.com/signoff/signoff/shared/propagate"
+)
+
+// TestTwoTasksOfOneDelivery: a logout's event keeps coming back (the
+// state stream refuses its progress batch) for longer than the work
+// stream's duplicate window (1 s here, 2 min by default) while one of its
+// deliveries waits in the retry stage: each time, the delivery is handed
+// off again, and two tasks of it are alive at once. The one whose call
+// fails after the other's succeeded records nothing over delivered, and
+// the client is not called again.
+func TestTwoTasksOfOneDelivery(t *testing.T) {
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	cfg := config.Default()
+	cfg.Clients = []config.Client{{ClientID: "app"}, {ClientID: "b"}}
+	for _, sc := range natsconn.Streams(cfg) {
+		switch sc.Name {
+		case natsconn.StreamWork:
+			sc.Duplicates = time.Second
+		case natsconn.StreamState: // no batches for now
+			sc.Subjects = []string{event.DeliveryPrefix + ">", event.ParticipationPrefix + ">"}
+		}
+		_, err := js.CreateStream(t.Context(), sc)
+		require.NoError(t, err)
+	}
+	var appCalls, appOK atomic.Int32
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- propagate.Run(ctx, propagate.Options{
+			Kind: "rk", Wants: func(*config.Client) bool { return true }, Clients: cfg.Registry(), JS: js,
+			Logger: slog.New(slog.DiscardHandler), AckWait: 2 * time.Second,
+			Retry: propagate.RetryPolicy{Initial: 1500 * time.Millisecond, Jitter: 0.0001, Max: 2 * time.Second},
+			Propagator: propagate.PropagatorFunc(func(_ context.Context, d *propagate.Delivery) error {
+				if d.Client.ClientID != "app" {
+					return nil
+				}
+				switch appCalls.Add(1) {
+				case 1:
+					return errors.New("HTTP 503")
+				case 2:
+					time.Sleep(800 * time.Millisecond)
+					return errors.New("HTTP 503")
+				}
+				appOK.Add(1)
+				return nil
+			}),
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+
+	publishTo(t, js, "L-two", "app", "b")
+	time.Sleep(2500 * time.Millisecond)
+	st, err := js.Stream(t.Context(), natsconn.StreamState)
+	require.NoError(t, err)
+	_, err = js.UpdateStream(t.Context(), natsconn.Streams(cfg)[1])
+	require.NoError(t, err, "batches are taken again")
+	require.Equal(t, natsconn.StreamState, st.CachedInfo().Config.Name)
+
+	require.Eventually(t, func() bool { return appOK.Load() >= 1 }, 20*time.Second, 20*time.Millisecond)
+	time.Sleep(4 * time.Second) // the other task's turns
+	msg, err := st.GetLastMsgForSubject(t.Context(), event.DeliverySubject("L-two", "rk", "app"))
+	require.NoError(t, err)
+	d, err := event.Decode[event.Delivery](msg.Data)
+	require.NoError(t, err)
+	t.Logf("app: %d calls, %d successful; last record %s/%d", appCalls.Load(), appOK.Load(), d.Status, d.Attempts)
+	assert.Equal(t, event.StatusDelivered, d.Status, "nothing is recorded over delivered")
+	assert.Equal(t, int32(1), appOK.Load(), "the other task finds it delivered and calls no more")
+}
