@@ -103,3 +103,44 @@ func counter(t *testing.T, reg *prometheus.Registry, name, clientID string) floa
 	}
 	return 0
 }
+
+// TestRetryAgeFitsTheStreams: with nats.event_retention shorter than the
+// age budget, a delivery that keeps failing is failed and dead-lettered
+// before JetStream removes its task (it used to vanish, retrying for ever
+// in the ledger); the worker says it shortened the budget.
+func TestRetryAgeFitsTheStreams(t *testing.T) {
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(recv.Close)
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	cfg := config.Default()
+	cfg.NATS.EventRetention = 4 * time.Second
+	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+
+	var logs syncbuf.Buffer
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- propagate.Run(ctx, propagate.Options{
+			Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
+			Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(), Metrics: reg,
+			Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
+			AckWait: time.Second,
+			Retry:   propagate.RetryPolicy{Initial: 100 * time.Millisecond, Max: 200 * time.Millisecond, MaxAttempts: 1000},
+			Breaker: propagate.BreakerPolicy{Failures: 1000, OpenFor: 200 * time.Millisecond},
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+
+	publishTo(t, js, "L-age", "app")
+	propagatetest.WaitStatus(t, reg, "testjson", "app", event.StatusFailed, 1)
+	assert.Equal(t, 1.0, counter(t, reg, "signoff_dead_letters_total", "app"))
+	assert.Contains(t, logs.String(), "retry age budget shortened")
+}

@@ -125,7 +125,10 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 		_ = msg.NakWithDelay(wait)
 		return
 	}
-	if w.exhausted(&task, attempts) && attempts > 0 {
+	// A delivery never attempted (a replay of an old logout) gets one
+	// attempt, unless its breaker is open: then it would wait behind it
+	// past the budget.
+	if w.exhausted(&task, attempts) && (attempts > 0 || t.open()) {
 		w.finish(msg, w.fail(ctx, seq, &task, attempts, errors.New(lastError(last, &task)), logger), logger)
 		return
 	}

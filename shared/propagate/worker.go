@@ -43,6 +43,9 @@ func Run(ctx context.Context, o Options) error {
 	w := &worker{o: o, m: m, ledger: l, targets: map[string]*target{}, slots: make(chan struct{}, o.Concurrency),
 		fanOut: newRunner(time.Minute)}
 	defer w.fanOut.stop()
+	if err := w.fitRetryAge(ctx); err != nil {
+		return err
+	}
 	for _, c := range o.Clients.Clients() {
 		if o.Wants(&c) {
 			w.targets[c.ClientID] = newTarget(&c, &w.o, m)
@@ -50,6 +53,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	var ccs []jetstream.ConsumeContext
+	// stopAll stops taking messages and waits for the ones taken.
 	stopAll := func() {
 		for _, cc := range ccs {
 			cc.Drain()
@@ -57,6 +61,7 @@ func Run(ctx context.Context, o Options) error {
 		for _, cc := range ccs {
 			<-cc.Closed()
 		}
+		w.busy.Wait()
 	}
 	for id := range w.targets {
 		cc, err := w.consumeTasks(ctx, id)
@@ -81,8 +86,43 @@ func Run(ctx context.Context, o Options) error {
 	o.Ready()
 	<-ctx.Done()
 	stopAll()
-	w.busy.Wait()
 	o.Logger.Info("worker stopped")
+	return nil
+}
+
+// fitRetryAge shortens the age budget to what the streams keep. JetStream
+// removes a task older than the work stream's MaxAge (nats.event_retention)
+// and a progress record older than the state stream's (twice
+// sessions.retention): the budget has to end first, with a turn to spare,
+// so that a delivery that cannot be made fails and is dead-lettered
+// instead of vanishing, and its attempts are never read from a record
+// that is gone.
+func (w *worker) fitRetryAge(ctx context.Context) error {
+	work, err := natsconn.RetryTransient(ctx, w.o.Logger, "opening the work stream", func() (jetstream.Stream, error) {
+		return w.o.JS.Stream(ctx, natsconn.StreamWork)
+	})
+	if err != nil {
+		return err
+	}
+	var keep time.Duration
+	for _, age := range []time.Duration{work.CachedInfo().Config.MaxAge, w.ledger.state.CachedInfo().Config.MaxAge} {
+		if age > 0 && (keep == 0 || age < keep) {
+			keep = age
+		}
+	}
+	if keep == 0 {
+		return nil
+	}
+	// The longest wait between two turns of a task.
+	limit := keep - max(w.o.Retry.Max, w.o.Breaker.OpenFor) - w.o.AckWait
+	if limit <= 0 {
+		limit = keep / 2
+	}
+	if w.o.Retry.MaxAge > limit {
+		w.o.Logger.Warn("retry age budget shortened to what the streams keep: raise nats.event_retention or sessions.retention to keep it",
+			"max_age", w.o.Retry.MaxAge, "shortened_to", limit, "streams_keep", keep)
+		w.o.Retry.MaxAge = limit
+	}
 	return nil
 }
 
