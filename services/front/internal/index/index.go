@@ -205,8 +205,11 @@ func (ix *Index) ApplyDeliveries(ds []event.Delivery, seq uint64) error {
 			// Rows are immutable: the update goes to a copy.
 			cur = &ledger{LogoutID: d.LogoutID}
 			if old != nil {
-				cur.Entries = slices.Clone(old.Entries)
+				cur.Entries, cur.Updated = slices.Clone(old.Entries), old.Updated
 			}
+		}
+		if d.Time.After(cur.Updated) {
+			cur.Updated = d.Time
 		}
 		e := ledgerEntry{Delivery: Delivery{ClientID: d.ClientID, Channel: d.Channel, Status: d.Status,
 			Attempts: d.Attempts, LastError: d.LastError}, Seq: seq}
@@ -417,6 +420,39 @@ func (ix *Index) Stale(cutoff time.Time, limit int) []*Session {
 		out = append(out, view(txn, s))
 	}
 	return out
+}
+
+// StaleLedgers returns the logouts whose deliveries were last updated
+// before cutoff, at most limit of them. A ledger leaves the index with its
+// session (Remove), unless a record came after that (a late failure, a
+// replay): this finds those. It reads every ledger: the janitor calls it
+// once per sweep, not per logout.
+func (ix *Index) StaleLedgers(cutoff time.Time, limit int) []string {
+	txn := ix.db.Txn(false)
+	it, err := txn.Get(tableLedgers, indexID)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for raw := it.Next(); raw != nil && len(out) < limit; raw = it.Next() {
+		if l := raw.(*ledger); l.Updated.Before(cutoff) {
+			out = append(out, l.LogoutID)
+		}
+	}
+	return out
+}
+
+// RemoveLedgers deletes the deliveries of the logouts ids.
+func (ix *Index) RemoveLedgers(ids []string) error {
+	txn := ix.db.Txn(true)
+	defer txn.Abort()
+	for _, id := range ids {
+		if _, err := txn.DeleteAll(tableLedgers, indexID, id); err != nil {
+			return fmt.Errorf("deleting deliveries: %w", err)
+		}
+	}
+	txn.Commit()
+	return nil
 }
 
 // Remove deletes session sid with its participations and the deliveries of

@@ -55,6 +55,9 @@ type participation struct {
 type ledger struct {
 	LogoutID string
 	Entries  []ledgerEntry
+	// Updated is the time of the latest record applied, for pruning the
+	// ledgers that outlive their sessions (StaleLedgers).
+	Updated time.Time
 }
 
 // ledgerEntry is one delivery of a ledger, with the state-stream sequence

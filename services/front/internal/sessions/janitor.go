@@ -71,7 +71,31 @@ func (j *Janitor) Sweep(ctx context.Context) int {
 			progress = true
 		}
 		if len(stale) < 500 || !progress {
-			return removed
+			break
+		}
+	}
+	j.pruneLedgers(cutoff)
+	return removed
+}
+
+// pruneLedgers removes the deliveries of logouts that have not changed
+// since cutoff. Most leave with their session; records that came after
+// it was removed (a failure at the end of the retry budget, a replay)
+// would otherwise stay for ever. (A session that changed later than its
+// logout's deliveries, such as one with a late participant, keeps its
+// row a little longer than those deliveries.)
+func (j *Janitor) pruneLedgers(cutoff time.Time) {
+	for {
+		ids := j.ix.StaleLedgers(cutoff, 500)
+		if len(ids) == 0 {
+			return
+		}
+		if err := j.ix.RemoveLedgers(ids); err != nil {
+			j.logger.Error("removing deliveries from the index", "err", err)
+			return
+		}
+		if len(ids) < 500 {
+			return
 		}
 	}
 }

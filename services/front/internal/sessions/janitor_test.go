@@ -58,3 +58,28 @@ func TestJanitorExpiresAndRemoves(t *testing.T) {
 	assert.Equal(t, first.LogoutID, again.LogoutID, "replicas agree on the expiry's logout id")
 	assert.True(t, event.ValidToken(first.LogoutID))
 }
+
+// TestJanitorPrunesLateDeliveries: progress that reaches the index after
+// its session left it (a delivery failed at the end of its retry budget,
+// a replay) is removed once it is older than the retention, not kept for
+// ever; recent progress stays.
+func TestJanitorPrunesLateDeliveries(t *testing.T) {
+	s := natstest.RunServer(t, "")
+	_, js := natstest.Connect(t, s)
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default(), nil))
+	ix, err := index.New()
+	require.NoError(t, err)
+	now := time.Now()
+	late := func(logoutID string, at time.Time) {
+		require.NoError(t, ix.ApplyDelivery(&event.Delivery{LogoutID: logoutID, SID: "gone", ClientID: "app1",
+			Channel: "backchannel", Status: event.StatusFailed, Attempts: 10, Time: at}, 1))
+	}
+	late("L-old", now.Add(-2*time.Hour))
+	late("L-recent", now.Add(-time.Minute))
+	all := func() []string { return ix.StaleLedgers(now.Add(time.Hour), 100) }
+	require.ElementsMatch(t, []string{"L-old", "L-recent"}, all())
+
+	svc := NewService(js, ix, func(string) bool { return true }, 10, "http://issuer")
+	NewJanitor(svc, ix, time.Hour, "http://issuer", slog.New(slog.DiscardHandler)).Sweep(t.Context())
+	assert.Equal(t, []string{"L-recent"}, all())
+}
