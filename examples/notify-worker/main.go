@@ -12,58 +12,36 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
-	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/propagate"
 	"github.com/signoff/signoff/shared/service"
 )
 
 func main() { service.Main("notify-worker", run) }
 
+// run is the whole main: service.RunWorker reads -config (and SIGNOFF_*
+// variables, -nats-url), connects to NATS, serves /metrics, /healthz and
+// /readyz on -metrics-listen, and drains the worker on SIGTERM.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	hooks := hookFlag{}
-	flags, err := service.Parse("notify-worker", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
-		fs.Var(hooks, "hook", "client_id=URL: the client's incoming webhook (repeat per client)")
-	})
-	if err != nil {
-		return err
-	}
-	cfg, err := service.LoadConfig(flags, getenv) // -config, SIGNOFF_* env, -nats-url
-	if err != nil {
-		return err
-	}
-	if cfg.NATS.URL == "" {
-		return errors.New("nats.url is required: the worker shares NATS with the fronts")
-	}
-	logger := service.Logger(cfg.Log, stdout)
-	conn, err := natsconn.Connect(ctx, cfg.NATS, "signoff-notify-worker", logger)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		conn.Close(closeCtx) // after the worker has drained
-	}()
-	if err := natsconn.EnsureStreams(ctx, conn.JS, cfg, logger); err != nil {
-		return err
-	}
-
-	n := NewNotifier(nil, hooks)
-	return propagate.Run(ctx, propagate.Options{
-		Kind:       Kind,
-		Wants:      n.Wants,
-		Propagator: n,
-		JS:         conn.JS,
-		Clients:    cfg.Registry(),
-		Logger:     logger,
-	})
+	return service.RunWorker(ctx, service.Worker{
+		Name: "notify-worker", MetricsListen: "127.0.0.1:9104",
+		Flags: func(fs *flag.FlagSet) {
+			fs.Var(hooks, "hook", "client_id=URL: the client's incoming webhook (repeat per client)")
+		},
+		Run: func(ctx context.Context, cfg *config.Config, d service.WorkerDeps) error {
+			n := NewNotifier(nil, hooks)
+			return propagate.Run(ctx, propagate.Options{
+				Kind: Kind, Wants: n.Wants, Propagator: n,
+				JS: d.JS, Clients: cfg.Registry(), Logger: d.Logger, Metrics: d.Metrics, Ready: d.Ready,
+			})
+		},
+	}, args, getenv, stdout, stderr)
 }
 
 // hookFlag collects -hook client_id=URL flags.

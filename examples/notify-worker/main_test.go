@@ -17,6 +17,7 @@ import (
 
 	"github.com/signoff/signoff/shared/event"
 	"github.com/signoff/signoff/shared/natstest"
+	"github.com/signoff/signoff/shared/service/servicetest"
 )
 
 // TestRun runs the worker's main against a NATS server and a signoff
@@ -54,7 +55,7 @@ clients:
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"notify-worker", "-config", cfgPath, "-hook", "app1=" + hook.URL},
+		done <- run(ctx, []string{"notify-worker", "-config", cfgPath, "-metrics-listen", "127.0.0.1:0", "-hook", "app1=" + hook.URL},
 			func(string) string { return "" }, io.Discard, io.Discard)
 	}()
 
@@ -91,4 +92,10 @@ func TestRunNeedsNATSURL(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfgPath, []byte("issuer: http://127.0.0.1:8080\nkeys:\n  generate_dir: "+t.TempDir()+"\n"), 0o600))
 	err := run(t.Context(), []string{"notify-worker", "-config", cfgPath}, func(string) string { return "" }, io.Discard, io.Discard)
 	require.ErrorContains(t, err, "nats.url is required")
+}
+
+// TestWorkerMain: built on service.RunWorker, the worker serves /healthz,
+// /readyz and /metrics, answers -healthcheck, and stops with its context.
+func TestWorkerMain(t *testing.T) {
+	servicetest.WorkerMain(t, "notify-worker", "", run)
 }

@@ -31,22 +31,33 @@ type Flags struct {
 // Parse reads flags from args (without the program name) into a FlagSet
 // named name. Extra flags can be added with extra before parsing.
 func Parse(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*Flags, error) {
-	return parse(name, args, getenv, stderr, true, extra)
+	return parse(name, args, getenv, stderr, front, extra)
 }
 
 // ParseTool is Parse for a command that reads the configuration and serves
 // nothing (such as `signoff hint`): -config and extra, no server flags.
 func ParseTool(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*Flags, error) {
-	return parse(name, args, getenv, stderr, false, extra)
+	return parse(name, args, getenv, stderr, tool, extra)
 }
 
-func parse(name string, args []string, getenv func(string) string, stderr io.Writer, server bool, extra func(*flag.FlagSet)) (*Flags, error) {
+// commandKind says which of the common flags a command takes.
+type commandKind int
+
+const (
+	tool   commandKind = iota // -config
+	worker                    // and -nats-url, -healthcheck
+	front                     // and -listen
+)
+
+func parse(name string, args []string, getenv func(string) string, stderr io.Writer, kind commandKind, extra func(*flag.FlagSet)) (*Flags, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	f := &Flags{}
 	fs.StringVar(&f.ConfigPath, "config", getenv(config.EnvConfigFile), "configuration file (env "+config.EnvConfigFile+")")
-	if server {
+	if kind == front {
 		fs.StringVar(&f.Listen, "listen", "", "override listen (host:port)")
+	}
+	if kind >= worker {
 		fs.StringVar(&f.NATSURL, "nats-url", "", "override nats.url")
 		fs.StringVar(&f.Healthcheck, "healthcheck", "", "GET this URL, exit 0 on a 2xx answer and 1 otherwise, instead of serving (container health checks)")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -26,6 +25,12 @@ type Worker struct {
 	MetricsListen string
 	// NeedsKeys loads the signing keys (the ones the fronts publish).
 	NeedsKeys bool
+	// Flags adds the worker's own flags (nil: none) to the common ones
+	// (-config, -nats-url, -metrics-listen, -healthcheck); they are parsed
+	// before Run is called. The worker's own settings go there, or in its
+	// environment: signoff's configuration file refuses keys it does not
+	// know.
+	Flags func(*flag.FlagSet)
 	// Run runs the worker until ctx ends.
 	Run func(ctx context.Context, cfg *config.Config, d WorkerDeps) error
 }
@@ -48,8 +53,11 @@ type WorkerDeps struct {
 // connection drains, in that order.
 func RunWorker(ctx context.Context, w Worker, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var metricsListen string
-	flags, err := Parse(w.Name, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+	flags, err := parse(w.Name, args[1:], getenv, stderr, worker, func(fs *flag.FlagSet) {
 		fs.StringVar(&metricsListen, "metrics-listen", w.MetricsListen, "host:port that serves /metrics, /healthz and /readyz")
+		if w.Flags != nil {
+			w.Flags(fs)
+		}
 	})
 	if err != nil {
 		return err
@@ -64,7 +72,7 @@ func RunWorker(ctx context.Context, w Worker, args []string, getenv func(string)
 	if cfg.NATS.URL == "" {
 		// An embedded server would be this process's alone: no front
 		// publishes to it, so the worker would never receive a logout.
-		return fmt.Errorf("%s needs nats.url: a standalone worker shares NATS with the fronts", w.Name)
+		return errors.New("nats.url is required: a standalone worker shares NATS with the fronts")
 	}
 	logger := Logger(cfg.Log, stdout)
 	env, err := Boot(ctx, cfg, "signoff-"+w.Name, w.NeedsKeys, logger)

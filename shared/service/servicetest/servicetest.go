@@ -44,7 +44,7 @@ func noEnv(string) string { return "" }
 type Main func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
 
 // WorkerMain checks the main of a standalone worker built on
-// service.RunWorker: without nats.url it refuses to start, naming itself;
+// service.RunWorker: without nats.url it refuses to start, saying so;
 // with one it serves /healthz, /readyz and /metrics, runs the worker, and returns
 // nil once its context ends. client is the YAML of one client's keys (under
 // client_id app1, indented four spaces) that makes app1 a target.
@@ -52,7 +52,12 @@ func WorkerMain(t *testing.T, name, client string, run Main) {
 	t.Run("needs nats.url", func(t *testing.T) {
 		err := run(t.Context(), []string{name, "-config", writeConfig(t, "", client)}, noEnv, io.Discard, io.Discard)
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), name+" needs nats.url")
+		assert.Contains(t, err.Error(), "nats.url is required")
+	})
+	t.Run("has no -listen", func(t *testing.T) {
+		// A worker serves no front: -listen would be taken and ignored.
+		err := run(t.Context(), []string{name, "-listen", "127.0.0.1:8080"}, noEnv, io.Discard, io.Discard)
+		require.ErrorContains(t, err, "flag provided but not defined: -listen")
 	})
 	t.Run("serves metrics and stops", func(t *testing.T) {
 		if testing.Short() {
