@@ -1,11 +1,13 @@
 package natsconn
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -16,6 +18,10 @@ import (
 
 	"github.com/signoff/signoff/shared/config"
 )
+
+// storeLockFile, in the embedded server's store directory, holds the pid
+// of the process that uses it.
+const storeLockFile = "signoff.lock"
 
 // ErrNotReady reports an embedded server that did not become ready in time.
 var ErrNotReady = errors.New("natsconn: embedded server not ready")
@@ -110,10 +116,22 @@ func StartEmbedded(ctx context.Context, cfg config.NATS, logger *slog.Logger) (*
 		}
 		opts.Host, opts.Port = host, p
 	}
+	// nats-server itself stores into <dir>/jetstream, dir defaulting to
+	// the system's temporary folder.
+	unlock, err := lockStore(cmp.Or(cfg.StoreDir, os.TempDir()))
+	if err != nil {
+		return nil, err
+	}
+	release := sync.OnceFunc(unlock)
 	s, err := server.NewServer(opts)
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("creating embedded nats server: %w", err)
 	}
+	go func() {
+		s.WaitForShutdown()
+		release()
+	}()
 	sl := &serverLog{logger: logger}
 	s.SetLoggerV2(sl, false, false, false)
 	go s.Start()
@@ -142,6 +160,7 @@ func StartEmbedded(ctx context.Context, cfg config.NATS, logger *slog.Logger) (*
 		if err != nil {
 			s.Shutdown()
 			s.WaitForShutdown()
+			release()
 			return nil, err
 		}
 		break

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,4 +78,28 @@ func TestEmbeddedServerGivesUpWithItsContext(t *testing.T) {
 	require.NoError(t, err, "the store directory is free again")
 	s.Shutdown()
 	s.WaitForShutdown()
+}
+
+// TestEmbeddedServerOwnsItsStore: a second embedded server on the same
+// store directory (a second signoff started on other ports) is refused,
+// naming the process that has it; once the first stops, it starts.
+func TestEmbeddedServerOwnsItsStore(t *testing.T) {
+	dir := t.TempDir()
+	first, err := natsconn.StartEmbedded(t.Context(), config.NATS{StoreDir: dir}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	_, err = natsconn.StartEmbedded(t.Context(), config.NATS{StoreDir: dir}, slog.New(slog.DiscardHandler))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "nats.store_dir "+dir+" is in use by another process (pid "+strconv.Itoa(os.Getpid())+")")
+
+	first.Shutdown()
+	first.WaitForShutdown()
+	require.Eventually(t, func() bool {
+		s, err := natsconn.StartEmbedded(t.Context(), config.NATS{StoreDir: dir}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return false
+		}
+		s.Shutdown()
+		s.WaitForShutdown()
+		return true
+	}, 5*time.Second, 20*time.Millisecond, "the store is free once its server stopped")
 }
