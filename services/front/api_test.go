@@ -125,12 +125,15 @@ func TestJoinAfterTheSessionEndedIsRefused(t *testing.T) {
 	e.join("s-late", "app1", "alice")
 	status, _ := e.api(http.MethodDelete, "/api/v1/sessions/s-late")
 	require.Equal(t, http.StatusAccepted, status)
-	req, _ := http.NewRequest(http.MethodPut, e.srv.URL+"/api/v1/sessions/s-late/clients/app2", strings.NewReader(`{"sub":"bob"}`))
-	req.Header.Set("Authorization", "Bearer test-token")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusConflict, resp.StatusCode)
+	put := func(clientID, sub string) int {
+		req, _ := http.NewRequest(http.MethodPut, e.srv.URL+"/api/v1/sessions/s-late/clients/"+clientID, strings.NewReader(`{"sub":"`+sub+`"}`))
+		req.Header.Set("Authorization", "Bearer test-token")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusConflict, put("app2", "bob"))
 	// The late client still hears of the logout: one of its own.
 	evs := e.endedEvents()
 	require.Len(t, evs, 2)
@@ -138,4 +141,9 @@ func TestJoinAfterTheSessionEndedIsRefused(t *testing.T) {
 	assert.Equal(t, "s-late", late.SID)
 	assert.Equal(t, []event.Participant{{ClientID: "app2", Sub: "bob"}}, late.Clients)
 	assert.NotEqual(t, evs[0].LogoutID, late.LogoutID)
+
+	// The IdP repeats a report the session had before it ended: app1 was in
+	// the logout, and gets no second one.
+	assert.Equal(t, http.StatusConflict, put("app1", "alice"))
+	assert.Len(t, e.endedEvents(), 2)
 }

@@ -67,9 +67,12 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 		if cur.Ended() {
 			// The client joined a session that has ended (a report that
 			// raced the logout, or came late): it holds tokens for a dead
-			// session, so it gets a logout of its own.
-			if err := s.endLate(ctx, cur, j); err != nil {
-				return err
+			// session, so it gets a logout of its own. A report the session
+			// had already (an IdP retrying its PUT) was in the logout.
+			if !slices.Contains(cur.Clients, index.Client{ClientID: j.ClientID, Sub: j.Sub}) {
+				if err := s.endLate(ctx, cur, j); err != nil {
+					return err
+				}
 			}
 			return fmt.Errorf("%w: %s", ErrSessionEnded, j.SID)
 		}
