@@ -25,9 +25,10 @@ type Ops struct {
 }
 
 // ListenOps listens on addr for the operations endpoints: /metrics from
-// reg, /healthz, which answers 200 while conn is connected to NATS and 503
-// otherwise, and, when ready is not nil, /readyz, which answers 200 once
-// ready says so and while conn is connected.
+// reg, /healthz, which answers 200 while the process serves (liveness, as
+// on the front's own listener: an outage of NATS is not cured by a
+// restart), and, when ready is not nil, /readyz, which answers 200 once
+// ready says so and while conn is connected to NATS.
 func ListenOps(addr string, reg *prometheus.Registry, conn *natsconn.Conn, ready func() bool, logger *slog.Logger) (*Ops, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -61,30 +62,30 @@ func (o *Ops) Shutdown(ctx context.Context) {
 	_ = o.srv.Shutdown(ctx)
 }
 
-// opsHandler serves Prometheus metrics, /healthz, which answers 200 while
-// the NATS connection is up and 503 otherwise, and /readyz (with ready),
-// which also needs ready to say so.
+// opsHandler serves Prometheus metrics, /healthz, which answers 200, and
+// /readyz (with ready), which needs the NATS connection up and ready to
+// say so.
 func opsHandler(reg *prometheus.Registry, conn *natsconn.Conn, ready func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	probe := func(ready func() bool) http.HandlerFunc {
-		return func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	if ready != nil {
+		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			switch {
 			case !conn.Connected():
 				w.WriteHeader(http.StatusServiceUnavailable)
 				_, _ = io.WriteString(w, "nats disconnected\n")
-			case ready != nil && !ready():
+			case !ready():
 				w.WriteHeader(http.StatusServiceUnavailable)
 				_, _ = io.WriteString(w, "starting: consumers not bound yet\n")
 			default:
 				_, _ = io.WriteString(w, "ok\n")
 			}
-		}
-	}
-	mux.HandleFunc("GET /healthz", probe(nil))
-	if ready != nil {
-		mux.HandleFunc("GET /readyz", probe(ready))
+		})
 	}
 	return mux
 }
