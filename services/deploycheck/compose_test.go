@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -177,6 +178,20 @@ func TestComposeHealthChecks(t *testing.T) {
 	for _, n := range signoffByImage["signoff/front:dev"] {
 		if got := p.Services["proxy"].DependsOn[n].Condition; got != types.ServiceConditionHealthy {
 			t.Errorf("proxy: depends_on %s condition %q, want %s", n, got, types.ServiceConditionHealthy)
+		}
+	}
+}
+
+// TestComposeStopGrace: SIGTERM gives a front the time to answer the
+// requests in flight (logout.wait, then 10 s) and a worker the time to
+// finish its calls (10 s each); Docker's default of 10 s kills them half
+// way.
+func TestComposeStopGrace(t *testing.T) {
+	p := loadCompose(t)
+	for _, name := range signoffServices() {
+		g := p.Services[name].StopGracePeriod
+		if g == nil || time.Duration(*g) < 20*time.Second {
+			t.Errorf("%s: stop_grace_period %v, want at least 20s", name, g)
 		}
 	}
 }

@@ -234,6 +234,7 @@ func (f *Front) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serving http: %w", err)
 	case <-ctx.Done():
 	}
+	f.logger.Info("front stopping: answering the requests in flight", "at_most", f.cfg.Logout.Wait+10*time.Second)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Logout.Wait+10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

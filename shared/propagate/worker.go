@@ -53,10 +53,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	var ccs []jetstream.ConsumeContext
-	// stopAll stops taking messages and waits for the ones taken.
+	// stopAll stops taking messages and waits for the ones being handled.
+	// Messages received but not handled yet are left to JetStream, which
+	// gives them to another replica (or this one, restarted) after
+	// AckWait: no new call starts once the worker stops.
 	stopAll := func() {
 		for _, cc := range ccs {
-			cc.Drain()
+			cc.Stop()
 		}
 		for _, cc := range ccs {
 			<-cc.Closed()
@@ -85,6 +88,7 @@ func Run(ctx context.Context, o Options) error {
 	o.Logger.Info("worker running", "targets", len(w.targets))
 	o.Ready()
 	<-ctx.Done()
+	o.Logger.Info("worker stopping: finishing the calls in flight, leaving the rest to JetStream", "at_most", o.Timeout)
 	stopAll()
 	o.Logger.Info("worker stopped")
 	return nil
