@@ -158,7 +158,7 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 		w.finish(msg, w.fail(ctx, seq, &task, n, err, logger), logger)
 	default:
 		delay := w.o.Retry.backoff(n, retryAfterOf(err))
-		logger.Info("delivery failed, will retry", "attempts", n, "err", err, "retry_in", delay)
+		logger.Info("delivery failed, will retry", "attempts", n, "err", err, "retry_in", delay.Round(time.Millisecond))
 		if err := w.ledger.recordAfter(ctx, seq, e, task.ClientID, event.StatusRetrying, n, err.Error()); err != nil {
 			logger.Warn("recording retry", "err", err)
 		}

@@ -350,7 +350,7 @@ func (w *worker) settleFirst(ctx context.Context, b *batch, task *Task, err erro
 		return w.parkFirst(ctx, b, task, event.StatusDeferred, logger)
 	case IsPermanent(err) || w.exhausted(task, 1):
 		task.Attempts, task.LastError = 1, err.Error()
-		logger.Warn("delivery failed", "attempts", 1, "err", err, "permanent", IsPermanent(err))
+		logger.Warn("delivery failed, dead-lettered", "attempts", 1, "err", err, "permanent", IsPermanent(err))
 		if err := w.ledger.deadLetter(ctx, task); err != nil {
 			return err
 		}
@@ -359,7 +359,7 @@ func (w *worker) settleFirst(ctx context.Context, b *batch, task *Task, err erro
 	}
 	task.Attempts, task.LastError = 1, err.Error()
 	task.NotBefore = time.Now().Add(w.o.Retry.backoff(1, retryAfterOf(err)))
-	logger.Info("delivery failed, will retry", "err", err, "retry_at", task.NotBefore)
+	logger.Info("delivery failed, will retry", "attempts", 1, "err", err, "retry_in", time.Until(task.NotBefore).Round(time.Millisecond))
 	return w.parkFirst(ctx, b, task, event.StatusRetrying, logger)
 }
 
@@ -372,7 +372,7 @@ func (w *worker) exhausted(task *Task, n int) bool {
 // after, and dead-letters it.
 func (w *worker) fail(ctx context.Context, after uint64, task *Task, n int, err error, logger *slog.Logger) error {
 	task.Attempts, task.LastError = n, err.Error()
-	logger.Warn("delivery failed", "attempts", n, "err", err, "permanent", IsPermanent(err))
+	logger.Warn("delivery failed, dead-lettered", "attempts", n, "err", err, "permanent", IsPermanent(err))
 	if err := w.ledger.deadLetter(ctx, task); err != nil {
 		return err
 	}

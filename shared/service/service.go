@@ -94,10 +94,18 @@ func LoadConfig(f *Flags, getenv func(string) string) (*config.Config, error) {
 }
 
 // Logger builds the process's one logger from log.level and log.format.
+// Durations are written as Go writes them ("1.5s", "250ms"), in JSON too,
+// where slog would write a number of nanoseconds.
 func Logger(cfg config.Log, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
 	if strings.EqualFold(cfg.Format, "text") {
 		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String())
+		}
+		return a
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
