@@ -123,17 +123,18 @@ func applyJoined(txn *memdb.Txn, j *event.Joined, seq uint64) (created, changed 
 		ns = session{SID: j.SID, Sub: j.Sub, SubSeq: seq, Created: j.Time, Updated: j.Time}
 	} else {
 		ns = *s
+		changed := false
 		// The session's sub is the first reported one: the lowest sequence.
 		if seq < ns.SubSeq || ns.SubSeq == 0 {
-			ns.Sub, ns.SubSeq = j.Sub, seq
+			ns.Sub, ns.SubSeq, changed = j.Sub, seq, true
 		}
 		if j.Time.Before(ns.Created) || ns.Created.IsZero() {
-			ns.Created = j.Time
+			ns.Created, changed = j.Time, true
 		}
 		if j.Time.After(ns.Updated) {
-			ns.Updated = j.Time
+			ns.Updated, changed = j.Time, true
 		}
-		if ns == *s {
+		if !changed {
 			return false, true, nil // the session row is unchanged: no write
 		}
 	}
@@ -162,6 +163,16 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 			added++
 		} else {
 			if !s.EndedAt.IsZero() {
+				// Ended already: the first logout stays the session's; a
+				// later one (a late participant's) is listed with it.
+				if e.LogoutID == s.LogoutID || slices.Contains(s.Later, e.LogoutID) {
+					continue
+				}
+				ns = *s
+				ns.Later = append(slices.Clip(s.Later), e.LogoutID)
+				if err := txn.Insert(tableSessions, &ns); err != nil {
+					return fmt.Errorf("inserting session: %w", err)
+				}
 				continue
 			}
 			ns = *s
@@ -309,6 +320,9 @@ func view(txn *memdb.Txn, s *session) *Session {
 		// One session's logout: its ledger, whole, even when this
 		// front's participations lag the event's snapshot.
 		v.Deliveries = deliveries(txn, s.LogoutID, nil)
+	}
+	for _, id := range s.Later {
+		v.Deliveries = append(v.Deliveries, deliveries(txn, id, nil)...)
 	}
 	return v
 }
@@ -470,8 +484,11 @@ func (ix *Index) Remove(sid string) error {
 	if _, err := txn.DeleteAll(tableParticipations, indexID+"_prefix", sid, ""); err != nil {
 		return fmt.Errorf("deleting participations: %w", err)
 	}
-	if s.LogoutID != "" {
-		if _, err := txn.DeleteAll(tableLedgers, indexID, s.LogoutID); err != nil {
+	for _, id := range append([]string{s.LogoutID}, s.Later...) {
+		if id == "" {
+			continue
+		}
+		if _, err := txn.DeleteAll(tableLedgers, indexID, id); err != nil {
 			return fmt.Errorf("deleting deliveries: %w", err)
 		}
 	}

@@ -65,6 +65,20 @@ func TestEndedIsFirstWins(t *testing.T) {
 	assert.Equal(t, "L1", s.LogoutID)
 	assert.Empty(t, ix.LiveSessionsOf("app1", "alice"))
 
+	// A later logout of the ended session (a late participant's) shows its
+	// deliveries with the session's own; the session stays ended by L1.
+	require.NoError(t, ix.ApplyDelivery(&event.Delivery{LogoutID: "L1", ClientID: "app1", Channel: "backchannel", Status: event.StatusDelivered, Attempts: 1}, 5))
+	require.NoError(t, ix.ApplyDelivery(&event.Delivery{LogoutID: "L2", ClientID: "app2", Channel: "backchannel", Status: event.StatusRetrying, Attempts: 1}, 6))
+	require.NoError(t, ix.ApplyEnded(e2)) // applied twice: listed once
+	s, _ = ix.Session("s1")
+	assert.Equal(t, "L1", s.LogoutID)
+	assert.Equal(t, []Delivery{
+		{ClientID: "app1", Channel: "backchannel", Status: event.StatusDelivered, Attempts: 1},
+		{ClientID: "app2", Channel: "backchannel", Status: event.StatusRetrying, Attempts: 1},
+	}, s.Deliveries)
+	require.NoError(t, ix.Remove("s1"))
+	assert.Empty(t, ix.StaleLedgers(t0.Add(24*time.Hour), 10), "the later logout's deliveries leave with the session")
+
 	// An unknown sid is remembered as ended.
 	require.NoError(t, ix.ApplyEnded(&event.SessionEnded{LogoutID: "L3", Sessions: []string{"x", "y"}, Sub: "carol", Reason: event.ReasonAPISubject, Time: t0}))
 	x, ok := ix.Session("x")

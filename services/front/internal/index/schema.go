@@ -37,6 +37,10 @@ type session struct {
 	EndedAt  time.Time
 	LogoutID string
 	Reason   event.Reason
+	// Later are the logouts of this session after it ended: each of a
+	// client that reported its participation late. GET shows their
+	// deliveries with the session's own.
+	Later []string
 }
 
 // participation is one row of the participations table.
