@@ -272,3 +272,21 @@ func TestHintHelp(t *testing.T) {
 		assert.NotContains(t, usage.String(), f, "a server flag")
 	}
 }
+
+// `signoff -h` names the hint subcommand; a mistyped one, or any stray
+// word, is an error, not a server started.
+func TestUsage(t *testing.T) {
+	var usage bytes.Buffer
+	err := run(t.Context(), []string{"signoff", "-h"}, func(string) string { return "" }, io.Discard, &usage)
+	require.ErrorIs(t, err, service.ErrHelp)
+	assert.Contains(t, usage.String(), "signoff hint [flags]")
+	assert.Contains(t, usage.String(), "-metrics-listen")
+
+	for _, args := range [][]string{{"signoff", "hnit"}, {"signoff", "-config", "x.yaml", "extra"}} {
+		usage.Reset()
+		err = run(t.Context(), args, func(string) string { return "" }, io.Discard, &usage)
+		require.Error(t, err, "%q", args)
+		assert.Contains(t, err.Error(), "unexpected argument", "%q", args)
+		assert.Contains(t, usage.String(), "signoff hint [flags]", "the usage follows")
+	}
+}

@@ -23,6 +23,11 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 	var metricsListen string
 	flags, err := service.Parse("signoff", args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&metricsListen, "metrics-listen", "", "host:port that also serves /metrics and /healthz without authentication (on listen, /metrics needs the API token)")
+		fs.Usage = func() {
+			fmt.Fprint(fs.Output(), "Usage:\n  signoff [flags]        run the front, every built-in worker and (without nats.url) NATS\n"+
+				"  signoff hint [flags]   print an id_token_hint for trying the end-session endpoint (signoff hint -h)\n\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	})
 	if err != nil {
 		return err

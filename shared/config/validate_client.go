@@ -103,7 +103,7 @@ func (c *Config) checkURL(p *problems, key, raw string, kind urlKind) bool {
 	case kind == urlRedirect:
 		p.add(key, "scheme %q is not allowed: use https, or a reverse-domain private-use scheme such as com.example.app", u.Scheme)
 	default:
-		p.add(key, "must use https")
+		p.add(key, "scheme %q is not allowed: use https (http only on a loopback host, or with allow_insecure_http)", u.Scheme)
 	}
 	if strings.Contains(raw, "#") {
 		p.add(key, "must not have a fragment")

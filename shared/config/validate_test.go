@@ -79,7 +79,7 @@ func TestValidateRules(t *testing.T) {
 		{"issuer over http", func(c *config.Config) { c.Issuer = "http://login.example.com" }, "issuer: must use https"},
 		{"issuer with query", func(c *config.Config) { c.Issuer = "https://login.example.com/?a=b" }, "issuer: must not have a query"},
 		{"issuer with fragment", func(c *config.Config) { c.Issuer = "https://login.example.com/#x" }, "issuer: must not have a fragment"},
-		{"issuer with other scheme", func(c *config.Config) { c.Issuer = "ftp://login.example.com" }, "issuer: must use https"},
+		{"issuer with other scheme", func(c *config.Config) { c.Issuer = "ftp://login.example.com" }, `issuer: scheme "ftp" is not allowed: use https (http only on a loopback host`},
 		{"public_url over http", func(c *config.Config) { c.PublicURL = "http://public.example.com" }, "public_url: must use https"},
 		{"public_url with query", func(c *config.Config) { c.PublicURL = "https://public.example.com?x" }, "public_url: must not have a query"},
 		// server
@@ -148,7 +148,7 @@ func TestValidateRules(t *testing.T) {
 		{"post_logout empty", func(c *config.Config) { c.Clients[0].PostLogoutRedirectURIs[0] = "" }, "clients[0].post_logout_redirect_uris[0]: must not be empty"},
 		{"post_logout no host", func(c *config.Config) { c.Clients[0].PostLogoutRedirectURIs[0] = "https:///bye" }, "clients[0].post_logout_redirect_uris[0]: must have a host"},
 		{"frontchannel fragment", func(c *config.Config) { c.Clients[0].FrontchannelLogoutURI += "#f" }, "clients[0].frontchannel_logout_uri: must not have a fragment"},
-		{"frontchannel custom scheme", func(c *config.Config) { c.Clients[0].FrontchannelLogoutURI = "com.example.app:/fc" }, "clients[0].frontchannel_logout_uri: must use https"},
+		{"frontchannel custom scheme", func(c *config.Config) { c.Clients[0].FrontchannelLogoutURI = "com.example.app:/fc" }, `clients[0].frontchannel_logout_uri: scheme "com.example.app" is not allowed`},
 		{"frontchannel other host (FCL-4)", func(c *config.Config) { c.Clients[0].FrontchannelLogoutURI = "https://other.example.com/fc" }, "clients[0].frontchannel_logout_uri: scheme, host and port must be those of one of clients[0].redirect_uris"},
 		{"frontchannel other port (FCL-4)", func(c *config.Config) { c.Clients[0].FrontchannelLogoutURI = "https://app1.example.com:8443/fc" }, "(FCL-4)"},
 		{"backchannel http", func(c *config.Config) { c.Clients[1].BackchannelLogoutURI = "http://app2.example.com/bc" }, "clients[1].backchannel_logout_uri: must use https"},
