@@ -13,8 +13,8 @@ help: ## list the targets
 
 .PHONY: run
 run: ## run signoff all-in-one (embedded NATS, sample config) on 127.0.0.1:8080
-	@echo "signoff on http://127.0.0.1:8080 (config $(CONFIG)); try:"
-	@echo "  curl -s http://127.0.0.1:8080/.well-known/openid-configuration"
+	@echo "signoff on http://$${SIGNOFF_LISTEN:-127.0.0.1:8080} (config $(CONFIG)); try:"
+	@echo "  curl -s http://$${SIGNOFF_LISTEN:-127.0.0.1:8080}/.well-known/openid-configuration"
 	@echo "  README.md, section 'Walkthrough', for a whole logout with curl"
 	go run ./services/signoff -config $(CONFIG)
 
