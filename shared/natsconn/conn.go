@@ -77,10 +77,14 @@ func Connect(ctx context.Context, cfg config.NATS, name string, logger *slog.Log
 	} else if cfg.CredentialsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
 	}
-	nc, err := nats.Connect(url, opts...)
+	// A server that is not up yet (started at the same moment, restarting)
+	// delays the start, as a cluster that is not ready does.
+	nc, err := RetryTransient(ctx, logger, "connecting to nats", func() (*nats.Conn, error) {
+		return nats.Connect(url, opts...)
+	})
 	if err != nil {
 		c.shutdownServer()
-		return nil, fmt.Errorf("connecting to nats: %w", err)
+		return nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

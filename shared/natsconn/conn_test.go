@@ -18,6 +18,7 @@ import (
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/internal/syncbuf"
 	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/testports"
 )
 
 // TestConnectLogsPermissionViolations: a user the server does not let
@@ -102,4 +103,37 @@ func TestEmbeddedServerOwnsItsStore(t *testing.T) {
 		s.WaitForShutdown()
 		return true
 	}, 5*time.Second, 20*time.Millisecond, "the store is free once its server stopped")
+}
+
+// TestConnectWaitsForTheServer: a NATS server that comes up after the
+// service (started at the same moment, or restarting) delays the start,
+// with a line that says why, instead of failing it.
+func TestConnectWaitsForTheServer(t *testing.T) {
+	addr := testports.Addr(t)
+	host, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	var logs syncbuf.Buffer
+	done := make(chan error, 1)
+	go func() {
+		c, err := natsconn.Connect(t.Context(), config.NATS{URL: "nats://" + addr}, "late-test", slog.New(slog.NewJSONHandler(&logs, nil)))
+		if err == nil {
+			t.Cleanup(func() { c.Close(context.Background()) })
+		}
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `"call":"connecting to nats"`) },
+		10*time.Second, 10*time.Millisecond, "it says what it waits for")
+
+	s, err := server.NewServer(&server.Options{Host: host, Port: p, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	require.NoError(t, err)
+	go s.Start()
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Connect did not connect once the server was up")
+	}
 }

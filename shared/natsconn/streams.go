@@ -229,13 +229,14 @@ const jsInsufficientResources jetstream.ErrorCode = 10023
 const jsNoSuitablePeers jetstream.ErrorCode = 10005
 
 // transient reports whether a JetStream API call failed for a reason that
-// may pass: no answer in time, or a cluster not ready or not whole. No
-// responders at all is not one of them: the server has no JetStream.
+// may pass: no answer in time, a cluster not ready or not whole, or (for
+// the first connection) no server reachable yet. No responders at all is
+// not one of them: the server has no JetStream.
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
-		errors.Is(err, jetstream.ErrNoStreamResponse):
+		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoServers):
 		return true
 	case errors.As(err, &apiErr):
 		return apiErr.ErrorCode == jsTemporarilyUnavailable || apiErr.ErrorCode == jsInsufficientResources
