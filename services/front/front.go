@@ -42,6 +42,19 @@ type Deps struct {
 	// HTTPClient fetches id_token_hint.jwks_uri; nil means a client with
 	// timeouts.
 	HTTPClient *http.Client
+	// Listener is where Run serves; nil means Run listens on cfg.Listen.
+	// A main that listens first (Listen) fails on a taken port before it
+	// starts anything else.
+	Listener net.Listener
+}
+
+// Listen listens on cfg.Listen, for Deps.Listener.
+func Listen(cfg *config.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	return ln, nil
 }
 
 // Front is a running front: its index, its NATS consumers and its HTTP
@@ -266,14 +279,18 @@ func (f *Front) Close(ctx context.Context) {
 
 // Run builds the front, serves cfg.Listen until ctx ends, and shuts down.
 func Run(ctx context.Context, cfg *config.Config, d Deps) error {
+	ln := d.Listener
+	if ln == nil {
+		var err error
+		if ln, err = Listen(cfg); err != nil {
+			return err
+		}
+	}
 	f, err := New(ctx, cfg, d)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer f.Close(context.WithoutCancel(ctx))
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
-	}
 	return f.Serve(ctx, ln)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -289,4 +290,26 @@ func TestUsage(t *testing.T) {
 		assert.Contains(t, err.Error(), "unexpected argument", "%q", args)
 		assert.Contains(t, usage.String(), "signoff hint [flags]", "the usage follows")
 	}
+}
+
+// TestTakenPort: a taken port stops signoff before it starts NATS and the
+// workers, with an error that names the port.
+func TestTakenPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "signoff.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+issuer: http://%[1]s
+listen: %[1]s
+nats: {store_dir: %[2]s/nats}
+keys: {generate_dir: %[2]s/keys}
+`, l.Addr(), dir)), 0o600))
+	var out bytes.Buffer
+	err = run(t.Context(), []string{"signoff", "-config", cfgPath}, func(string) string { return "" }, &out, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "listening on "+l.Addr().String())
+	assert.NotContains(t, out.String(), "embedded nats started")
+	assert.NoDirExists(t, filepath.Join(dir, "nats"), "NATS never started")
 }

@@ -40,6 +40,13 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	logger := service.Logger(cfg.Log, stdout)
+	// The port first: taken, it stops signoff before NATS and the workers
+	// start.
+	ln, err := front.Listen(cfg)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // on the way out before the front serves; after, a no-op
 	env, err := service.Boot(ctx, cfg, "signoff", true, logger)
 	if err != nil {
 		return err
@@ -86,7 +93,7 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	g.Go(func() error {
 		defer stopWorkers()
-		err := front.Run(gctx, cfg, front.Deps{NATS: conn, Keys: ks, Logger: logger, Metrics: reg})
+		err := front.Run(gctx, cfg, front.Deps{NATS: conn, Keys: ks, Logger: logger, Metrics: reg, Listener: ln})
 		if err != nil && !errors.Is(err, context.Canceled) {
 			return err
 		}

@@ -35,6 +35,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := service.Logger(cfg.Log, stdout)
+	ln, err := front.Listen(cfg) // a taken port stops it before anything starts
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // on the way out before the front serves; after, a no-op
 	env, err := service.Boot(ctx, cfg, "signoff-front", true, logger)
 	if err != nil {
 		return err
@@ -54,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	g.Go(func() error {
 		defer stopOps()
-		return front.Run(gctx, cfg, front.Deps{NATS: env.NATS, Keys: env.Keys, Logger: logger, Metrics: reg})
+		return front.Run(gctx, cfg, front.Deps{NATS: env.NATS, Keys: env.Keys, Logger: logger, Metrics: reg, Listener: ln})
 	})
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
