@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/signoff/signoff/services/front"
+	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/service"
 )
 
@@ -59,7 +60,7 @@ func runServer(ctx context.Context, args []string, getenv func(string) string, s
 	logger.Info("signoff starting", "issuer", cfg.Issuer, "listen", cfg.Listen,
 		"nats", natsDescription(cfg.NATS.URL, cfg.NATS.Listen), "clients", len(cfg.Clients))
 
-	if addr := getenv("SIGNOFF_DEBUG_PPROF"); addr != "" {
+	if addr := getenv(config.EnvDebugPprof); addr != "" {
 		go servePprof(addr, logger)
 	}
 	reg := prometheus.NewRegistry()

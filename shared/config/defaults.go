@@ -16,6 +16,10 @@ const EnvConfigFile = "SIGNOFF_CONFIG"
 // configuration key.
 const EnvPrefix = "SIGNOFF_"
 
+// EnvDebugPprof is the one other variable of signoff's: the all-in-one
+// serves net/http/pprof on that host:port.
+const EnvDebugPprof = "SIGNOFF_DEBUG_PPROF"
+
 // DefaultSigningAlg is the logout token algorithm of a client that sets no
 // id_token_signed_response_alg (Back-Channel Logout 1.0 §2.6, BCL-17).
 const DefaultSigningAlg = "RS256"

@@ -33,6 +33,25 @@ func EnvKeys() []string {
 	return names
 }
 
+// UnknownEnv returns the variables of environ (KEY=value, as os.Environ
+// gives them) that start with SIGNOFF_ and that signoff does not read: a
+// misspelled key (SIGNOFF_LOGOUT_WIAT), which would otherwise be ignored
+// without a word.
+func UnknownEnv(environ []string) []string {
+	known := map[string]bool{EnvConfigFile: true, EnvDebugPprof: true}
+	for _, name := range EnvKeys() {
+		known[name] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix) && !known[name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // envVars derives the variables from Config's yaml tags, so that a new key
 // gets its variable without further code. Lists of structs (clients) have
 // none.

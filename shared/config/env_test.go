@@ -193,3 +193,12 @@ func TestEnvCannotSetClients(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, c.Clients)
 }
+
+// TestUnknownEnv: a SIGNOFF_ variable that names no key is reported; the
+// keys' own, SIGNOFF_CONFIG, SIGNOFF_DEBUG_PPROF and other programs'
+// variables are not.
+func TestUnknownEnv(t *testing.T) {
+	got := config.UnknownEnv([]string{"SIGNOFF_LOGOUT_WAIT=2s", "SIGNOFF_LOGOUT_WIAT=5s", "SIGNOFF_CONFIG=x.yaml",
+		"SIGNOFF_DEBUG_PPROF=127.0.0.1:6060", "HOME=/root", "SIGNOFF_NATS_URL=nats://x", "SIGNOFF_APITOKEN=t"})
+	assert.Equal(t, []string{"SIGNOFF_LOGOUT_WIAT", "SIGNOFF_APITOKEN"}, got)
+}
