@@ -82,6 +82,24 @@ func BatchSubject(logoutID, channel string, n int) string {
 	return BatchPrefix + logoutID + "." + channel + ".d" + strconv.Itoa(n)
 }
 
+// BatchSubjects matches every BatchSubject of one logout on one channel.
+func BatchSubjects(logoutID, channel string) string {
+	return BatchPrefix + logoutID + "." + channel + ".*"
+}
+
+// BatchNumber is the n of a BatchSubject, false for another subject.
+func BatchNumber(subject string) (int, bool) {
+	if !strings.HasPrefix(subject, BatchPrefix) {
+		return 0, false
+	}
+	digits, ok := strings.CutPrefix(subject[strings.LastIndexByte(subject, '.')+1:], "d")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	return n, err == nil && n > 0
+}
+
 // DeadLetterSubject is the subject on which a failed delivery is published.
 func DeadLetterSubject(channel, clientID, logoutID string) string {
 	return DeadLetterPrefix + channel + "." + clientID + "." + logoutID

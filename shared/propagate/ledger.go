@@ -43,6 +43,12 @@ func (l *ledger) last(ctx context.Context, logoutID, clientID string, deliveries
 	return d, err
 }
 
+// allBatches, as lastRecord's deliveries, looks in every progress batch of
+// the logout: for a task whose delivery has no record of its own (parked
+// by a replica that did not know the client), which a later handling of
+// the event may have delivered meanwhile.
+const allBatches = -1
+
 // lastRecord is last, with the stream sequence of the delivery's own
 // record (0 when it has none): the sequence that a write of its next
 // status expects (recordAfter).
@@ -58,8 +64,30 @@ func (l *ledger) lastRecord(ctx context.Context, logoutID, clientID string, deli
 	if !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, 0, fmt.Errorf("reading delivery progress: %w", err)
 	}
+	if deliveries == allBatches {
+		if deliveries, err = l.batches(ctx, logoutID); err != nil {
+			return nil, 0, err
+		}
+	}
 	d, err := l.lastInBatches(ctx, logoutID, clientID, deliveries)
 	return d, 0, err
+}
+
+// batches is the highest delivery count of the logout's event that wrote
+// a progress batch of this kind, 0 when none did.
+func (l *ledger) batches(ctx context.Context, logoutID string) (int, error) {
+	msg, err := l.state.GetLastMsgForSubject(ctx, event.BatchSubjects(logoutID, l.kind))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading delivery progress: %w", err)
+	}
+	n, ok := event.BatchNumber(msg.Subject)
+	if !ok {
+		return 0, fmt.Errorf("reading delivery progress: %q is not a batch subject", msg.Subject)
+	}
+	return n, nil
 }
 
 func (l *ledger) lastInBatches(ctx context.Context, logoutID, clientID string, deliveries int) (*event.Delivery, error) {

@@ -98,9 +98,11 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 	}
 	e := task.Event
 	logger := w.o.Logger.With("logout_id", e.LogoutID, "sid", e.SID, "client_id", task.ClientID)
-	// Tasks and replays have records of their own, never a batch entry.
-	// What this turn records, it records over that one (seq).
-	last, seq, err := w.ledger.lastRecord(ctx, e.LogoutID, task.ClientID, 0)
+	// A task's delivery has a record of its own, which this turn's record
+	// follows (seq); a task parked for a client its replica did not know
+	// has none, and a later handling of the event may have delivered it
+	// in a batch.
+	last, seq, err := w.ledger.lastRecord(ctx, e.LogoutID, task.ClientID, allBatches)
 	if err != nil {
 		logger.Warn("reading delivery progress", "err", err)
 		_ = msg.NakWithDelay(time.Second)

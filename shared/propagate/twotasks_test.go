@@ -2,8 +2,12 @@ package propagate_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,4 +89,43 @@ func TestTwoTasksOfOneDelivery(t *testing.T) {
 	t.Logf("app: %d calls, %d successful; last record %s/%d", appCalls.Load(), appOK.Load(), d.Status, d.Attempts)
 	assert.Equal(t, event.StatusDelivered, d.Status, "nothing is recorded over delivered")
 	assert.Equal(t, int32(1), appOK.Load(), "the other task finds it delivered and calls no more")
+}
+
+// TestParkedTaskOfADeliveredClient: a replica that did not know a client
+// parked its delivery (a task with no record of its own) and a later
+// handling of the event, by a replica that knows it, delivered it at the
+// first attempt (a batch entry). The task finds that entry and is done:
+// the client is not called a second time.
+func TestParkedTaskOfADeliveredClient(t *testing.T) {
+	var calls atomic.Int32
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		calls.Add(1)
+	}))
+	t.Cleanup(recv.Close)
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	cfg := config.Default()
+	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+
+	e := &event.SessionEnded{LogoutID: "L-parked", SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
+		Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
+	batch, err := json.Marshal(event.DeliveryBatch{LogoutID: e.LogoutID, SID: e.SID, Channel: "testjson", Time: time.Now().UTC(),
+		Deliveries: []event.BatchDelivery{{ClientID: "app", Status: event.StatusDelivered, Attempts: 1}}})
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.BatchSubject(e.LogoutID, "testjson", 2), batch)
+	require.NoError(t, err)
+	task, err := json.Marshal(propagate.Task{Kind: "testjson", ClientID: "app", Sub: "alice", Event: e, NotBefore: time.Now()})
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.WorkSubject("testjson", "app"), task)
+	require.NoError(t, err)
+
+	runNamed(t, js, cfg, "testjson", "app")
+	work, err := js.Stream(t.Context(), natsconn.StreamWork)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := work.Info(t.Context())
+		return err == nil && info.State.Msgs == 0
+	}, 10*time.Second, 10*time.Millisecond, "the task is done")
+	assert.Zero(t, calls.Load(), "delivered already: no second call")
 }
