@@ -26,7 +26,8 @@ func main() { service.Main("notify-worker", run) }
 
 // run is the whole main: service.RunWorker reads -config (and SIGNOFF_*
 // variables, -nats-url), connects to NATS, serves /metrics, /healthz and
-// /readyz on -metrics-listen, and drains the worker on SIGTERM.
+// /readyz on -metrics-listen, and stops the worker on SIGTERM (the calls in
+// flight finish; what it has not called goes back to JetStream).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	hooks := hookFlag{}
 	return service.RunWorker(ctx, service.Worker{

@@ -144,3 +144,66 @@ func TestRetryAgeFitsTheStreams(t *testing.T) {
 	assert.Equal(t, 1.0, counter(t, reg, "signoff_dead_letters_total", "app"))
 	assert.Contains(t, logs.String(), "retry age budget shortened")
 }
+
+// TestStopStartsNoCall: a worker that stops finishes the call in flight
+// and makes no other: a logout waiting for a slot goes back to JetStream
+// (it made a call 1.2 s after the stop when the handler was already
+// running, waiting for the slot).
+func TestStopStartsNoCall(t *testing.T) {
+	var aCalls, bCalls atomic.Int32
+	release := make(chan struct{})
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/a" {
+			aCalls.Add(1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		bCalls.Add(1)
+	}))
+	t.Cleanup(recv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	cfg := config.Default()
+	cfg.Clients = []config.Client{{ClientID: "a", WebhookURI: recv.URL + "/a"}, {ClientID: "b", WebhookURI: recv.URL + "/b"}}
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	var logs syncbuf.Buffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- propagate.Run(ctx, propagate.Options{
+			Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
+			Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(),
+			Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Concurrency: 1, Timeout: 30 * time.Second,
+		})
+	}()
+	publishTo(t, js, "L-a", "a")
+	require.Eventually(t, func() bool { return aCalls.Load() == 1 }, 10*time.Second, 10*time.Millisecond, "a's call holds the one slot")
+	publishTo(t, js, "L-b", "b")
+	cons, err := js.Consumer(t.Context(), natsconn.StreamEvents, propagate.EventsConsumer("testjson"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(t.Context())
+		return err == nil && info.NumAckPending == 2
+	}, 10*time.Second, 10*time.Millisecond, "both logouts are this replica's: b's waits for the slot")
+
+	cancel()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "worker stopping") }, 10*time.Second, 10*time.Millisecond)
+	close(release) // a's call ends after the stop
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the worker did not stop")
+	}
+	assert.Zero(t, bCalls.Load(), "no call after the stop")
+}

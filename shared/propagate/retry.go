@@ -170,17 +170,30 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 
 // acquire waits for a slot of the target, then of the worker (the task is
 // held in progress meanwhile). It gives up (false) after three AckWaits,
-// so that a task does not wait on one replica for slots that another has.
+// so that a task does not wait on one replica for slots that another has,
+// and when the worker stops.
 func (w *worker) acquire(t *target) bool {
 	giveUp := time.NewTimer(3 * w.o.AckWait)
 	defer giveUp.Stop()
 	select {
 	case t.slots <- struct{}{}:
-		w.slots <- struct{}{}
-		return true
 	case <-giveUp.C:
 		return false
+	case <-w.stopping:
+		return false
 	}
+	select {
+	case w.slots <- struct{}{}:
+	case <-w.stopping:
+		t.release()
+		return false
+	}
+	if w.stopped() { // both were free, and the worker stops
+		<-w.slots
+		t.release()
+		return false
+	}
+	return true
 }
 
 // deferTask parks a task behind an open breaker: it is marked deferred

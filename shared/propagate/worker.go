@@ -23,6 +23,24 @@ type worker struct {
 	slots   chan struct{}      // Concurrency slots, shared by both stages
 	busy    sync.WaitGroup     // handlers in flight
 	fanOut  *runner            // goroutines of first attempts
+	// stopping is closed when the worker stops: a handler that has not
+	// made its call yet leaves the message to JetStream instead.
+	stopping chan struct{}
+}
+
+// errStopping is the outcome of a first attempt not made because the
+// worker stops: the event comes back, to this replica restarted or to
+// another.
+var errStopping = errors.New("propagate: the worker is stopping")
+
+// stopped reports whether the worker stops.
+func (w *worker) stopped() bool {
+	select {
+	case <-w.stopping:
+		return true
+	default:
+		return false
+	}
 }
 
 // Run runs a worker until ctx ends, then drains: deliveries in flight
@@ -41,7 +59,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	w := &worker{o: o, m: m, ledger: l, targets: map[string]*target{}, slots: make(chan struct{}, o.Concurrency),
-		fanOut: newRunner(time.Minute)}
+		fanOut: newRunner(time.Minute), stopping: make(chan struct{})}
 	defer w.fanOut.stop()
 	if err := w.fitRetryAge(ctx); err != nil {
 		return err
@@ -53,11 +71,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	var ccs []jetstream.ConsumeContext
-	// stopAll stops taking messages and waits for the ones being handled.
-	// Messages received but not handled yet are left to JetStream, which
-	// gives them to another replica (or this one, restarted) after
-	// AckWait: no new call starts once the worker stops.
+	// stopAll stops taking messages and waits for the handlers. A handler
+	// whose call has not started gives its message back to JetStream (to
+	// another replica, or this one restarted): no call starts once the
+	// worker stops, and the ones in flight finish.
 	stopAll := func() {
+		close(w.stopping)
 		for _, cc := range ccs {
 			cc.Stop()
 		}
@@ -235,7 +254,11 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg, every time.
 	// every outcome is stored, at warn when the event comes back.
 	counts := b.counts(targets, redelivered, time.Since(start))
 	if err := errors.Join(errs...); err != nil {
-		logger.Warn("logout not fully recorded, it will be redelivered", append(counts, "err", err)...)
+		if errors.Is(err, errStopping) {
+			logger.Info("logout handed back to JetStream: the worker stops", counts...)
+		} else {
+			logger.Warn("logout not fully recorded, it will be redelivered", append(counts, "err", err)...)
+		}
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
@@ -306,8 +329,15 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 		return w.parkFirst(ctx, b, task(), event.StatusPending, withClient())
 	}
 	defer t.release()
-	w.slots <- struct{}{}
+	select {
+	case w.slots <- struct{}{}:
+	case <-w.stopping:
+		return errStopping
+	}
 	defer func() { <-w.slots }()
+	if w.stopped() {
+		return errStopping
+	}
 
 	d := &Delivery{Event: e, Client: c, Sub: sub, Kind: w.o.Kind, Attempt: 1}
 	err := t.call(ctx, w.o.Propagator, d, w.o.Timeout, w.m)
