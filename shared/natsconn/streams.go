@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -101,16 +102,7 @@ const maxNameLen = 255
 // durable consumer: 1 to 255 printable ASCII characters, none of them
 // whitespace, '.', '*', '>', '/' or '\'.
 func ValidConsumerName(name string) bool {
-	if name == "" || len(name) > maxNameLen {
-		return false
-	}
-	for i := range len(name) {
-		switch b := name[i]; {
-		case b <= ' ' || b > '~', b == '.', b == '*', b == '>', b == '/', b == '\\':
-			return false
-		}
-	}
-	return true
+	return event.ValidToken(name) && len(name) <= maxNameLen && !strings.ContainsAny(name, `/\`)
 }
 
 // EnsureStreams creates every stream of [Streams] that is missing and

@@ -133,7 +133,7 @@ func (l *ledger) record(ctx context.Context, e *event.SessionEnded, clientID str
 
 // errChanged reports a record not written because another one of the same
 // delivery was written after the one its writer had read.
-var errChanged = errors.New("the delivery's progress changed meanwhile")
+var errChanged = errors.New("propagate: the delivery's progress changed meanwhile")
 
 // recordAfter stores one delivery's progress if the delivery's own record
 // is still the one of sequence after (0: none). Two tasks of one delivery

@@ -21,6 +21,9 @@ var ErrNoDeadLetter = errors.New("propagate: no such dead letter")
 // changed while the replay looked at it.
 var ErrNotFailed = errors.New("propagate: the delivery is not failed")
 
+// replayNote is the last_error of the pending record a replay writes.
+const replayNote = "replayed from dead letter"
+
 // Replay sends a dead-lettered delivery back to its worker with a fresh
 // budget: the delivery is marked pending and the worker's retry stage
 // attempts it again. It returns the task as replayed. Only a failed
@@ -50,31 +53,24 @@ func Replay(ctx context.Context, js jetstream.JetStream, kind, clientID, logoutI
 	task := dl.Task
 	task.Attempts, task.LastError, task.NotBefore = 0, "", time.Now()
 	task.Replay = int(msg.Sequence) // unique per dead letter message
-	l := &ledger{js: js, kind: kind}
-	// The failed status is the delivery's own record, or (a first attempt)
-	// an entry of a progress batch, with no record of its own.
 	state, err := js.Stream(ctx, natsconn.StreamState)
 	if err != nil {
 		return nil, fmt.Errorf("opening the state stream: %w", err)
 	}
-	var after uint64
-	last, err := state.GetLastMsgForSubject(ctx, event.DeliverySubject(logoutID, kind, clientID))
-	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-	case err != nil:
-		return nil, fmt.Errorf("reading delivery progress: %w", err)
-	default:
-		d, err := event.Decode[event.Delivery](last.Data)
-		if err != nil {
-			return nil, fmt.Errorf("reading delivery progress: %w", err)
-		}
-		if d.Status != event.StatusFailed {
-			return nil, fmt.Errorf("%w: it is %s", ErrNotFailed, d.Status)
-		}
-		after = last.Sequence
+	l := &ledger{js: js, state: state, kind: kind}
+	// The failed status is the delivery's own record or, for a first
+	// attempt, an entry of a progress batch. A pending record of a replay
+	// may be one whose hand-off failed: it is replayed again (the task's
+	// message id makes a second hand-off of a stored one a no-op).
+	last, after, err := l.lastRecord(ctx, logoutID, clientID, allBatches)
+	if err != nil {
+		return nil, err
+	}
+	if last != nil && last.Status != event.StatusFailed && !(last.Status == event.StatusPending && last.LastError == replayNote) {
+		return nil, fmt.Errorf("%w: it is %s", ErrNotFailed, last.Status)
 	}
 	// Progress first, then the task: the worker may finish it at once.
-	err = l.recordAfter(ctx, after, task.Event, clientID, event.StatusPending, 0, "replayed from dead letter")
+	err = l.recordAfter(ctx, after, task.Event, clientID, event.StatusPending, 0, replayNote)
 	if errors.Is(err, errChanged) {
 		return nil, fmt.Errorf("%w: its progress changed meanwhile", ErrNotFailed)
 	}

@@ -129,3 +129,36 @@ func TestParkedTaskOfADeliveredClient(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "the task is done")
 	assert.Zero(t, calls.Load(), "delivered already: no second call")
 }
+
+// TestReplayAfterAFailedHandOff: a replay that recorded pending but could
+// not hand its task off (the work stream did not answer) can be replayed
+// again, and is delivered; it used to be refused for ever as not failed.
+func TestReplayAfterAFailedHandOff(t *testing.T) {
+	var calls atomic.Int32
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		calls.Add(1)
+	}))
+	t.Cleanup(recv.Close)
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	cfg := config.Default()
+	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	e := &event.SessionEnded{LogoutID: "L-replay", SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
+		Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
+	dl, err := json.Marshal(propagate.DeadLetter{Task: propagate.Task{Kind: "testjson", ClientID: "app", Sub: "alice", Event: e,
+		Attempts: 1, LastError: "HTTP 400"}, FailedAt: time.Now().UTC()})
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.DeadLetterSubject("testjson", "app", e.LogoutID), dl)
+	require.NoError(t, err)
+
+	require.NoError(t, js.DeleteStream(t.Context(), natsconn.StreamWork))
+	_, err = propagate.Replay(t.Context(), js, "testjson", "app", e.LogoutID)
+	require.Error(t, err, "no work stream: the hand-off fails")
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	_, err = propagate.Replay(t.Context(), js, "testjson", "app", e.LogoutID)
+	require.NoError(t, err, "replayed again")
+
+	runNamed(t, js, cfg, "testjson", "app")
+	require.Eventually(t, func() bool { return calls.Load() == 1 }, 10*time.Second, 10*time.Millisecond, "delivered")
+}

@@ -402,6 +402,13 @@ func (w *worker) exhausted(task *Task, n int) bool {
 // after, and dead-letters it.
 func (w *worker) fail(ctx context.Context, after uint64, task *Task, n int, err error, logger *slog.Logger) error {
 	task.Attempts, task.LastError = n, err.Error()
+	// Another task of the delivery may have ended it since this one read
+	// its record: then there is nothing to dead-letter.
+	last, seq, rerr := w.ledger.lastRecord(ctx, task.Event.LogoutID, task.ClientID, 0)
+	if rerr == nil && seq != after && last != nil && last.Status.Final() {
+		logger.Info("delivery ended by another task meanwhile", "status", last.Status)
+		return nil
+	}
 	logger.Warn("delivery failed, dead-lettered", "attempts", n, "err", err, "permanent", IsPermanent(err))
 	if err := w.ledger.deadLetter(ctx, task); err != nil {
 		return err

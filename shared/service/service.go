@@ -69,7 +69,6 @@ func parse(name string, args []string, getenv func(string) string, stderr io.Wri
 	}
 	if fs.NArg() > 0 {
 		// A mistyped subcommand or a stray word: not a server to start.
-		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
 		return nil, fmt.Errorf("unexpected argument %q (flags start with -)", fs.Arg(0))
 	}

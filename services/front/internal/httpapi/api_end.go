@@ -166,7 +166,7 @@ func (h *handler) replay(c *gin.Context) {
 		problem(c, http.StatusNotFound, "not_found", "no such dead letter")
 	case errors.Is(err, propagate.ErrNotFailed):
 		problem(c, http.StatusConflict, "not_failed", strings.TrimPrefix(err.Error(), "propagate: ")+
-			": it was replayed already; GET /api/v1/sessions/{sid} shows its progress")
+			": nothing to replay; GET /api/v1/sessions/{sid} shows its progress")
 	case err != nil:
 		h.Logger.Error("replaying dead letter", "request_id", reqID(c), "err", err)
 		problem(c, http.StatusServiceUnavailable, "unavailable", "the dead letter could not be replayed; retry")
