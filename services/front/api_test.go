@@ -147,3 +147,17 @@ func TestJoinAfterTheSessionEndedIsRefused(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, put("app1", "alice"))
 	assert.Len(t, e.endedEvents(), 2)
 }
+
+// TestHealthzWhenNATSGaveUp: /healthz, the liveness probe, answers 503
+// once the NATS connection has closed for good (which a restart cures);
+// /readyz too.
+func TestHealthzWhenNATSGaveUp(t *testing.T) {
+	e := newEnv(t)
+	status, _ := e.api(http.MethodGet, "/healthz")
+	require.Equal(t, http.StatusOK, status)
+	e.nats.NC.Close()
+	status, _ = e.api(http.MethodGet, "/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	status, _ = e.api(http.MethodGet, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+}

@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 		Config: cfg, Clients: clients, Index: ix, Sessions: svc, Pages: renderer,
 		Decider: endsession.NewDecider(cfg, clients, verifier, ix),
 		JWKS:    d.Keys.JWKS(), CSRFKeys: csrfKeys, FrontchannelKeys: fcKeys,
-		Ready: f.Ready, WaitFor: waitFor, Backchannel: true, Frontchannel: true,
+		Ready: f.Ready, Alive: f.Alive, WaitFor: waitFor, Backchannel: true, Frontchannel: true,
 		Replay: func(ctx context.Context, channel, clientID, logoutID string) (*propagate.Task, error) {
 			return propagate.Replay(ctx, js, channel, clientID, logoutID)
 		},
@@ -206,7 +206,12 @@ func (f *Front) Handler() http.Handler { return f.handler }
 // Index is the front's session index.
 func (f *Front) Index() *index.Index { return f.index }
 
-// Ready reports whether NATS is connected and the index built.
+// Alive reports whether the front can still serve: false once its NATS
+// connection has closed for good (nats.go gives up on repeated
+// authentication errors), which a restart cures and waiting does not.
+func (f *Front) Alive() bool { return f.nats.NC == nil || !f.nats.NC.IsClosed() }
+
+// Ready reports whether the index is built and NATS connected.
 func (f *Front) Ready() bool {
 	select {
 	case <-f.feed.Ready():

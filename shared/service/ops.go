@@ -25,10 +25,12 @@ type Ops struct {
 }
 
 // ListenOps listens on addr for the operations endpoints: /metrics from
-// reg, /healthz, which answers 200 while the process serves (liveness, as
-// on the front's own listener: an outage of NATS is not cured by a
-// restart), and, when ready is not nil, /readyz, which answers 200 once
-// ready says so and while conn is connected to NATS.
+// reg, /healthz, which answers 200 while the process serves (liveness: an
+// outage of NATS is not cured by a restart), unless the NATS connection
+// has closed for good (nats.go gives up on repeated authentication
+// errors; a restart does cure that), and, when ready is not nil, /readyz,
+// which answers 200 once ready says so and while conn is connected to
+// NATS.
 func ListenOps(addr string, reg *prometheus.Registry, conn *natsconn.Conn, ready func() bool, logger *slog.Logger) (*Ops, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -62,14 +64,19 @@ func (o *Ops) Shutdown(ctx context.Context) {
 	_ = o.srv.Shutdown(ctx)
 }
 
-// opsHandler serves Prometheus metrics, /healthz, which answers 200, and
-// /readyz (with ready), which needs the NATS connection up and ready to
-// say so.
+// opsHandler serves Prometheus metrics, /healthz, which answers 200 unless
+// the NATS connection is closed for good, and /readyz (with ready), which
+// needs the NATS connection up and ready to say so.
 func opsHandler(reg *prometheus.Registry, conn *natsconn.Conn, ready func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if conn.NC != nil && conn.NC.IsClosed() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "nats connection closed\n")
+			return
+		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	if ready != nil {

@@ -20,7 +20,8 @@ import (
 )
 
 // /healthz answers while the process serves, NATS or not (a liveness
-// probe; a restart does not bring NATS back); /readyz needs NATS and
+// probe; a restart does not bring NATS back), unless the connection has
+// closed for good; /readyz needs NATS and
 // ready (a worker's consumers bound), and is not served without a ready
 // function.
 func TestOpsProbes(t *testing.T) {
@@ -66,5 +67,12 @@ func TestOpsProbes(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Equal(t, "nats disconnected\n", body)
 	code, _ = get(h, "/healthz")
-	assert.Equal(t, http.StatusOK, code, "alive without NATS")
+	assert.Equal(t, http.StatusOK, code, "alive while it reconnects")
+
+	// A connection that gave up (as nats.go does after repeated
+	// authentication errors) is cured by a restart: /healthz says so.
+	conn.NC.Close()
+	code, body = get(h, "/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Equal(t, "nats connection closed\n", body)
 }

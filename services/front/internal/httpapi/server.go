@@ -52,6 +52,9 @@ type Deps struct {
 	CSRFKeys, FrontchannelKeys []keys.Secret
 	// Ready reports whether NATS is connected and the index built.
 	Ready func() bool
+	// Alive reports whether the process can still serve (nil: it can):
+	// /healthz, the liveness probe, answers 503 when it cannot.
+	Alive func() bool
 	// WaitFor returns the channels whose deliveries to client the front
 	// waits on before it answers (back-channel, once a worker runs).
 	WaitFor func(c *config.Client) []string
@@ -127,7 +130,7 @@ func New(d Deps) http.Handler {
 		readOnly("/metrics", h.authenticate, gin.WrapH(promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{})))
 	}
 
-	readOnly("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	readOnly("/healthz", h.healthz)
 	readOnly("/readyz", h.readyz)
 	e.NoRoute(func(c *gin.Context) { h.fail(c, http.StatusNotFound, "not_found", "no such page") })
 	e.NoMethod(func(c *gin.Context) {
@@ -155,6 +158,14 @@ func (h *handler) observe(c *gin.Context) {
 	if h.EndSessionSeconds != nil {
 		h.EndSessionSeconds.Observe(time.Since(start).Seconds())
 	}
+}
+
+func (h *handler) healthz(c *gin.Context) {
+	if h.Alive != nil && !h.Alive() {
+		c.String(http.StatusServiceUnavailable, "nats connection closed\n")
+		return
+	}
+	c.String(http.StatusOK, "ok\n")
 }
 
 func (h *handler) readyz(c *gin.Context) {
