@@ -41,23 +41,35 @@ func plainTasksConsumer(kind, clientID string) string { return "retry-" + kind +
 // before signoff named them apart, when such a consumer of this pair's
 // tasks exists. (Its tasks are on a work queue stream, where JetStream
 // refuses a second consumer of the same subject.)
-func (w *worker) tasksConsumer(ctx context.Context, clientID string) string {
+func (w *worker) tasksConsumer(ctx context.Context, clientID string) (string, error) {
 	name, plain := TasksConsumer(w.o.Kind, clientID), plainTasksConsumer(w.o.Kind, clientID)
 	if name == plain || !natsconn.ValidConsumerName(plain) {
-		return name
+		return name, nil
 	}
-	if c, err := w.o.JS.Consumer(ctx, natsconn.StreamWork, plain); err == nil &&
-		c.CachedInfo().Config.FilterSubject == event.WorkSubject(w.o.Kind, clientID) {
-		return plain
+	c, err := natsconn.RetryTransient(ctx, w.o.Logger, "looking up consumer "+plain, func() (jetstream.Consumer, error) {
+		c, err := w.o.JS.Consumer(ctx, natsconn.StreamWork, plain)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, nil
+		}
+		return c, err
+	})
+	if err != nil {
+		return "", err
 	}
-	return name
+	if c != nil && c.CachedInfo().Config.FilterSubject == event.WorkSubject(w.o.Kind, clientID) {
+		return plain, nil
+	}
+	return name, nil
 }
 
 // consumeTasks binds the retry stage of one target: a durable consumer of
 // its tasks with at most PerTarget in flight, so that one slow client
 // cannot take every slot of the worker.
 func (w *worker) consumeTasks(ctx context.Context, clientID string) (jetstream.ConsumeContext, error) {
-	name := w.tasksConsumer(ctx, clientID)
+	name, err := w.tasksConsumer(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
 	cons, err := natsconn.RetryTransient(ctx, w.o.Logger, "binding consumer "+name, func() (jetstream.Consumer, error) {
 		return w.o.JS.CreateOrUpdateConsumer(ctx, natsconn.StreamWork, jetstream.ConsumerConfig{
 			Durable:       name,
