@@ -42,6 +42,9 @@ type Delivery struct {
 	Status    event.Status `json:"status"`
 	Attempts  int          `json:"attempts"`
 	LastError string       `json:"last_error"`
+	// LogoutID is set on the deliveries of a later logout of the session
+	// (a late participant's): the others are of the session's LogoutID.
+	LogoutID string `json:"logout_id,omitempty"`
 }
 
 // Session is a snapshot of one session with its clients and deliveries.
@@ -145,7 +148,9 @@ func applyJoined(txn *memdb.Txn, j *event.Joined, seq uint64) (created, changed 
 }
 
 // ApplyEnded marks every session of e as ended by e. The first logout of a
-// session wins; a second one for the same sid changes nothing (spec DES-3).
+// session wins: a second one for the same sid does not end it again (spec
+// DES-3), and is listed in its Later logouts, whose deliveries the
+// session's view shows with its own.
 // A sid the index does not know is recorded as ended, so that a repeated
 // logout is recognised.
 func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
@@ -322,7 +327,10 @@ func view(txn *memdb.Txn, s *session) *Session {
 		v.Deliveries = deliveries(txn, s.LogoutID, nil)
 	}
 	for _, id := range s.Later {
-		v.Deliveries = append(v.Deliveries, deliveries(txn, id, nil)...)
+		for _, d := range deliveries(txn, id, nil) {
+			d.LogoutID = id
+			v.Deliveries = append(v.Deliveries, d)
+		}
 	}
 	return v
 }

@@ -74,7 +74,7 @@ func TestEndedIsFirstWins(t *testing.T) {
 	assert.Equal(t, "L1", s.LogoutID)
 	assert.Equal(t, []Delivery{
 		{ClientID: "app1", Channel: "backchannel", Status: event.StatusDelivered, Attempts: 1},
-		{ClientID: "app2", Channel: "backchannel", Status: event.StatusRetrying, Attempts: 1},
+		{ClientID: "app2", Channel: "backchannel", Status: event.StatusRetrying, Attempts: 1, LogoutID: "L2"},
 	}, s.Deliveries)
 	require.NoError(t, ix.Remove("s1"))
 	assert.Empty(t, ix.StaleLedgers(t0.Add(24*time.Hour), 10), "the later logout's deliveries leave with the session")
