@@ -6,10 +6,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
 )
 
@@ -160,4 +163,36 @@ func TestHealthzWhenNATSGaveUp(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, status)
 	status, _ = e.api(http.MethodGet, "/readyz")
 	assert.Equal(t, http.StatusServiceUnavailable, status)
+}
+
+// TestLateReportRepeated: an IdP that repeats a late client's report after
+// JetStream's duplicate window (1 s here, 2 min by default) sends that
+// client no second logout: the session remembers its late logout.
+func TestLateReportRepeated(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.NATS.EventRetention = time.Second })
+	e.join("s-late2", "app1", "alice")
+	status, _ := e.api(http.MethodDelete, "/api/v1/sessions/s-late2")
+	require.Equal(t, http.StatusAccepted, status)
+	put := func() int {
+		req, _ := http.NewRequest(http.MethodPut, e.srv.URL+"/api/v1/sessions/s-late2/clients/app2", strings.NewReader(`{"sub":"bob"}`))
+		req.Header.Set("Authorization", "Bearer test-token")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	sub, err := e.nats.NC.SubscribeSync(event.SubjectSessionEnded)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusConflict, put())
+	_, err = sub.NextMsg(5 * time.Second)
+	require.NoError(t, err, "the late client's logout")
+	require.Eventually(t, func() bool {
+		s, ok := e.front.Index().Session("s-late2")
+		return ok && len(s.Later) == 1
+	}, 10*time.Second, 10*time.Millisecond, "the index has the late logout")
+	time.Sleep(1100 * time.Millisecond) // past the duplicate window
+
+	require.Equal(t, http.StatusConflict, put())
+	_, err = sub.NextMsg(500 * time.Millisecond)
+	assert.ErrorIs(t, err, nats.ErrTimeout, "no second logout")
 }

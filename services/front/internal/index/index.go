@@ -57,6 +57,9 @@ type Session struct {
 	LogoutID   string       `json:"logout_id,omitempty"`
 	Reason     event.Reason `json:"reason,omitempty"`
 	Deliveries []Delivery   `json:"deliveries"`
+	// Later are the logouts of the session after it ended (its late
+	// participants'); their deliveries are in Deliveries.
+	Later []string `json:"-"`
 }
 
 // Ended reports whether the session has ended.
@@ -298,7 +301,7 @@ func (ix *Index) Session(sid string) (*Session, bool) {
 
 func view(txn *memdb.Txn, s *session) *Session {
 	v := &Session{SID: s.SID, Sub: s.Sub, Created: s.Created, LogoutID: s.LogoutID, Reason: s.Reason,
-		Clients: []Client{}, Deliveries: []Delivery{}}
+		Clients: []Client{}, Deliveries: []Delivery{}, Later: slices.Clone(s.Later)}
 	if !s.EndedAt.IsZero() {
 		t := s.EndedAt
 		v.EndedAt = &t

@@ -68,8 +68,10 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 			// The client joined a session that has ended (a report that
 			// raced the logout, or came late): it holds tokens for a dead
 			// session, so it gets a logout of its own. A report the session
-			// had already (an IdP retrying its PUT) was in the logout.
-			if !slices.Contains(cur.Clients, index.Client{ClientID: j.ClientID, Sub: j.Sub}) {
+			// had already (an IdP retrying its PUT) was in the logout, or
+			// has its own late logout already.
+			if !slices.Contains(cur.Clients, index.Client{ClientID: j.ClientID, Sub: j.Sub}) &&
+				!slices.Contains(cur.Later, lateLogoutID(j)) {
 				if err := s.endLate(ctx, cur, j); err != nil {
 					return err
 				}
@@ -102,12 +104,15 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 	return s.ix.ApplyJoined(j, ack.Sequence)
 }
 
+// lateLogoutID is the logout id of a late participant's own logout.
+func lateLogoutID(j *event.Joined) string { return SessionLogoutID(j.SID + "\x00late\x00" + j.ClientID) }
+
 // endLate publishes a logout of an ended session for one late participant.
 // Its logout id derives from the session's and the client's, so repeated
 // late reports publish it once.
 func (s *Service) endLate(ctx context.Context, cur *index.Session, j *event.Joined) error {
 	e := &event.SessionEnded{
-		LogoutID: SessionLogoutID(j.SID + "\x00late\x00" + j.ClientID), SID: j.SID, Sub: cur.Sub, Iss: s.issuer,
+		LogoutID: lateLogoutID(j), SID: j.SID, Sub: cur.Sub, Iss: s.issuer,
 		Clients: []event.Participant{{ClientID: j.ClientID, Sub: j.Sub}},
 		Reason:  cur.Reason, Time: s.now().UTC(),
 	}
