@@ -105,7 +105,9 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 }
 
 // lateLogoutID is the logout id of a late participant's own logout.
-func lateLogoutID(j *event.Joined) string { return SessionLogoutID(j.SID + "\x00late\x00" + j.ClientID) }
+func lateLogoutID(j *event.Joined) string {
+	return SessionLogoutID(j.SID + "\x00late\x00" + j.ClientID)
+}
 
 // endLate publishes a logout of an ended session for one late participant.
 // Its logout id derives from the session's and the client's, so repeated
