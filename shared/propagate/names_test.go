@@ -116,19 +116,37 @@ func (r *flakyReceiver) waitCalls(t *testing.T, want map[string]int) {
 
 // runNamed runs a worker of kind for the clients wants until the test ends.
 func runNamed(t *testing.T, js jetstream.JetStream, cfg *config.Config, kind string, wants ...string) {
+	runWorker(t, propagate.Options{
+		Kind: kind, Wants: func(c *config.Client) bool { return slices.Contains(wants, c.ClientID) },
+		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(),
+		Retry: propagate.RetryPolicy{Initial: 50 * time.Millisecond},
+	})
+}
+
+// runWorker runs a worker with o (its logs discarded unless o.Logger is
+// set) until the test ends; stop stops it sooner. Either way, a worker
+// that does not return within 20 s fails the test.
+func runWorker(t *testing.T, o propagate.Options) (stop func()) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() {
-		done <- propagate.Run(ctx, propagate.Options{
-			Kind: kind, Wants: func(c *config.Client) bool { return slices.Contains(wants, c.ClientID) },
-			Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(), Logger: slog.New(slog.DiscardHandler),
-			Retry: propagate.RetryPolicy{Initial: 50 * time.Millisecond},
+	go func() { done <- propagate.Run(ctx, o) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				assert.NoError(t, err)
+			case <-time.After(20 * time.Second):
+				t.Error("the worker did not stop")
+			}
 		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		assert.NoError(t, <-done)
-	})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func publishTo(t *testing.T, js jetstream.JetStream, logoutID string, clientIDs ...string) {

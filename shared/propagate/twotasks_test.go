@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -44,44 +43,43 @@ func TestTwoTasksOfOneDelivery(t *testing.T) {
 		require.NoError(t, err)
 	}
 	var appCalls, appOK atomic.Int32
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		done <- propagate.Run(ctx, propagate.Options{
-			Kind: "rk", Wants: func(*config.Client) bool { return true }, Clients: cfg.Registry(), JS: js,
-			Logger: slog.New(slog.DiscardHandler), AckWait: 2 * time.Second,
-			Retry: propagate.RetryPolicy{Initial: 1500 * time.Millisecond, Jitter: 0.0001, Max: 2 * time.Second},
-			Propagator: propagate.PropagatorFunc(func(_ context.Context, d *propagate.Delivery) error {
-				if d.Client.ClientID != "app" {
-					return nil
-				}
-				switch appCalls.Add(1) {
-				case 1:
-					return errors.New("HTTP 503")
-				case 2:
-					time.Sleep(800 * time.Millisecond)
-					return errors.New("HTTP 503")
-				}
-				appOK.Add(1)
+	runWorker(t, propagate.Options{
+		Kind: "rk", Wants: func(*config.Client) bool { return true }, Clients: cfg.Registry(), JS: js,
+		AckWait: 2 * time.Second,
+		Retry:   propagate.RetryPolicy{Initial: 1500 * time.Millisecond, Jitter: 0.0001, Max: 2 * time.Second},
+		Propagator: propagate.PropagatorFunc(func(_ context.Context, d *propagate.Delivery) error {
+			if d.Client.ClientID != "app" {
 				return nil
-			}),
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		assert.NoError(t, <-done)
+			}
+			switch appCalls.Add(1) {
+			case 1:
+				return errors.New("HTTP 503")
+			case 2:
+				time.Sleep(800 * time.Millisecond)
+				return errors.New("HTTP 503")
+			}
+			appOK.Add(1)
+			return nil
+		}),
 	})
 
 	publishTo(t, js, "L-two", "app", "b")
-	time.Sleep(2500 * time.Millisecond)
+	work, err := js.Stream(t.Context(), natsconn.StreamWork)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := work.Info(t.Context())
+		return err == nil && info.State.LastSeq >= 2
+	}, 20*time.Second, 20*time.Millisecond, "the delivery is handed off twice: two tasks")
 	st, err := js.Stream(t.Context(), natsconn.StreamState)
 	require.NoError(t, err)
 	_, err = js.UpdateStream(t.Context(), natsconn.Streams(cfg)[1])
 	require.NoError(t, err, "batches are taken again")
 	require.Equal(t, natsconn.StreamState, st.CachedInfo().Config.Name)
 
-	require.Eventually(t, func() bool { return appOK.Load() >= 1 }, 20*time.Second, 20*time.Millisecond)
-	time.Sleep(4 * time.Second) // the other task's turns
+	require.Eventually(t, func() bool {
+		info, err := work.Info(t.Context())
+		return err == nil && info.State.Msgs == 0 && appOK.Load() >= 1
+	}, 30*time.Second, 20*time.Millisecond, "both tasks are done")
 	msg, err := st.GetLastMsgForSubject(t.Context(), event.DeliverySubject("L-two", "rk", "app"))
 	require.NoError(t, err)
 	d, err := event.Decode[event.Delivery](msg.Data)
@@ -89,6 +87,7 @@ func TestTwoTasksOfOneDelivery(t *testing.T) {
 	t.Logf("app: %d calls, %d successful; last record %s/%d", appCalls.Load(), appOK.Load(), d.Status, d.Attempts)
 	assert.Equal(t, event.StatusDelivered, d.Status, "nothing is recorded over delivered")
 	assert.Equal(t, int32(1), appOK.Load(), "the other task finds it delivered and calls no more")
+	assert.GreaterOrEqual(t, appCalls.Load(), int32(3), "the scenario: two failed calls, then one that succeeded")
 }
 
 // TestParkedTaskOfADeliveredClient: a replica that did not know a client
