@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -64,6 +65,22 @@ func TestJSSubscriber(t *testing.T) {
 	assert.Contains(t, string(out), "\n# fail 0\n")
 	assert.Contains(t, string(out), "\n# skipped 0\n", "the integration test ran")
 	assert.NotContains(t, string(out), "\n# pass 0\n")
+
+	t.Run("subscriber.mjs --help, and a bad flag", func(t *testing.T) {
+		cmd := exec.CommandContext(ctx, node, "subscriber.mjs", "--help")
+		cmd.Dir = jsDir
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "--help exits 0:\n%s", out)
+		assert.True(t, strings.HasPrefix(string(out), "usage: node subscriber.mjs [options]"), "%s", out)
+
+		cmd = exec.CommandContext(ctx, node, "subscriber.mjs", "--nope")
+		cmd.Dir = jsDir
+		out, err = cmd.CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "%s", out)
+		assert.Equal(t, 2, exit.ExitCode())
+		assert.Contains(t, string(out), "usage: node subscriber.mjs")
+	})
 
 	t.Run("subscriber.mjs with app1's restricted permissions, stopped by SIGTERM", func(t *testing.T) {
 		s := runConfiguredServer(t, permissionsConf)
