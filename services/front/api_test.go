@@ -166,10 +166,12 @@ func TestHealthzWhenNATSGaveUp(t *testing.T) {
 }
 
 // TestLateReportRepeated: an IdP that repeats a late client's report after
-// JetStream's duplicate window (1 s here, 2 min by default) sends that
-// client no second logout: the session remembers its late logout.
+// JetStream's duplicate window (2 s here, the event retention; 2 min by
+// default) sends that client no second logout: the session remembers its
+// late logout.
 func TestLateReportRepeated(t *testing.T) {
-	e := newEnv(t, func(c *config.Config) { c.NATS.EventRetention = time.Second })
+	const window = 2 * time.Second
+	e := newEnv(t, func(c *config.Config) { c.NATS.EventRetention = window })
 	e.join("s-late2", "app1", "alice")
 	status, _ := e.api(http.MethodDelete, "/api/v1/sessions/s-late2")
 	require.Equal(t, http.StatusAccepted, status)
@@ -190,7 +192,7 @@ func TestLateReportRepeated(t *testing.T) {
 		s, ok := e.front.Index().Session("s-late2")
 		return ok && len(s.Later) == 1
 	}, 10*time.Second, 10*time.Millisecond, "the index has the late logout")
-	time.Sleep(1100 * time.Millisecond) // past the duplicate window
+	time.Sleep(window + 100*time.Millisecond) // past the duplicate window
 
 	require.Equal(t, http.StatusConflict, put())
 	_, err = sub.NextMsg(500 * time.Millisecond)
