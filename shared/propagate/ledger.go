@@ -116,19 +116,27 @@ func (l *ledger) lastInBatches(ctx context.Context, logoutID, clientID string, d
 // record stores one delivery's progress.
 func (l *ledger) record(ctx context.Context, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string,
 	opts ...jetstream.PublishOpt) error {
+	_, err := l.recordSeq(ctx, e, clientID, st, attempts, lastErr, opts...)
+	return err
+}
+
+// recordSeq is record, returning the record's stream sequence.
+func (l *ledger) recordSeq(ctx context.Context, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string,
+	opts ...jetstream.PublishOpt) (uint64, error) {
 	d := event.Delivery{
 		LogoutID: e.LogoutID, SID: e.SID, ClientID: clientID, Channel: l.kind,
 		Status: st, Attempts: attempts, LastError: truncate(lastErr, 512), Time: time.Now().UTC(),
 	}
 	data, err := json.Marshal(d)
 	if err != nil {
-		return fmt.Errorf("encoding delivery progress: %w", err)
+		return 0, fmt.Errorf("encoding delivery progress: %w", err)
 	}
-	if _, err := l.js.Publish(ctx, event.DeliverySubject(e.LogoutID, l.kind, clientID), data, opts...); err != nil {
-		return fmt.Errorf("recording delivery %s: %w", st, err)
+	ack, err := l.js.Publish(ctx, event.DeliverySubject(e.LogoutID, l.kind, clientID), data, opts...)
+	if err != nil {
+		return 0, fmt.Errorf("recording delivery %s: %w", st, err)
 	}
 	l.m.status(l.kind, clientID, st)
-	return nil
+	return ack.Sequence, nil
 }
 
 // errChanged reports a record not written because another one of the same
@@ -141,11 +149,17 @@ var errChanged = errors.New("propagate: the delivery's progress changed meanwhil
 // JetStream's duplicate window has passed): neither then writes over a
 // status it has not seen, such as retrying over delivered.
 func (l *ledger) recordAfter(ctx context.Context, after uint64, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string) error {
-	err := l.record(ctx, e, clientID, st, attempts, lastErr, jetstream.WithExpectLastSequencePerSubject(after))
-	if wrongLastSequence(err) {
-		return fmt.Errorf("recording delivery %s: %w", st, errChanged)
-	}
+	_, err := l.recordAfterSeq(ctx, after, e, clientID, st, attempts, lastErr)
 	return err
+}
+
+// recordAfterSeq is recordAfter, returning the record's stream sequence.
+func (l *ledger) recordAfterSeq(ctx context.Context, after uint64, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string) (uint64, error) {
+	seq, err := l.recordSeq(ctx, e, clientID, st, attempts, lastErr, jetstream.WithExpectLastSequencePerSubject(after))
+	if wrongLastSequence(err) {
+		return 0, fmt.Errorf("recording delivery %s: %w", st, errChanged)
+	}
+	return seq, err
 }
 
 func wrongLastSequence(err error) bool {

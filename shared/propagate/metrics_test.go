@@ -1,7 +1,6 @@
 package propagate_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -161,15 +160,11 @@ func TestStopStartsNoCall(t *testing.T) {
 	cfg.Clients = []config.Client{{ClientID: "a", WebhookURI: recv.URL + "/a"}, {ClientID: "b", WebhookURI: recv.URL + "/b"}}
 	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 	var logs syncbuf.Buffer
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		done <- propagate.Run(ctx, propagate.Options{
-			Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
-			Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(),
-			Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Concurrency: 1, Timeout: 30 * time.Second,
-		})
-	}()
+	stop := runWorker(t, propagate.Options{
+		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
+		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(),
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Concurrency: 1, Timeout: 30 * time.Second,
+	})
 	publishTo(t, js, "L-a", "a")
 	require.Eventually(t, func() bool { return aCalls.Load() == 1 }, 10*time.Second, 10*time.Millisecond, "a's call holds the one slot")
 	publishTo(t, js, "L-b", "b")
@@ -180,14 +175,10 @@ func TestStopStartsNoCall(t *testing.T) {
 		return err == nil && info.NumAckPending == 2
 	}, 10*time.Second, 10*time.Millisecond, "both logouts are this replica's: b's waits for the slot")
 
-	cancel()
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "worker stopping") }, 10*time.Second, 10*time.Millisecond)
+	go stop()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "logout handed back to JetStream") },
+		10*time.Second, 10*time.Millisecond, "b's logout goes back")
 	close(release) // a's call ends after the stop
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("the worker did not stop")
-	}
+	stop()         // waits for the first stop to end
 	assert.Zero(t, bCalls.Load(), "no call after the stop")
 }

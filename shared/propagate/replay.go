@@ -59,18 +59,16 @@ func Replay(ctx context.Context, js jetstream.JetStream, kind, clientID, logoutI
 	}
 	l := &ledger{js: js, state: state, kind: kind}
 	// The failed status is the delivery's own record or, for a first
-	// attempt, an entry of a progress batch. A pending record of a replay
-	// may be one whose hand-off failed: it is replayed again (the task's
-	// message id makes a second hand-off of a stored one a no-op).
+	// attempt, an entry of a progress batch.
 	last, after, err := l.lastRecord(ctx, logoutID, clientID, allBatches)
 	if err != nil {
 		return nil, err
 	}
-	if last != nil && last.Status != event.StatusFailed && !(last.Status == event.StatusPending && last.LastError == replayNote) {
+	if last != nil && last.Status != event.StatusFailed {
 		return nil, fmt.Errorf("%w: it is %s", ErrNotFailed, last.Status)
 	}
 	// Progress first, then the task: the worker may finish it at once.
-	err = l.recordAfter(ctx, after, task.Event, clientID, event.StatusPending, 0, replayNote)
+	pending, err := l.recordAfterSeq(ctx, after, task.Event, clientID, event.StatusPending, 0, replayNote)
 	if errors.Is(err, errChanged) {
 		return nil, fmt.Errorf("%w: its progress changed meanwhile", ErrNotFailed)
 	}
@@ -78,7 +76,11 @@ func Replay(ctx context.Context, js jetstream.JetStream, kind, clientID, logoutI
 		return nil, err
 	}
 	if err := l.handOff(ctx, &task); err != nil {
-		return nil, err
+		// No task: the delivery is failed again, so that it can be
+		// replayed again. (Had the task been stored after all, the worker
+		// finds the delivery final and drops it.)
+		restore := l.recordAfter(ctx, pending, task.Event, clientID, event.StatusFailed, dl.Attempts, dl.LastError)
+		return nil, errors.Join(err, restore)
 	}
 	return &task, nil
 }
