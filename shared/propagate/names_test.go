@@ -170,3 +170,19 @@ func workFilters(t *testing.T, js jetstream.JetStream) []string {
 	require.NoError(t, consumers.Err())
 	return filters
 }
+
+// TestStopWhileStarting: a worker whose context ends while it starts (a
+// SIGTERM during start-up) returns nil, as a stop, not a failure.
+func TestStopWhileStarting(t *testing.T) {
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	cfg := config.Default()
+	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: "http://127.0.0.1:9/hook"}}
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := propagate.Run(ctx, propagate.Options{
+		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
+		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(),
+	})
+	assert.NoError(t, err)
+}

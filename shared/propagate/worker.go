@@ -45,7 +45,10 @@ func (w *worker) stopped() bool {
 
 // Run runs a worker until ctx ends, then drains: deliveries in flight
 // finish or are left to redelivery, nothing is lost. The durable consumers
-// are shared by every replica that runs the same kind.
+// are shared by every replica that runs the same kind. It returns nil once
+// ctx has ended, also when that stopped it while it started (a SIGTERM
+// then is a stop, not a failure), and otherwise the error that stopped it
+// from starting.
 func Run(ctx context.Context, o Options) error {
 	if err := o.defaults(); err != nil {
 		return err
@@ -54,15 +57,23 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// notStarted is the error that stopped the start, nil when ctx did.
+	notStarted := func(err error) error {
+		if ctx.Err() != nil {
+			o.Logger.Info("worker stopped while it started", "err", err)
+			return nil
+		}
+		return err
+	}
 	l, err := newLedger(ctx, o.JS, o.Kind, m, o.Logger)
 	if err != nil {
-		return err
+		return notStarted(err)
 	}
 	w := &worker{o: o, m: m, ledger: l, targets: map[string]*target{}, slots: make(chan struct{}, o.Concurrency),
 		fanOut: newRunner(time.Minute), stopping: make(chan struct{})}
 	defer w.fanOut.stop()
 	if err := w.fitRetryAge(ctx); err != nil {
-		return err
+		return notStarted(err)
 	}
 	for _, c := range o.Clients.Clients() {
 		if o.Wants(&c) {
@@ -89,7 +100,7 @@ func Run(ctx context.Context, o Options) error {
 		cc, err := w.consumeTasks(ctx, id)
 		if err != nil {
 			stopAll()
-			return err
+			return notStarted(err)
 		}
 		ccs = append(ccs, cc)
 	}
@@ -100,7 +111,7 @@ func Run(ctx context.Context, o Options) error {
 		cc, err := w.consumeEvents(ctx)
 		if err != nil {
 			stopAll()
-			return err
+			return notStarted(err)
 		}
 		ccs = append(ccs, cc)
 	}
