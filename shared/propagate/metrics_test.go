@@ -1,6 +1,7 @@
 package propagate_test
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -181,4 +182,53 @@ func TestStopStartsNoCall(t *testing.T) {
 	close(release) // a's call ends after the stop
 	stop()         // waits for the first stop to end
 	assert.Zero(t, bCalls.Load(), "no call after the stop")
+}
+
+// TestUnrecordedLogoutBacksOff: a logout whose progress the state stream
+// keeps refusing comes back after growing delays, as a retry does, not
+// every second (each time, its clients are called again).
+func TestUnrecordedLogoutBacksOff(t *testing.T) {
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	t.Cleanup(recv.Close)
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	cfg := config.Default()
+	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	state, err := js.Stream(t.Context(), natsconn.StreamState)
+	require.NoError(t, err)
+	narrow := state.CachedInfo().Config
+	narrow.Subjects = []string{event.DeliveryPrefix + ">", event.ParticipationPrefix + ">"} // no batches
+	_, err = js.UpdateStream(t.Context(), narrow)
+	require.NoError(t, err)
+
+	var logs syncbuf.Buffer
+	runWorker(t, propagate.Options{
+		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
+		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(),
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Retry:  propagate.RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Minute},
+	})
+	publishTo(t, js, "L-unrecorded", "app")
+
+	delays := func() []time.Duration {
+		var out []time.Duration
+		for line := range strings.Lines(logs.String()) {
+			var rec struct {
+				Msg     string `json:"msg"`
+				RetryIn int64  `json:"retry_in"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "logout not fully recorded, it will be redelivered" {
+				out = append(out, time.Duration(rec.RetryIn))
+			}
+		}
+		return out
+	}
+	require.Eventually(t, func() bool { return len(delays()) >= 3 }, 20*time.Second, 20*time.Millisecond,
+		"the logout comes back three times")
+	d := delays()
+	for i := 1; i < 3; i++ {
+		assert.Greater(t, float64(d[i]), 1.3*float64(d[i-1]), "each delay grows: %v", d)
+	}
 }

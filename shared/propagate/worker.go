@@ -267,10 +267,16 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg, every time.
 	if err := errors.Join(errs...); err != nil {
 		if errors.Is(err, errStopping) {
 			logger.Info("logout handed back to JetStream: the worker stops", counts...)
-		} else {
-			logger.Warn("logout not fully recorded, it will be redelivered", append(counts, "err", err)...)
+			_ = msg.Nak() // for another replica, at once
+			return
 		}
-		_ = msg.NakWithDelay(time.Second)
+		// What was delivered but not recorded is delivered again when the
+		// event comes back: back off as for a retry, so that a state
+		// stream that keeps refusing records does not have the clients
+		// called every second.
+		delay := w.o.Retry.backoff(n, 0)
+		logger.Warn("logout not fully recorded, it will be redelivered", append(counts, "err", err, "retry_in", delay)...)
+		_ = msg.NakWithDelay(delay)
 		return
 	}
 	_ = msg.Ack()
