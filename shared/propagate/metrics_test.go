@@ -232,3 +232,60 @@ func TestUnrecordedLogoutBacksOff(t *testing.T) {
 		assert.Greater(t, float64(d[i]), 1.3*float64(d[i-1]), "each delay grows: %v", d)
 	}
 }
+
+// TestUnrecordedRetryBacksOff: a retry whose progress record is refused
+// comes back after growing delays (the turns of its task), not at the
+// pace of a first retry for ever.
+func TestUnrecordedRetryBacksOff(t *testing.T) {
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(recv.Close)
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	cfg := config.Default()
+	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	state, err := js.Stream(t.Context(), natsconn.StreamState)
+	require.NoError(t, err)
+	narrow := state.CachedInfo().Config
+	narrow.Subjects = []string{event.BatchPrefix + ">", event.ParticipationPrefix + ">"} // no delivery records
+	_, err = js.UpdateStream(t.Context(), narrow)
+	require.NoError(t, err)
+	// A delivery waiting for its first attempt in the retry stage (its
+	// first stage found the client busy).
+	e := &event.SessionEnded{LogoutID: "L-retry", SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
+		Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
+	task, err := json.Marshal(propagate.Task{Kind: "testjson", ClientID: "app", Sub: "alice", Event: e, NotBefore: time.Now()})
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.WorkSubject("testjson", "app"), task)
+	require.NoError(t, err)
+
+	var logs syncbuf.Buffer
+	runWorker(t, propagate.Options{
+		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
+		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(),
+		Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
+		Retry:   propagate.RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Minute, MaxAttempts: 1000},
+		Breaker: propagate.BreakerPolicy{Failures: 1000},
+	})
+	delays := func() []time.Duration {
+		var out []time.Duration
+		for line := range strings.Lines(logs.String()) {
+			var rec struct {
+				Msg     string `json:"msg"`
+				RetryIn int64  `json:"retry_in"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "delivery failed, will retry" {
+				out = append(out, time.Duration(rec.RetryIn))
+			}
+		}
+		return out
+	}
+	require.Eventually(t, func() bool { return len(delays()) >= 3 }, 20*time.Second, 20*time.Millisecond,
+		"the task comes back three times")
+	d := delays()
+	for i := 1; i < 3; i++ {
+		assert.Greater(t, float64(d[i]), 1.3*float64(d[i-1]), "each delay grows: %v", d)
+	}
+}

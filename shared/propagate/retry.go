@@ -172,10 +172,17 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 		w.finish(msg, w.fail(ctx, seq, &task, n, err, logger), logger)
 	default:
 		delay := w.o.Retry.backoff(n, retryAfterOf(err))
-		logger.Info("delivery failed, will retry", "attempts", n, "err", err, "retry_in", delay.Round(time.Millisecond))
-		if err := w.ledger.recordAfter(ctx, seq, e, task.ClientID, event.StatusRetrying, n, err.Error()); err != nil {
-			logger.Warn("recording retry", "err", err)
+		if rerr := w.ledger.recordAfter(ctx, seq, e, task.ClientID, event.StatusRetrying, n, err.Error()); rerr != nil {
+			// This attempt is not in the ledger, so the next turn makes
+			// attempt n again: back off by the task's turns instead, so
+			// that a state stream that refuses records does not have the
+			// client called at the pace of a first retry.
+			logger.Warn("recording retry", "err", rerr)
+			if md, merr := msg.Metadata(); merr == nil {
+				delay = w.o.Retry.backoff(max(n, int(md.NumDelivered)), retryAfterOf(err))
+			}
 		}
+		logger.Info("delivery failed, will retry", "attempts", n, "err", err, "retry_in", delay.Round(time.Millisecond))
 		_ = msg.NakWithDelay(delay)
 	}
 }
