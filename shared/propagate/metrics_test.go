@@ -289,3 +289,61 @@ func TestUnrecordedRetryBacksOff(t *testing.T) {
 		assert.Greater(t, float64(d[i]), 1.3*float64(d[i-1]), "each delay grows: %v", d)
 	}
 }
+
+// TestNeverAttemptedFailsOnAge: a delivery that has had no attempt (it
+// waited behind an open breaker, or is a replay of an old logout) and
+// whose logout is older than the age budget fails, dead-lettered, when its
+// breaker is open, instead of waiting behind the breaker for ever.
+func TestNeverAttemptedFailsOnAge(t *testing.T) {
+	var calls atomic.Int32
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(recv.Close)
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	cfg := config.Default()
+	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	reg := prometheus.NewRegistry()
+	runWorker(t, propagate.Options{
+		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
+		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(), Metrics: reg,
+		Retry:   propagate.RetryPolicy{Initial: time.Minute, MaxAge: time.Hour},
+		Breaker: propagate.BreakerPolicy{Failures: 1, OpenFor: time.Minute},
+	})
+	publishTo(t, js, "L-opens", "app") // fails: the breaker opens
+	require.Eventually(t, func() bool { return gauge(t, reg, "signoff_breaker_state", "app") == 2 }, 10*time.Second, 10*time.Millisecond,
+		"the breaker is open")
+
+	old := &event.SessionEnded{LogoutID: "L-old", SID: "sid-old", Sub: "alice", Iss: "https://idp.example.com",
+		Reason: event.ReasonEndSession, Time: time.Now().Add(-2 * time.Hour).UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
+	task, err := json.Marshal(propagate.Task{Kind: "testjson", ClientID: "app", Sub: "alice", Event: old, NotBefore: time.Now()})
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.WorkSubject("testjson", "app"), task)
+	require.NoError(t, err)
+
+	propagatetest.WaitStatus(t, reg, "testjson", "app", event.StatusFailed, 1)
+	assert.Equal(t, 1.0, counter(t, reg, "signoff_dead_letters_total", "app"))
+	assert.Equal(t, int32(1), calls.Load(), "L-old was not attempted: its breaker is open")
+}
+
+// gauge is the value of the gauge name for client_id clientID.
+func gauge(t *testing.T, reg *prometheus.Registry, name, clientID string) float64 {
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "client_id" && l.GetValue() == clientID {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
