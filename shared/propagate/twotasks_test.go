@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -176,4 +177,64 @@ func TestReplayAfterAFailedHandOff(t *testing.T) {
 
 	runNamed(t, js, cfg, "testjson", "app")
 	require.Eventually(t, func() bool { return calls.Load() == 1 }, 10*time.Second, 10*time.Millisecond, "delivered")
+}
+
+// TestNoDeadLetterForAnEndedDelivery: a task whose call fails for good
+// after another task of the same delivery has recorded it delivered
+// publishes no dead letter (a replay of it would be refused anyway), and
+// delivered stands.
+func TestNoDeadLetterForAnEndedDelivery(t *testing.T) {
+	called, proceed := make(chan struct{}), make(chan struct{})
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		close(called)
+		<-proceed
+		w.WriteHeader(http.StatusBadRequest)
+	}))
+	t.Cleanup(recv.Close)
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	cfg := config.Default()
+	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	e := &event.SessionEnded{LogoutID: "L-ended", SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
+		Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
+	record := func(st event.Status, attempts int) {
+		data, err := json.Marshal(event.Delivery{LogoutID: e.LogoutID, SID: e.SID, ClientID: "app", Channel: "testjson",
+			Status: st, Attempts: attempts, Time: time.Now().UTC()})
+		require.NoError(t, err)
+		_, err = js.Publish(t.Context(), event.DeliverySubject(e.LogoutID, "testjson", "app"), data)
+		require.NoError(t, err)
+	}
+	record(event.StatusRetrying, 1)
+	task, err := json.Marshal(propagate.Task{Kind: "testjson", ClientID: "app", Sub: "alice", Event: e, Attempts: 1, NotBefore: time.Now()})
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.WorkSubject("testjson", "app"), task)
+	require.NoError(t, err)
+
+	runNamed(t, js, cfg, "testjson", "app")
+	select {
+	case <-called:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the task made no call")
+	}
+	record(event.StatusDelivered, 2) // another task of the delivery
+	close(proceed)                   // this one's call fails for good
+
+	work, err := js.Stream(t.Context(), natsconn.StreamWork)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := work.Info(t.Context())
+		return err == nil && info.State.Msgs == 0
+	}, 10*time.Second, 10*time.Millisecond, "the task is done")
+	events, err := js.Stream(t.Context(), natsconn.StreamEvents)
+	require.NoError(t, err)
+	_, err = events.GetLastMsgForSubject(t.Context(), event.DeadLetterSubject("testjson", "app", e.LogoutID))
+	assert.ErrorIs(t, err, jetstream.ErrMsgNotFound, "no dead letter")
+	state, err := js.Stream(t.Context(), natsconn.StreamState)
+	require.NoError(t, err)
+	msg, err := state.GetLastMsgForSubject(t.Context(), event.DeliverySubject(e.LogoutID, "testjson", "app"))
+	require.NoError(t, err)
+	d, err := event.Decode[event.Delivery](msg.Data)
+	require.NoError(t, err)
+	assert.Equal(t, event.StatusDelivered, d.Status)
 }
