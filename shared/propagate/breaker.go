@@ -82,6 +82,21 @@ func (t *target) release() { <-t.slots }
 // backoff is the delay before attempt n+1 after n attempts: exponential,
 // with jitter, at least what the target asked for, at most r.Max.
 func (r RetryPolicy) backoff(attempts int, retryAfter time.Duration) time.Duration {
+	d := r.exponential(attempts) * (1 + r.Jitter*(2*rand.Float64()-1))
+	delay := min(time.Duration(d), r.Max)
+	if retryAfter > delay {
+		delay = min(retryAfter, r.Max)
+	}
+	return max(delay, time.Millisecond)
+}
+
+// minBackoff is the shortest delay backoff gives after n attempts.
+func (r RetryPolicy) minBackoff(attempts int) time.Duration {
+	return max(min(time.Duration(r.exponential(attempts)*(1-r.Jitter)), r.Max), time.Millisecond)
+}
+
+// exponential is backoff's delay before its jitter.
+func (r RetryPolicy) exponential(attempts int) float64 {
 	d := float64(r.Initial)
 	for i := 1; i < attempts; i++ {
 		d *= r.Multiplier
@@ -89,12 +104,7 @@ func (r RetryPolicy) backoff(attempts int, retryAfter time.Duration) time.Durati
 			break
 		}
 	}
-	d *= 1 + r.Jitter*(2*rand.Float64()-1)
-	delay := min(time.Duration(d), r.Max)
-	if retryAfter > delay {
-		delay = min(retryAfter, r.Max)
-	}
-	return max(delay, time.Millisecond)
+	return d
 }
 
 // deferDelay is how long a delivery parked behind an open breaker waits

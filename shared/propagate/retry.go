@@ -139,6 +139,15 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 		_ = msg.NakWithDelay(wait)
 		return
 	}
+	// A retry whose turn recorded it but did not get to answer JetStream
+	// (its replica died) comes back after AckWait: its backoff is known
+	// from its record only.
+	if last != nil && last.Status == event.StatusRetrying && attempts > task.Attempts {
+		if wait := time.Until(last.Time.Add(w.o.Retry.minBackoff(attempts))); wait > 0 {
+			_ = msg.NakWithDelay(wait)
+			return
+		}
+	}
 	// A delivery never attempted (a replay of an old logout) gets one
 	// attempt, unless its breaker is open: then it would wait behind it
 	// past the budget.

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/internal/syncbuf"
 	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/natstest"
 	"github.com/signoff/signoff/shared/propagate"
@@ -237,4 +240,50 @@ func TestNoDeadLetterForAnEndedDelivery(t *testing.T) {
 	d, err := event.Decode[event.Delivery](msg.Data)
 	require.NoError(t, err)
 	assert.Equal(t, event.StatusDelivered, d.Status)
+}
+
+// TestRetryAfterACrashKeepsItsBackoff: a turn that recorded retrying but
+// died before answering JetStream (its task comes back after AckWait,
+// still saying the previous attempt count) waits for the recorded
+// attempt's backoff instead of calling at once.
+func TestRetryAfterACrashKeepsItsBackoff(t *testing.T) {
+	var calls atomic.Int32
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		calls.Add(1)
+	}))
+	t.Cleanup(recv.Close)
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	cfg := config.Default()
+	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	e := &event.SessionEnded{LogoutID: "L-crash", SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
+		Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
+	// The dead turn's record: attempt 2 failed just now.
+	data, err := json.Marshal(event.Delivery{LogoutID: e.LogoutID, SID: e.SID, ClientID: "app", Channel: "testjson",
+		Status: event.StatusRetrying, Attempts: 2, LastError: "HTTP 503", Time: time.Now().UTC()})
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.DeliverySubject(e.LogoutID, "testjson", "app"), data)
+	require.NoError(t, err)
+	// Its task, as written after attempt 1: due already.
+	task, err := json.Marshal(propagate.Task{Kind: "testjson", ClientID: "app", Sub: "alice", Event: e, Attempts: 1, NotBefore: time.Now()})
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), event.WorkSubject("testjson", "app"), task)
+	require.NoError(t, err)
+
+	var logs syncbuf.Buffer
+	runWorker(t, propagate.Options{
+		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
+		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(), Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Retry: propagate.RetryPolicy{Initial: 10 * time.Second},
+	})
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `"worker running"`) }, 10*time.Second, 10*time.Millisecond)
+	cons, err := js.Consumer(t.Context(), natsconn.StreamWork, propagate.TasksConsumer("testjson", "app"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(t.Context())
+		return err == nil && info.Delivered.Consumer >= 1
+	}, 10*time.Second, 10*time.Millisecond, "the task has its turn")
+	assert.Never(t, func() bool { return calls.Load() > 0 }, 2*time.Second, 20*time.Millisecond,
+		"no call before the recorded attempt's backoff (16 s at least)")
 }
