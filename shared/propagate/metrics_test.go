@@ -234,8 +234,8 @@ func TestUnrecordedLogoutBacksOff(t *testing.T) {
 }
 
 // TestUnrecordedRetryBacksOff: a retry whose progress record is refused
-// comes back after growing delays (the turns of its task), not at the
-// pace of a first retry for ever.
+// comes back after growing delays (as long as since its due time), not at
+// the pace of a first retry for ever.
 func TestUnrecordedRetryBacksOff(t *testing.T) {
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -282,10 +282,10 @@ func TestUnrecordedRetryBacksOff(t *testing.T) {
 		}
 		return out
 	}
-	require.Eventually(t, func() bool { return len(delays()) >= 3 }, 20*time.Second, 20*time.Millisecond,
-		"the task comes back three times")
+	require.Eventually(t, func() bool { return len(delays()) >= 4 }, 20*time.Second, 20*time.Millisecond,
+		"the task comes back four times")
 	d := delays()
-	for i := 1; i < 3; i++ {
+	for i := 2; i < 4; i++ {
 		assert.Greater(t, float64(d[i]), 1.3*float64(d[i-1]), "each delay grows: %v", d)
 	}
 }

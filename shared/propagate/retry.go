@@ -142,8 +142,10 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 	// A retry whose turn recorded it but did not get to answer JetStream
 	// (its replica died) comes back after AckWait: its backoff is known
 	// from its record only.
+	// (Bounded by the backoff itself: the record's time is another
+	// replica's clock.)
 	if last != nil && last.Status == event.StatusRetrying && attempts > task.Attempts {
-		if wait := time.Until(last.Time.Add(w.o.Retry.minBackoff(attempts))); wait > 0 {
+		if wait := min(time.Until(last.Time.Add(w.o.Retry.minBackoff(attempts))), w.o.Retry.minBackoff(attempts)); wait > 0 {
 			_ = msg.NakWithDelay(wait)
 			return
 		}
@@ -183,13 +185,17 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 		delay := w.o.Retry.backoff(n, retryAfterOf(err))
 		if rerr := w.ledger.recordAfter(ctx, seq, e, task.ClientID, event.StatusRetrying, n, err.Error()); rerr != nil {
 			// This attempt is not in the ledger, so the next turn makes
-			// attempt n again: back off by the task's turns instead, so
-			// that a state stream that refuses records does not have the
-			// client called at the pace of a first retry.
+			// attempt n again: wait at least as long as since the last
+			// progress stored (or the task's due time), which doubles
+			// the pace at each refused record, so that a state stream
+			// that refuses records does not have the client called at
+			// the pace of a first retry.
 			logger.Warn("recording retry", "err", rerr)
-			if md, merr := msg.Metadata(); merr == nil {
-				delay = w.o.Retry.backoff(max(n, int(md.NumDelivered)), retryAfterOf(err))
+			since := task.NotBefore
+			if last != nil {
+				since = last.Time
 			}
+			delay = min(max(delay, time.Since(since)), w.o.Retry.Max)
 		}
 		logger.Info("delivery failed, will retry", "attempts", n, "err", err, "retry_in", delay.Round(time.Millisecond))
 		_ = msg.NakWithDelay(delay)

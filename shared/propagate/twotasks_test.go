@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -188,9 +189,10 @@ func TestReplayAfterAFailedHandOff(t *testing.T) {
 // delivered stands.
 func TestNoDeadLetterForAnEndedDelivery(t *testing.T) {
 	called, proceed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
-		close(called)
+		once.Do(func() { close(called) })
 		<-proceed
 		w.WriteHeader(http.StatusBadRequest)
 	}))

@@ -267,14 +267,18 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg, every time.
 	if err := errors.Join(errs...); err != nil {
 		if errors.Is(err, errStopping) {
 			logger.Info("logout handed back to JetStream: the worker stops", counts...)
-			_ = msg.Nak() // for another replica, at once
+			// Not at once: until its consumer is unsubscribed, this
+			// replica could be given it again.
+			_ = msg.NakWithDelay(time.Second)
 			return
 		}
 		// What was delivered but not recorded is delivered again when the
 		// event comes back: back off as for a retry, so that a state
 		// stream that keeps refusing records does not have the clients
-		// called every second.
-		delay := w.o.Retry.backoff(n, 0)
+		// called every second; at most AckWait, since a logout waiting
+		// here takes one of the consumer's pending places from the next
+		// ones.
+		delay := min(w.o.Retry.backoff(n, 0), w.o.AckWait)
 		logger.Warn("logout not fully recorded, it will be redelivered", append(counts, "err", err, "retry_in", delay)...)
 		_ = msg.NakWithDelay(delay)
 		return
