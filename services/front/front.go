@@ -207,9 +207,8 @@ func (f *Front) Handler() http.Handler { return f.handler }
 func (f *Front) Index() *index.Index { return f.index }
 
 // Alive reports whether the front can still serve: false once its NATS
-// connection has closed for good (nats.go gives up on repeated
-// authentication errors), which a restart cures and waiting does not.
-func (f *Front) Alive() bool { return f.nats.NC == nil || !f.nats.NC.IsClosed() }
+// connection has closed for good (natsconn.Conn.Closed).
+func (f *Front) Alive() bool { return !f.nats.Closed() }
 
 // Ready reports whether the index is built and NATS connected.
 func (f *Front) Ready() bool {

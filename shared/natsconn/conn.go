@@ -176,6 +176,11 @@ func StartEmbedded(ctx context.Context, cfg config.NATS, logger *slog.Logger) (*
 // Connected reports whether the connection is up.
 func (c *Conn) Connected() bool { return c.NC != nil && c.NC.IsConnected() }
 
+// Closed reports whether the connection has closed for good: nats.go gives
+// up after repeated authentication errors, and a restart cures that (an
+// outage does not close it: it reconnects without end).
+func (c *Conn) Closed() bool { return c.NC != nil && c.NC.IsClosed() }
+
 // Close drains the connection, then shuts the embedded server down. It is
 // the last step of a graceful shutdown: consumers are drained before.
 func (c *Conn) Close(ctx context.Context) {

@@ -113,15 +113,9 @@ func (l *ledger) lastInBatches(ctx context.Context, logoutID, clientID string, d
 	return nil, nil
 }
 
-// record stores one delivery's progress.
+// record stores one delivery's progress and returns the record's stream
+// sequence.
 func (l *ledger) record(ctx context.Context, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string,
-	opts ...jetstream.PublishOpt) error {
-	_, err := l.recordSeq(ctx, e, clientID, st, attempts, lastErr, opts...)
-	return err
-}
-
-// recordSeq is record, returning the record's stream sequence.
-func (l *ledger) recordSeq(ctx context.Context, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string,
 	opts ...jetstream.PublishOpt) (uint64, error) {
 	d := event.Delivery{
 		LogoutID: e.LogoutID, SID: e.SID, ClientID: clientID, Channel: l.kind,
@@ -148,14 +142,8 @@ var errChanged = errors.New("propagate: the delivery's progress changed meanwhil
 // can be alive at once (a redelivered event hands its task off again, and
 // JetStream's duplicate window has passed): neither then writes over a
 // status it has not seen, such as retrying over delivered.
-func (l *ledger) recordAfter(ctx context.Context, after uint64, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string) error {
-	_, err := l.recordAfterSeq(ctx, after, e, clientID, st, attempts, lastErr)
-	return err
-}
-
-// recordAfterSeq is recordAfter, returning the record's stream sequence.
-func (l *ledger) recordAfterSeq(ctx context.Context, after uint64, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string) (uint64, error) {
-	seq, err := l.recordSeq(ctx, e, clientID, st, attempts, lastErr, jetstream.WithExpectLastSequencePerSubject(after))
+func (l *ledger) recordAfter(ctx context.Context, after uint64, e *event.SessionEnded, clientID string, st event.Status, attempts int, lastErr string) (uint64, error) {
+	seq, err := l.record(ctx, e, clientID, st, attempts, lastErr, jetstream.WithExpectLastSequencePerSubject(after))
 	if wrongLastSequence(err) {
 		return 0, fmt.Errorf("recording delivery %s: %w", st, errChanged)
 	}

@@ -68,7 +68,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, kind, clientID, logoutI
 		return nil, fmt.Errorf("%w: it is %s", ErrNotFailed, last.Status)
 	}
 	// Progress first, then the task: the worker may finish it at once.
-	pending, err := l.recordAfterSeq(ctx, after, task.Event, clientID, event.StatusPending, 0, replayNote)
+	pending, err := l.recordAfter(ctx, after, task.Event, clientID, event.StatusPending, 0, replayNote)
 	if errors.Is(err, errChanged) {
 		return nil, fmt.Errorf("%w: its progress changed meanwhile", ErrNotFailed)
 	}
@@ -79,7 +79,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, kind, clientID, logoutI
 		// No task: the delivery is failed again, so that it can be
 		// replayed again. (Had the task been stored after all, the worker
 		// finds the delivery final and drops it.)
-		restore := l.recordAfter(ctx, pending, task.Event, clientID, event.StatusFailed, dl.Attempts, dl.LastError)
+		_, restore := l.recordAfter(ctx, pending, task.Event, clientID, event.StatusFailed, dl.Attempts, dl.LastError)
 		return nil, errors.Join(err, restore)
 	}
 	return &task, nil

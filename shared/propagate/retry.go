@@ -141,11 +141,11 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 	}
 	// A retry whose turn recorded it but did not get to answer JetStream
 	// (its replica died) comes back after AckWait: its backoff is known
-	// from its record only.
-	// (Bounded by the backoff itself: the record's time is another
-	// replica's clock.)
+	// from its record only, whose time is another replica's clock, so the
+	// wait is bounded by the backoff itself.
 	if last != nil && last.Status == event.StatusRetrying && attempts > task.Attempts {
-		if wait := min(time.Until(last.Time.Add(w.o.Retry.minBackoff(attempts))), w.o.Retry.minBackoff(attempts)); wait > 0 {
+		backoff := w.o.Retry.minBackoff(attempts)
+		if wait := min(time.Until(last.Time.Add(backoff)), backoff); wait > 0 {
 			_ = msg.NakWithDelay(wait)
 			return
 		}
@@ -183,7 +183,7 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 		w.finish(msg, w.fail(ctx, seq, &task, n, err, logger), logger)
 	default:
 		delay := w.o.Retry.backoff(n, retryAfterOf(err))
-		if rerr := w.ledger.recordAfter(ctx, seq, e, task.ClientID, event.StatusRetrying, n, err.Error()); rerr != nil {
+		if _, rerr := w.ledger.recordAfter(ctx, seq, e, task.ClientID, event.StatusRetrying, n, err.Error()); rerr != nil {
 			// This attempt is not in the ledger, so the next turn makes
 			// attempt n again: wait at least as long as since the last
 			// progress stored (or the task's due time), which doubles
@@ -235,7 +235,7 @@ func (w *worker) acquire(t *target) bool {
 func (w *worker) deferTask(ctx context.Context, msg jetstream.Msg, task *Task, last *event.Delivery, seq uint64, attempts int, logger *slog.Logger) {
 	if last == nil || last.Status != event.StatusDeferred {
 		logger.Info("delivery deferred: circuit breaker open")
-		if err := w.ledger.recordAfter(ctx, seq, task.Event, task.ClientID, event.StatusDeferred, attempts, errBreakerOpen.Error()); err != nil {
+		if _, err := w.ledger.recordAfter(ctx, seq, task.Event, task.ClientID, event.StatusDeferred, attempts, errBreakerOpen.Error()); err != nil {
 			logger.Warn("recording deferral", "err", err)
 		}
 	}
@@ -249,7 +249,7 @@ func (w *worker) deferTask(ctx context.Context, msg jetstream.Msg, task *Task, l
 // (pending, retrying, deferred) gives way to this one.
 func (w *worker) recordFinal(ctx context.Context, after uint64, task *Task, st event.Status, attempts int, lastErr string) error {
 	for range 3 {
-		err := w.ledger.recordAfter(ctx, after, task.Event, task.ClientID, st, attempts, lastErr)
+		_, err := w.ledger.recordAfter(ctx, after, task.Event, task.ClientID, st, attempts, lastErr)
 		if !errors.Is(err, errChanged) {
 			return err
 		}

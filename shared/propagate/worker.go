@@ -376,7 +376,7 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 // first: once the task exists, the retry stage may record a later status
 // at any moment, and an earlier one must not overwrite it.
 func (w *worker) park(ctx context.Context, task *Task, st event.Status, logger *slog.Logger) error {
-	if err := w.ledger.record(ctx, task.Event, task.ClientID, st, task.Attempts, task.LastError); err != nil {
+	if _, err := w.ledger.record(ctx, task.Event, task.ClientID, st, task.Attempts, task.LastError); err != nil {
 		return err
 	}
 	logger.Info("delivery parked", "status", st, "attempts", task.Attempts)

@@ -72,7 +72,7 @@ func opsHandler(reg *prometheus.Registry, conn *natsconn.Conn, ready func() bool
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if conn.NC != nil && conn.NC.IsClosed() {
+		if conn.Closed() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = io.WriteString(w, "nats connection closed\n")
 			return
