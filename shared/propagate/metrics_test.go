@@ -1,7 +1,6 @@
 package propagate_test
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,10 +18,14 @@ import (
 	"github.com/signoff/signoff/shared/event"
 	"github.com/signoff/signoff/shared/internal/syncbuf"
 	"github.com/signoff/signoff/shared/natsconn"
-	"github.com/signoff/signoff/shared/natstest"
 	"github.com/signoff/signoff/shared/propagate"
 	"github.com/signoff/signoff/shared/propagate/propagatetest"
 )
+
+// deadLetters is signoff_dead_letters_total of one client.
+func deadLetters(t *testing.T, reg *prometheus.Registry, clientID string) float64 {
+	return propagatetest.Metric(t, reg, "signoff_dead_letters_total", map[string]string{"client_id": clientID})
+}
 
 // TestMetricsCountWrittenOutcomes: an outcome whose progress record could
 // not be written is not counted; the event comes back, the delivery is
@@ -40,60 +43,30 @@ func TestMetricsCountWrittenOutcomes(t *testing.T) {
 		calls.Add(1)
 	}))
 	t.Cleanup(recv.Close)
-	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
-	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}, {ClientID: "bad", WebhookURI: recv.URL + "/bad"}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
-	// The state stream stops taking progress batches: no stream listens on
-	// their subjects.
-	state, err := js.Stream(t.Context(), natsconn.StreamState)
-	require.NoError(t, err)
-	full := state.CachedInfo().Config
-	narrow := full
-	narrow.Subjects = []string{event.DeliveryPrefix + ">", event.ParticipationPrefix + ">"}
-	_, err = js.UpdateStream(t.Context(), narrow)
-	require.NoError(t, err)
+	js, cfg := appStreams(t, recv.URL, func(c *config.Config) {
+		c.Clients = append(c.Clients, config.Client{ClientID: "bad", WebhookURI: recv.URL + "/bad"})
+	})
+	full := keepState(t, js, event.DeliveryPrefix+">", event.ParticipationPrefix+">") // no batches
 
 	var logs syncbuf.Buffer
 	reg := prometheus.NewRegistry()
-	runWorker(t, propagate.Options{
-		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
-		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(), Metrics: reg,
-		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-	})
+	o := testjson(js, cfg)
+	o.Metrics, o.Logger = reg, slog.New(slog.NewJSONHandler(&logs, nil))
+	runWorker(t, o)
 
 	publishTo(t, js, "L-unwritten", "app", "bad")
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "logout not fully recorded") },
 		10*time.Second, 10*time.Millisecond, "the batch is refused")
 	assert.Zero(t, propagatetest.Deliveries(t, reg, "testjson", "app", event.StatusDelivered), "not written, not counted")
 
-	_, err = js.UpdateStream(t.Context(), full)
+	_, err := js.UpdateStream(t.Context(), full)
 	require.NoError(t, err)
 	propagatetest.WaitStatus(t, reg, "testjson", "app", event.StatusDelivered, 1)
 	assert.GreaterOrEqual(t, calls.Load(), int32(2), "delivered again when the event came back")
 	propagatetest.WaitStatus(t, reg, "testjson", "bad", event.StatusFailed, 1)
 	time.Sleep(200 * time.Millisecond)
 	assert.Equal(t, 1.0, propagatetest.Deliveries(t, reg, "testjson", "app", event.StatusDelivered))
-	assert.Equal(t, 1.0, counter(t, reg, "signoff_dead_letters_total", "bad"))
-}
-
-// counter is the value of the counter name for client_id clientID.
-func counter(t *testing.T, reg *prometheus.Registry, name, clientID string) float64 {
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "client_id" && l.GetValue() == clientID {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	assert.Equal(t, 1.0, deadLetters(t, reg, "bad"))
 }
 
 // TestRetryAgeFitsTheStreams: with nats.event_retention shorter than the
@@ -101,31 +74,20 @@ func counter(t *testing.T, reg *prometheus.Registry, name, clientID string) floa
 // before JetStream removes its task (it used to vanish, retrying for ever
 // in the ledger); the worker says it shortened the budget.
 func TestRetryAgeFitsTheStreams(t *testing.T) {
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(recv.Close)
-	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
-	cfg := config.Default()
-	cfg.NATS.EventRetention = 4 * time.Second
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	recv, _ := receiver(t, http.StatusServiceUnavailable)
+	js, cfg := appStreams(t, recv.URL, func(c *config.Config) { c.NATS.EventRetention = 4 * time.Second })
 
 	var logs syncbuf.Buffer
 	reg := prometheus.NewRegistry()
-	runWorker(t, propagate.Options{
-		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
-		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(), Metrics: reg,
-		Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
-		AckWait: time.Second,
-		Retry:   propagate.RetryPolicy{Initial: 100 * time.Millisecond, Max: 200 * time.Millisecond, MaxAttempts: 1000},
-		Breaker: propagate.BreakerPolicy{Failures: 1000, OpenFor: 200 * time.Millisecond},
-	})
+	o := testjson(js, cfg)
+	o.Metrics, o.Logger, o.AckWait = reg, slog.New(slog.NewJSONHandler(&logs, nil)), time.Second
+	o.Retry = propagate.RetryPolicy{Initial: 100 * time.Millisecond, Max: 200 * time.Millisecond, MaxAttempts: 1000}
+	o.Breaker = propagate.BreakerPolicy{Failures: 1000, OpenFor: 200 * time.Millisecond}
+	runWorker(t, o)
 
 	publishTo(t, js, "L-age", "app")
 	propagatetest.WaitStatus(t, reg, "testjson", "app", event.StatusFailed, 1)
-	assert.Equal(t, 1.0, counter(t, reg, "signoff_dead_letters_total", "app"))
+	assert.Equal(t, 1.0, deadLetters(t, reg, "app"))
 	assert.Contains(t, logs.String(), "retry age budget shortened")
 }
 
@@ -156,16 +118,13 @@ func TestStopStartsNoCall(t *testing.T) {
 			close(release)
 		}
 	})
-	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
-	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "a", WebhookURI: recv.URL + "/a"}, {ClientID: "b", WebhookURI: recv.URL + "/b"}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
-	var logs syncbuf.Buffer
-	stop := runWorker(t, propagate.Options{
-		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
-		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(),
-		Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Concurrency: 1, Timeout: 30 * time.Second,
+	js, cfg := appStreams(t, "", func(c *config.Config) {
+		c.Clients = []config.Client{{ClientID: "a", WebhookURI: recv.URL + "/a"}, {ClientID: "b", WebhookURI: recv.URL + "/b"}}
 	})
+	var logs syncbuf.Buffer
+	o := testjson(js, cfg)
+	o.Logger, o.Concurrency, o.Timeout = slog.New(slog.NewJSONHandler(&logs, nil)), 1, 30*time.Second
+	stop := runWorker(t, o)
 	publishTo(t, js, "L-a", "a")
 	require.Eventually(t, func() bool { return aCalls.Load() == 1 }, 10*time.Second, 10*time.Millisecond, "a's call holds the one slot")
 	publishTo(t, js, "L-b", "b")
@@ -188,106 +147,41 @@ func TestStopStartsNoCall(t *testing.T) {
 // keeps refusing comes back after growing delays, as a retry does, not
 // every second (each time, its clients are called again).
 func TestUnrecordedLogoutBacksOff(t *testing.T) {
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-	}))
-	t.Cleanup(recv.Close)
-	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
-	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
-	state, err := js.Stream(t.Context(), natsconn.StreamState)
-	require.NoError(t, err)
-	narrow := state.CachedInfo().Config
-	narrow.Subjects = []string{event.DeliveryPrefix + ">", event.ParticipationPrefix + ">"} // no batches
-	_, err = js.UpdateStream(t.Context(), narrow)
-	require.NoError(t, err)
+	recv, _ := receiver(t, 0)
+	js, cfg := appStreams(t, recv.URL)
+	keepState(t, js, event.DeliveryPrefix+">", event.ParticipationPrefix+">") // no batches
 
 	var logs syncbuf.Buffer
-	runWorker(t, propagate.Options{
-		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
-		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(),
-		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-		Retry:  propagate.RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Minute},
-	})
+	o := testjson(js, cfg)
+	o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	o.Retry = propagate.RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Minute}
+	runWorker(t, o)
 	publishTo(t, js, "L-unrecorded", "app")
 
-	delays := func() []time.Duration {
-		var out []time.Duration
-		for line := range strings.Lines(logs.String()) {
-			var rec struct {
-				Msg     string `json:"msg"`
-				RetryIn int64  `json:"retry_in"`
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "logout not fully recorded, it will be redelivered" {
-				out = append(out, time.Duration(rec.RetryIn))
-			}
-		}
-		return out
-	}
-	require.Eventually(t, func() bool { return len(delays()) >= 3 }, 20*time.Second, 20*time.Millisecond,
-		"the logout comes back three times")
-	d := delays()
-	for i := 1; i < 3; i++ {
-		assert.Greater(t, float64(d[i]), 1.3*float64(d[i-1]), "each delay grows: %v", d)
-	}
+	waitGrowingDelays(t, &logs, "logout not fully recorded, it will be redelivered", 3, 1)
 }
 
 // TestUnrecordedRetryBacksOff: a retry whose progress record is refused
 // comes back after growing delays (as long as since its due time), not at
 // the pace of a first retry for ever.
 func TestUnrecordedRetryBacksOff(t *testing.T) {
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(recv.Close)
-	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
-	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
-	state, err := js.Stream(t.Context(), natsconn.StreamState)
-	require.NoError(t, err)
-	narrow := state.CachedInfo().Config
-	narrow.Subjects = []string{event.BatchPrefix + ">", event.ParticipationPrefix + ">"} // no delivery records
-	_, err = js.UpdateStream(t.Context(), narrow)
-	require.NoError(t, err)
+	recv, _ := receiver(t, http.StatusServiceUnavailable)
+	js, cfg := appStreams(t, recv.URL)
+	keepState(t, js, event.BatchPrefix+">", event.ParticipationPrefix+">") // no delivery records
 	// A delivery waiting for its first attempt in the retry stage (its
 	// first stage found the client busy).
-	e := &event.SessionEnded{LogoutID: "L-retry", SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
-		Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
-	task, err := json.Marshal(propagate.Task{Kind: "testjson", ClientID: "app", Sub: "alice", Event: e, NotBefore: time.Now()})
-	require.NoError(t, err)
-	_, err = js.Publish(t.Context(), event.WorkSubject("testjson", "app"), task)
-	require.NoError(t, err)
+	publishJSON(t, js, event.WorkSubject("testjson", "app"), appTask(appLogout("L-retry", time.Now()), 0))
 
 	var logs syncbuf.Buffer
-	runWorker(t, propagate.Options{
-		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
-		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(),
-		Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
-		Retry:   propagate.RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Minute, MaxAttempts: 1000},
-		Breaker: propagate.BreakerPolicy{Failures: 1000},
-	})
-	delays := func() []time.Duration {
-		var out []time.Duration
-		for line := range strings.Lines(logs.String()) {
-			var rec struct {
-				Msg     string `json:"msg"`
-				RetryIn int64  `json:"retry_in"`
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "delivery failed, will retry" {
-				out = append(out, time.Duration(rec.RetryIn))
-			}
-		}
-		return out
-	}
-	require.Eventually(t, func() bool { return len(delays()) >= 4 }, 20*time.Second, 20*time.Millisecond,
-		"the task comes back four times")
-	d := delays()
-	for i := 2; i < 4; i++ {
-		assert.Greater(t, float64(d[i]), 1.3*float64(d[i-1]), "each delay grows: %v", d)
-	}
+	o := testjson(js, cfg)
+	o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	o.Retry = propagate.RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Minute, MaxAttempts: 1000}
+	o.Breaker = propagate.BreakerPolicy{Failures: 1000}
+	runWorker(t, o)
+
+	// The first two turns wait a first retry's backoff; from the third,
+	// as long as since the task was due.
+	waitGrowingDelays(t, &logs, "delivery failed, will retry", 4, 2)
 }
 
 // TestNeverAttemptedFailsOnAge: a delivery that has had no attempt (it
@@ -295,55 +189,23 @@ func TestUnrecordedRetryBacksOff(t *testing.T) {
 // whose logout is older than the age budget fails, dead-lettered, when its
 // breaker is open, instead of waiting behind the breaker for ever.
 func TestNeverAttemptedFailsOnAge(t *testing.T) {
-	var calls atomic.Int32
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		calls.Add(1)
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(recv.Close)
-	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
-	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	recv, calls := receiver(t, http.StatusServiceUnavailable)
+	js, cfg := appStreams(t, recv.URL)
 	reg := prometheus.NewRegistry()
-	runWorker(t, propagate.Options{
-		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
-		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(), Metrics: reg,
-		Retry:   propagate.RetryPolicy{Initial: time.Minute, MaxAge: time.Hour},
-		Breaker: propagate.BreakerPolicy{Failures: 1, OpenFor: time.Minute},
-	})
+	o := testjson(js, cfg)
+	o.Metrics = reg
+	o.Retry = propagate.RetryPolicy{Initial: time.Minute, MaxAge: time.Hour}
+	o.Breaker = propagate.BreakerPolicy{Failures: 1, OpenFor: time.Minute}
+	runWorker(t, o)
 	publishTo(t, js, "L-opens", "app") // fails: the breaker opens
-	require.Eventually(t, func() bool { return gauge(t, reg, "signoff_breaker_state", "app") == 2 }, 10*time.Second, 10*time.Millisecond,
-		"the breaker is open")
+	require.Eventually(t, func() bool {
+		return propagatetest.Metric(t, reg, "signoff_breaker_state", map[string]string{"client_id": "app"}) == 2
+	}, 10*time.Second, 10*time.Millisecond, "the breaker is open")
 
-	old := &event.SessionEnded{LogoutID: "L-old", SID: "sid-old", Sub: "alice", Iss: "https://idp.example.com",
-		Reason: event.ReasonEndSession, Time: time.Now().Add(-2 * time.Hour).UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
-	task, err := json.Marshal(propagate.Task{Kind: "testjson", ClientID: "app", Sub: "alice", Event: old, NotBefore: time.Now()})
-	require.NoError(t, err)
-	_, err = js.Publish(t.Context(), event.WorkSubject("testjson", "app"), task)
-	require.NoError(t, err)
+	old := appLogout("L-old", time.Now().Add(-2*time.Hour))
+	publishJSON(t, js, event.WorkSubject("testjson", "app"), appTask(old, 0))
 
 	propagatetest.WaitStatus(t, reg, "testjson", "app", event.StatusFailed, 1)
-	assert.Equal(t, 1.0, counter(t, reg, "signoff_dead_letters_total", "app"))
+	assert.Equal(t, 1.0, deadLetters(t, reg, "app"))
 	assert.Equal(t, int32(1), calls.Load(), "L-old was not attempted: its breaker is open")
-}
-
-// gauge is the value of the gauge name for client_id clientID.
-func gauge(t *testing.T, reg *prometheus.Registry, name, clientID string) float64 {
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "client_id" && l.GetValue() == clientID {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return -1
 }

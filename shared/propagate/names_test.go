@@ -3,10 +3,8 @@ package propagate_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +19,6 @@ import (
 	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/natstest"
 	"github.com/signoff/signoff/shared/propagate"
-	"github.com/signoff/signoff/shared/propagate/propagatetest"
 )
 
 func TestTasksConsumerNames(t *testing.T) {
@@ -66,10 +63,7 @@ func TestRetriesOfKindsWhoseNamesOverlap(t *testing.T) {
 // them).
 func TestRetriesKeepAnOlderConsumer(t *testing.T) {
 	recv := newFlakyReceiver(t)
-	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
-	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL + "/app"}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	js, cfg := appStreams(t, recv.URL+"/app")
 	_, err := js.CreateConsumer(t.Context(), natsconn.StreamWork, jetstream.ConsumerConfig{
 		Durable: "retry-slack-notify-app", FilterSubject: event.WorkSubject("slack-notify", "app"),
 		AckPolicy: jetstream.AckExplicitPolicy,
@@ -114,50 +108,6 @@ func (r *flakyReceiver) waitCalls(t *testing.T, want map[string]int) {
 	}, 20*time.Second, 20*time.Millisecond, "each delivery retried once after its 503")
 }
 
-// runNamed runs a worker of kind for the clients wants until the test ends.
-func runNamed(t *testing.T, js jetstream.JetStream, cfg *config.Config, kind string, wants ...string) {
-	runWorker(t, propagate.Options{
-		Kind: kind, Wants: func(c *config.Client) bool { return slices.Contains(wants, c.ClientID) },
-		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(),
-		Retry: propagate.RetryPolicy{Initial: 50 * time.Millisecond},
-	})
-}
-
-// runWorker runs a worker with o (its logs discarded unless o.Logger is
-// set) until the test ends; stop stops it sooner. Either way, a worker
-// that does not return within 20 s fails the test.
-func runWorker(t *testing.T, o propagate.Options) (stop func()) {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- propagate.Run(ctx, o) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				assert.NoError(t, err)
-			case <-time.After(20 * time.Second):
-				t.Error("the worker did not stop")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-func publishTo(t *testing.T, js jetstream.JetStream, logoutID string, clientIDs ...string) {
-	e := event.SessionEnded{LogoutID: logoutID, SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
-		Reason: event.ReasonEndSession, Time: time.Now().UTC()}
-	for _, id := range clientIDs {
-		e.Clients = append(e.Clients, event.Participant{ClientID: id, Sub: "alice"})
-	}
-	propagatetest.Publish(t, js, &e)
-}
-
 // workFilters are the filter subjects of the consumers of SIGNOFF_WORK.
 func workFilters(t *testing.T, js jetstream.JetStream) []string {
 	st, err := js.Stream(t.Context(), natsconn.StreamWork)
@@ -174,15 +124,8 @@ func workFilters(t *testing.T, js jetstream.JetStream) []string {
 // TestStopWhileStarting: a worker whose context ends while it starts (a
 // SIGTERM during start-up) returns nil, as a stop, not a failure.
 func TestStopWhileStarting(t *testing.T) {
-	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
-	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: "http://127.0.0.1:9/hook"}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	js, cfg := appStreams(t, "http://127.0.0.1:9/hook")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err := propagate.Run(ctx, propagate.Options{
-		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
-		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(),
-	})
-	assert.NoError(t, err)
+	assert.NoError(t, propagate.Run(ctx, testjson(js, cfg)))
 }

@@ -2,7 +2,6 @@ package propagate_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -38,15 +37,13 @@ func TestTwoTasksOfOneDelivery(t *testing.T) {
 	cfg := config.Default()
 	cfg.Clients = []config.Client{{ClientID: "app"}, {ClientID: "b"}}
 	for _, sc := range natsconn.Streams(cfg) {
-		switch sc.Name {
-		case natsconn.StreamWork:
+		if sc.Name == natsconn.StreamWork {
 			sc.Duplicates = time.Second
-		case natsconn.StreamState: // no batches for now
-			sc.Subjects = []string{event.DeliveryPrefix + ">", event.ParticipationPrefix + ">"}
 		}
 		_, err := js.CreateStream(t.Context(), sc)
 		require.NoError(t, err)
 	}
+	full := keepState(t, js, event.DeliveryPrefix+">", event.ParticipationPrefix+">") // no batches for now
 	var appCalls, appOK, inFlight, overlap atomic.Int32
 	third := make(chan struct{})
 	runWorker(t, propagate.Options{
@@ -87,20 +84,12 @@ func TestTwoTasksOfOneDelivery(t *testing.T) {
 		info, err := work.Info(t.Context())
 		return err == nil && info.State.LastSeq >= 2
 	}, 20*time.Second, 20*time.Millisecond, "the delivery is handed off twice: two tasks")
-	st, err := js.Stream(t.Context(), natsconn.StreamState)
-	require.NoError(t, err)
-	_, err = js.UpdateStream(t.Context(), natsconn.Streams(cfg)[1])
+	_, err = js.UpdateStream(t.Context(), full)
 	require.NoError(t, err, "batches are taken again")
-	require.Equal(t, natsconn.StreamState, st.CachedInfo().Config.Name)
 
-	require.Eventually(t, func() bool {
-		info, err := work.Info(t.Context())
-		return err == nil && info.State.Msgs == 0 && appOK.Load() >= 1
-	}, 30*time.Second, 20*time.Millisecond, "both tasks are done")
-	msg, err := st.GetLastMsgForSubject(t.Context(), event.DeliverySubject("L-two", "rk", "app"))
-	require.NoError(t, err)
-	d, err := event.Decode[event.Delivery](msg.Data)
-	require.NoError(t, err)
+	require.Eventually(t, func() bool { return appOK.Load() >= 1 }, 30*time.Second, 20*time.Millisecond, "delivered")
+	waitNoTasks(t, js)
+	d := lastRecord(t, js, "L-two", "rk", "app")
 	t.Logf("app: %d calls, %d successful; last record %s/%d", appCalls.Load(), appOK.Load(), d.Status, d.Attempts)
 	assert.Equal(t, event.StatusDelivered, d.Status, "nothing is recorded over delivered")
 	assert.Equal(t, int32(1), appOK.Load(), "the other task finds it delivered and calls no more")
@@ -113,36 +102,15 @@ func TestTwoTasksOfOneDelivery(t *testing.T) {
 // first attempt (a batch entry). The task finds that entry and is done:
 // the client is not called a second time.
 func TestParkedTaskOfADeliveredClient(t *testing.T) {
-	var calls atomic.Int32
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		calls.Add(1)
-	}))
-	t.Cleanup(recv.Close)
-	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
-	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
-
-	e := &event.SessionEnded{LogoutID: "L-parked", SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
-		Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
-	batch, err := json.Marshal(event.DeliveryBatch{LogoutID: e.LogoutID, SID: e.SID, Channel: "testjson", Time: time.Now().UTC(),
-		Deliveries: []event.BatchDelivery{{ClientID: "app", Status: event.StatusDelivered, Attempts: 1}}})
-	require.NoError(t, err)
-	_, err = js.Publish(t.Context(), event.BatchSubject(e.LogoutID, "testjson", 2), batch)
-	require.NoError(t, err)
-	task, err := json.Marshal(propagate.Task{Kind: "testjson", ClientID: "app", Sub: "alice", Event: e, NotBefore: time.Now()})
-	require.NoError(t, err)
-	_, err = js.Publish(t.Context(), event.WorkSubject("testjson", "app"), task)
-	require.NoError(t, err)
+	recv, calls := receiver(t, 0)
+	js, cfg := appStreams(t, recv.URL)
+	e := appLogout("L-parked", time.Now())
+	publishJSON(t, js, event.BatchSubject(e.LogoutID, "testjson", 2), event.DeliveryBatch{LogoutID: e.LogoutID, SID: e.SID,
+		Channel: "testjson", Time: time.Now().UTC(), Deliveries: []event.BatchDelivery{{ClientID: "app", Status: event.StatusDelivered, Attempts: 1}}})
+	publishJSON(t, js, event.WorkSubject("testjson", "app"), appTask(e, 0))
 
 	runNamed(t, js, cfg, "testjson", "app")
-	work, err := js.Stream(t.Context(), natsconn.StreamWork)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		info, err := work.Info(t.Context())
-		return err == nil && info.State.Msgs == 0
-	}, 10*time.Second, 10*time.Millisecond, "the task is done")
+	waitNoTasks(t, js)
 	assert.Zero(t, calls.Load(), "delivered already: no second call")
 }
 
@@ -152,26 +120,15 @@ func TestParkedTaskOfADeliveredClient(t *testing.T) {
 // be refused for ever as not failed. A replay that did hand off is not
 // repeated.
 func TestReplayAfterAFailedHandOff(t *testing.T) {
-	var calls atomic.Int32
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		calls.Add(1)
-	}))
-	t.Cleanup(recv.Close)
-	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
-	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
-	e := &event.SessionEnded{LogoutID: "L-replay", SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
-		Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
-	dl, err := json.Marshal(propagate.DeadLetter{Task: propagate.Task{Kind: "testjson", ClientID: "app", Sub: "alice", Event: e,
-		Attempts: 1, LastError: "HTTP 400"}, FailedAt: time.Now().UTC()})
-	require.NoError(t, err)
-	_, err = js.Publish(t.Context(), event.DeadLetterSubject("testjson", "app", e.LogoutID), dl)
-	require.NoError(t, err)
+	recv, calls := receiver(t, 0)
+	js, cfg := appStreams(t, recv.URL)
+	e := appLogout("L-replay", time.Now())
+	failed := appTask(e, 1)
+	failed.LastError = "HTTP 400"
+	publishJSON(t, js, event.DeadLetterSubject("testjson", "app", e.LogoutID), propagate.DeadLetter{Task: failed, FailedAt: time.Now().UTC()})
 
 	require.NoError(t, js.DeleteStream(t.Context(), natsconn.StreamWork))
-	_, err = propagate.Replay(t.Context(), js, "testjson", "app", e.LogoutID)
+	_, err := propagate.Replay(t.Context(), js, "testjson", "app", e.LogoutID)
 	require.Error(t, err, "no work stream: the hand-off fails")
 	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
 	_, err = propagate.Replay(t.Context(), js, "testjson", "app", e.LogoutID)
@@ -197,24 +154,14 @@ func TestNoDeadLetterForAnEndedDelivery(t *testing.T) {
 		w.WriteHeader(http.StatusBadRequest)
 	}))
 	t.Cleanup(recv.Close)
-	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
-	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
-	e := &event.SessionEnded{LogoutID: "L-ended", SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
-		Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
+	js, cfg := appStreams(t, recv.URL)
+	e := appLogout("L-ended", time.Now())
 	record := func(st event.Status, attempts int) {
-		data, err := json.Marshal(event.Delivery{LogoutID: e.LogoutID, SID: e.SID, ClientID: "app", Channel: "testjson",
-			Status: st, Attempts: attempts, Time: time.Now().UTC()})
-		require.NoError(t, err)
-		_, err = js.Publish(t.Context(), event.DeliverySubject(e.LogoutID, "testjson", "app"), data)
-		require.NoError(t, err)
+		publishJSON(t, js, event.DeliverySubject(e.LogoutID, "testjson", "app"), event.Delivery{LogoutID: e.LogoutID, SID: e.SID,
+			ClientID: "app", Channel: "testjson", Status: st, Attempts: attempts, Time: time.Now().UTC()})
 	}
 	record(event.StatusRetrying, 1)
-	task, err := json.Marshal(propagate.Task{Kind: "testjson", ClientID: "app", Sub: "alice", Event: e, Attempts: 1, NotBefore: time.Now()})
-	require.NoError(t, err)
-	_, err = js.Publish(t.Context(), event.WorkSubject("testjson", "app"), task)
-	require.NoError(t, err)
+	publishJSON(t, js, event.WorkSubject("testjson", "app"), appTask(e, 1))
 
 	runNamed(t, js, cfg, "testjson", "app")
 	select {
@@ -225,23 +172,12 @@ func TestNoDeadLetterForAnEndedDelivery(t *testing.T) {
 	record(event.StatusDelivered, 2) // another task of the delivery
 	close(proceed)                   // this one's call fails for good
 
-	work, err := js.Stream(t.Context(), natsconn.StreamWork)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		info, err := work.Info(t.Context())
-		return err == nil && info.State.Msgs == 0
-	}, 10*time.Second, 10*time.Millisecond, "the task is done")
+	waitNoTasks(t, js)
 	events, err := js.Stream(t.Context(), natsconn.StreamEvents)
 	require.NoError(t, err)
 	_, err = events.GetLastMsgForSubject(t.Context(), event.DeadLetterSubject("testjson", "app", e.LogoutID))
 	assert.ErrorIs(t, err, jetstream.ErrMsgNotFound, "no dead letter")
-	state, err := js.Stream(t.Context(), natsconn.StreamState)
-	require.NoError(t, err)
-	msg, err := state.GetLastMsgForSubject(t.Context(), event.DeliverySubject(e.LogoutID, "testjson", "app"))
-	require.NoError(t, err)
-	d, err := event.Decode[event.Delivery](msg.Data)
-	require.NoError(t, err)
-	assert.Equal(t, event.StatusDelivered, d.Status)
+	assert.Equal(t, event.StatusDelivered, lastRecord(t, js, e.LogoutID, "testjson", "app").Status)
 }
 
 // TestRetryAfterACrashKeepsItsBackoff: a turn that recorded retrying but
@@ -249,36 +185,19 @@ func TestNoDeadLetterForAnEndedDelivery(t *testing.T) {
 // still saying the previous attempt count) waits for the recorded
 // attempt's backoff instead of calling at once.
 func TestRetryAfterACrashKeepsItsBackoff(t *testing.T) {
-	var calls atomic.Int32
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		calls.Add(1)
-	}))
-	t.Cleanup(recv.Close)
-	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
-	cfg := config.Default()
-	cfg.Clients = []config.Client{{ClientID: "app", WebhookURI: recv.URL}}
-	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
-	e := &event.SessionEnded{LogoutID: "L-crash", SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
-		Reason: event.ReasonEndSession, Time: time.Now().UTC(), Clients: []event.Participant{{ClientID: "app", Sub: "alice"}}}
+	recv, calls := receiver(t, 0)
+	js, cfg := appStreams(t, recv.URL)
+	e := appLogout("L-crash", time.Now())
 	// The dead turn's record: attempt 2 failed just now.
-	data, err := json.Marshal(event.Delivery{LogoutID: e.LogoutID, SID: e.SID, ClientID: "app", Channel: "testjson",
-		Status: event.StatusRetrying, Attempts: 2, LastError: "HTTP 503", Time: time.Now().UTC()})
-	require.NoError(t, err)
-	_, err = js.Publish(t.Context(), event.DeliverySubject(e.LogoutID, "testjson", "app"), data)
-	require.NoError(t, err)
+	publishJSON(t, js, event.DeliverySubject(e.LogoutID, "testjson", "app"), event.Delivery{LogoutID: e.LogoutID, SID: e.SID,
+		ClientID: "app", Channel: "testjson", Status: event.StatusRetrying, Attempts: 2, LastError: "HTTP 503", Time: time.Now().UTC()})
 	// Its task, as written after attempt 1: due already.
-	task, err := json.Marshal(propagate.Task{Kind: "testjson", ClientID: "app", Sub: "alice", Event: e, Attempts: 1, NotBefore: time.Now()})
-	require.NoError(t, err)
-	_, err = js.Publish(t.Context(), event.WorkSubject("testjson", "app"), task)
-	require.NoError(t, err)
+	publishJSON(t, js, event.WorkSubject("testjson", "app"), appTask(e, 1))
 
 	var logs syncbuf.Buffer
-	runWorker(t, propagate.Options{
-		Kind: "testjson", Wants: func(c *config.Client) bool { return c.WebhookURI != "" },
-		Propagator: jsonPropagator(), JS: js, Clients: cfg.Registry(), Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-		Retry: propagate.RetryPolicy{Initial: 10 * time.Second},
-	})
+	o := testjson(js, cfg)
+	o.Logger, o.Retry = slog.New(slog.NewJSONHandler(&logs, nil)), propagate.RetryPolicy{Initial: 10 * time.Second}
+	runWorker(t, o)
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `"worker running"`) }, 10*time.Second, 10*time.Millisecond)
 	cons, err := js.Consumer(t.Context(), natsconn.StreamWork, propagate.TasksConsumer("testjson", "app"))
 	require.NoError(t, err)

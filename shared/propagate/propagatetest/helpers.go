@@ -96,20 +96,34 @@ func WaitStatus(t *testing.T, reg *prometheus.Registry, kind, clientID string, s
 // Deliveries returns signoff_deliveries_total for kind, clientID and
 // status.
 func Deliveries(t *testing.T, reg *prometheus.Registry, kind, clientID string, status event.Status) float64 {
+	return Metric(t, reg, "signoff_deliveries_total", map[string]string{"channel": kind, "client_id": clientID, "status": string(status)})
+}
+
+// Metric returns the value of the counter or gauge name whose labels
+// include labels, 0 when there is none (such as
+// signoff_dead_letters_total or signoff_breaker_state of one client).
+func Metric(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	for _, mf := range mfs {
-		if mf.GetName() != "signoff_deliveries_total" {
+		if mf.GetName() != name {
 			continue
 		}
+	metrics:
 		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
+			have := map[string]string{}
 			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
+				have[l.GetName()] = l.GetValue()
 			}
-			if labels["channel"] == kind && labels["client_id"] == clientID && labels["status"] == string(status) {
-				return m.GetCounter().GetValue()
+			for k, v := range labels {
+				if have[k] != v {
+					continue metrics
+				}
 			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
+			return m.GetCounter().GetValue()
 		}
 	}
 	return 0
