@@ -128,15 +128,7 @@ func TestJoinAfterTheSessionEndedIsRefused(t *testing.T) {
 	e.join("s-late", "app1", "alice")
 	status, _ := e.api(http.MethodDelete, "/api/v1/sessions/s-late")
 	require.Equal(t, http.StatusAccepted, status)
-	put := func(clientID, sub string) int {
-		req, _ := http.NewRequest(http.MethodPut, e.srv.URL+"/api/v1/sessions/s-late/clients/"+clientID, strings.NewReader(`{"sub":"`+sub+`"}`))
-		req.Header.Set("Authorization", "Bearer test-token")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	assert.Equal(t, http.StatusConflict, put("app2", "bob"))
+	assert.Equal(t, http.StatusConflict, e.report("s-late", "app2", "bob"))
 	// The late client still hears of the logout: one of its own.
 	evs := e.endedEvents()
 	require.Len(t, evs, 2)
@@ -147,7 +139,7 @@ func TestJoinAfterTheSessionEndedIsRefused(t *testing.T) {
 
 	// The IdP repeats a report the session had before it ended: app1 was in
 	// the logout, and gets no second one.
-	assert.Equal(t, http.StatusConflict, put("app1", "alice"))
+	assert.Equal(t, http.StatusConflict, e.report("s-late", "app1", "alice"))
 	assert.Len(t, e.endedEvents(), 2)
 }
 
@@ -175,17 +167,9 @@ func TestLateReportRepeated(t *testing.T) {
 	e.join("s-late2", "app1", "alice")
 	status, _ := e.api(http.MethodDelete, "/api/v1/sessions/s-late2")
 	require.Equal(t, http.StatusAccepted, status)
-	put := func() int {
-		req, _ := http.NewRequest(http.MethodPut, e.srv.URL+"/api/v1/sessions/s-late2/clients/app2", strings.NewReader(`{"sub":"bob"}`))
-		req.Header.Set("Authorization", "Bearer test-token")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
 	sub, err := e.nats.NC.SubscribeSync(event.SubjectSessionEnded)
 	require.NoError(t, err)
-	require.Equal(t, http.StatusConflict, put())
+	require.Equal(t, http.StatusConflict, e.report("s-late2", "app2", "bob"))
 	_, err = sub.NextMsg(5 * time.Second)
 	require.NoError(t, err, "the late client's logout")
 	require.Eventually(t, func() bool {
@@ -194,7 +178,7 @@ func TestLateReportRepeated(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "the index has the late logout")
 	time.Sleep(window + 100*time.Millisecond) // past the duplicate window
 
-	require.Equal(t, http.StatusConflict, put())
+	require.Equal(t, http.StatusConflict, e.report("s-late2", "app2", "bob"))
 	_, err = sub.NextMsg(500 * time.Millisecond)
 	assert.ErrorIs(t, err, nats.ErrTimeout, "no second logout")
 }

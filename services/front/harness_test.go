@@ -139,6 +139,12 @@ func (e *env) hint(clientID, sub, sid string, exp time.Time) string {
 // join reports a participation through the API.
 func (e *env) join(sid, clientID, sub string) {
 	e.t.Helper()
+	require.Equal(e.t, http.StatusNoContent, e.report(sid, clientID, sub))
+}
+
+// report reports a participation through the API and returns the status.
+func (e *env) report(sid, clientID, sub string) int {
+	e.t.Helper()
 	req, err := http.NewRequest(http.MethodPut, e.srv.URL+"/api/v1/sessions/"+url.PathEscape(sid)+"/clients/"+clientID,
 		strings.NewReader(`{"sub":"`+sub+`"}`))
 	require.NoError(e.t, err)
@@ -146,7 +152,7 @@ func (e *env) join(sid, clientID, sub string) {
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(e.t, err)
 	resp.Body.Close()
-	require.Equal(e.t, http.StatusNoContent, resp.StatusCode)
+	return resp.StatusCode
 }
 
 // setCookie gives the browser the IdP's session cookie.
