@@ -216,14 +216,7 @@ func (w *worker) acquire(t *target) bool {
 	case <-w.stopping:
 		return false
 	}
-	select {
-	case w.slots <- struct{}{}:
-	case <-w.stopping:
-		t.release()
-		return false
-	}
-	if w.stopped() { // both were free, and the worker stops
-		<-w.slots
+	if !w.takeSlot() {
 		t.release()
 		return false
 	}

@@ -33,13 +33,20 @@ type worker struct {
 // another.
 var errStopping = errors.New("propagate: the worker is stopping")
 
-// stopped reports whether the worker stops.
-func (w *worker) stopped() bool {
+// takeSlot waits for one of the worker's slots. It takes none (false)
+// when the worker stops first, or meanwhile.
+func (w *worker) takeSlot() bool {
+	select {
+	case w.slots <- struct{}{}:
+	case <-w.stopping:
+		return false
+	}
 	select {
 	case <-w.stopping:
-		return true
-	default:
+		<-w.slots
 		return false
+	default:
+		return true
 	}
 }
 
@@ -350,15 +357,10 @@ func (w *worker) first(ctx context.Context, b *batch, t *target, sub string, red
 		return w.parkFirst(ctx, b, task(), event.StatusPending, withClient())
 	}
 	defer t.release()
-	select {
-	case w.slots <- struct{}{}:
-	case <-w.stopping:
+	if !w.takeSlot() {
 		return errStopping
 	}
 	defer func() { <-w.slots }()
-	if w.stopped() {
-		return errStopping
-	}
 
 	d := &Delivery{Event: e, Client: c, Sub: sub, Kind: w.o.Kind, Attempt: 1}
 	err := t.call(ctx, w.o.Propagator, d, w.o.Timeout, w.m)
