@@ -17,20 +17,19 @@ import (
 var ErrNoDeadLetter = errors.New("propagate: no such dead letter")
 
 // ErrNotFailed reports a replay of a dead-lettered delivery that is not
-// failed any more: it was replayed already (and may be delivered), or it
-// changed while the replay looked at it.
+// failed any more: it was replayed already (and may be delivered).
 var ErrNotFailed = errors.New("propagate: the delivery is not failed")
 
 // replayNote is the last_error of the pending record a replay writes.
 const replayNote = "replayed from dead letter"
 
 // Replay sends a dead-lettered delivery back to its worker with a fresh
-// budget: the delivery is marked pending and the worker's retry stage
-// attempts it again. It returns the task as replayed. Only a failed
-// delivery is replayed: the pending record is written only if no other
-// record came after the failed one, so a second replay (a double click, a
-// retried API call) neither hides a delivered status behind pending nor
-// resets the attempts of a retry under way.
+// budget: the worker's retry stage attempts it again, and the delivery is
+// marked pending meanwhile. It returns the task as replayed. Only a failed
+// delivery is replayed, and the pending record is written only over the
+// failed one, so a second replay (a double click, a retried API call)
+// neither hides a delivered status behind pending nor resets the attempts
+// of a retry under way.
 func Replay(ctx context.Context, js jetstream.JetStream, kind, clientID, logoutID string) (*Task, error) {
 	if !event.ValidToken(kind) || !event.ValidToken(clientID) || !event.ValidToken(logoutID) {
 		return nil, ErrNoDeadLetter
@@ -67,20 +66,22 @@ func Replay(ctx context.Context, js jetstream.JetStream, kind, clientID, logoutI
 	if last != nil && last.Status != event.StatusFailed {
 		return nil, fmt.Errorf("%w: it is %s", ErrNotFailed, last.Status)
 	}
-	// Progress first, then the task: the worker may finish it at once.
-	pending, err := l.recordAfter(ctx, after, task.Event, clientID, event.StatusPending, 0, replayNote)
-	if errors.Is(err, errChanged) {
-		return nil, fmt.Errorf("%w: its progress changed meanwhile", ErrNotFailed)
-	}
-	if err != nil {
+	// The task first, then the pending record: a task on its way is what
+	// makes the replay happen, and the worker attempts it over the failed
+	// record too. Had the record come first, a hand-off that failed after
+	// it would leave the delivery pending with no task, and no way to
+	// replay it again.
+	task.ReplayOf = after
+	if err := l.handOff(ctx, &task); err != nil {
 		return nil, err
 	}
-	if err := l.handOff(ctx, &task); err != nil {
-		// No task: the delivery is failed again, so that it can be
-		// replayed again. (Had the task been stored after all, the worker
-		// finds the delivery final and drops it.)
-		_, restore := l.recordAfter(ctx, pending, task.Event, clientID, event.StatusFailed, dl.Attempts, dl.LastError)
-		return nil, errors.Join(err, restore)
-	}
+	// The worker may have taken the task already and written over the
+	// failed record: its record stands. If this one is refused, the
+	// delivery shows failed until the worker's first record, and a replay
+	// meanwhile hands off the same task again (JetStream drops the
+	// duplicate within its window; after it, the second task finds no
+	// failed record to start over from and goes on from the first one's
+	// progress, or ends if that is final).
+	_, _ = l.recordAfter(ctx, after, task.Event, clientID, event.StatusPending, 0, replayNote)
 	return &task, nil
 }

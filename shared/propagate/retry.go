@@ -121,6 +121,11 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 		return
 	}
 	attempts := task.Attempts
+	if last != nil && task.replays(last, seq) {
+		// A replay that got here before its pending record (or whose
+		// pending record was refused): a fresh budget from the failure.
+		last = nil
+	}
 	if last != nil {
 		if last.Status.Final() {
 			_ = msg.Ack() // handled already: never a second delivery

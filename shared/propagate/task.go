@@ -28,6 +28,17 @@ type Task struct {
 	// Replay counts manual replays of a dead letter, to give each replay its
 	// own message id.
 	Replay int `json:"replay,omitempty"`
+	// ReplayOf is, for a replay, the state stream sequence of the failed
+	// record it starts over from (0 when the failure is an entry of a
+	// progress batch): the retry stage attempts a replay whose own pending
+	// record is not written (yet) over that record, and no other.
+	ReplayOf uint64 `json:"replay_of,omitempty"`
+}
+
+// replays reports whether t is a replay that starts over from last, the
+// delivery's failed record of sequence seq.
+func (t *Task) replays(last *event.Delivery, seq uint64) bool {
+	return t.Replay > 0 && last.Status == event.StatusFailed && seq == t.ReplayOf
 }
 
 // msgID is the JetStream message id of the task: a redelivered event hands

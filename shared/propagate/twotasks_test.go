@@ -2,6 +2,7 @@ package propagate_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -114,10 +115,10 @@ func TestParkedTaskOfADeliveredClient(t *testing.T) {
 	assert.Zero(t, calls.Load(), "delivered already: no second call")
 }
 
-// TestReplayAfterAFailedHandOff: a replay that recorded pending but could
-// not hand its task off (the work stream did not answer) puts the failed
-// status back, so it can be replayed again, and is delivered; it used to
-// be refused for ever as not failed. A replay that did hand off is not
+// TestReplayAfterAFailedHandOff: a replay that could not hand its task off
+// (the work stream did not answer) changes nothing, so it can be replayed
+// again, and is delivered; it used to leave the delivery pending and be
+// refused for ever as not failed. A replay that did hand off is not
 // repeated.
 func TestReplayAfterAFailedHandOff(t *testing.T) {
 	recv, calls := receiver(t, 0)
@@ -138,6 +139,42 @@ func TestReplayAfterAFailedHandOff(t *testing.T) {
 
 	runNamed(t, js, cfg, "testjson", "app")
 	require.Eventually(t, func() bool { return calls.Load() == 1 }, 10*time.Second, 10*time.Millisecond, "delivered")
+}
+
+// TestReplayBeforeItsPendingRecord: a replay hands its task off first and
+// then writes pending over the failed record. A task that finds the failed
+// record it replays (its pending record not written yet, or refused) is
+// attempted with a fresh budget; a replay task of another failed record
+// (a later failure of the delivery) is not.
+func TestReplayBeforeItsPendingRecord(t *testing.T) {
+	recv, calls := receiver(t, 0)
+	js, cfg := appStreams(t, recv.URL)
+	failed := func(e *event.SessionEnded) uint64 {
+		data, err := json.Marshal(event.Delivery{LogoutID: e.LogoutID, SID: e.SID, ClientID: "app", Channel: "testjson",
+			Status: event.StatusFailed, Attempts: 12, LastError: "HTTP 503", Time: time.Now().UTC()})
+		require.NoError(t, err)
+		ack, err := js.Publish(t.Context(), event.DeliverySubject(e.LogoutID, "testjson", "app"), data)
+		require.NoError(t, err)
+		return ack.Sequence
+	}
+	replay := func(e *event.SessionEnded, of uint64) {
+		task := appTask(e, 0)
+		task.Replay, task.ReplayOf = 1, of
+		publishJSON(t, js, event.WorkSubject("testjson", "app"), task)
+	}
+	mine := appLogout("L-replayed", time.Now())
+	replay(mine, failed(mine))
+	other := appLogout("L-failed-again", time.Now())
+	seq := failed(other)
+	replay(other, seq-1) // an earlier failure's replay
+
+	runNamed(t, js, cfg, "testjson", "app")
+	waitNoTasks(t, js)
+	assert.Equal(t, int32(1), calls.Load(), "only the replay of the failed record calls")
+	d := lastRecord(t, js, mine.LogoutID, "testjson", "app")
+	assert.Equal(t, event.StatusDelivered, d.Status)
+	assert.Equal(t, 1, d.Attempts, "a fresh budget")
+	assert.Equal(t, event.StatusFailed, lastRecord(t, js, other.LogoutID, "testjson", "app").Status)
 }
 
 // TestNoDeadLetterForAnEndedDelivery: a task whose call fails for good
