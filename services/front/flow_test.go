@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signoff/signoff/services/front"
+	"github.com/signoff/signoff/services/front/internal/index"
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
 )
@@ -150,6 +151,42 @@ func TestConfirmationFlow(t *testing.T) {
 			"post_logout_redirect_uri": {"https://app2.example.com/done/"}})
 		assert.Equal(t, 302, r.status)
 		assert.Equal(t, "https://app2.example.com/done/", r.location)
+	})
+
+	t.Run("once confirmed, the hint's client is notified too, though the index did not have it (RIL-26, BCL-23)", func(t *testing.T) {
+		e.join("s-unreported", "app1", "alice")
+		b := newBrowser(t)
+		r := e.do(b, http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint":            {e.hint("app2", "bob", "s-unreported", time.Now().Add(time.Hour))},
+			"post_logout_redirect_uri": {"https://app2.example.com/done/"}, "state": {"q"}})
+		require.Contains(t, r.body, "may not come from you")
+		form := formOf(t, r.body)
+		form.Set("confirm", "yes")
+		r = e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+		assert.Equal(t, 303, r.status)
+		assert.Equal(t, "https://app2.example.com/done/?state=q", r.location)
+		var ended *event.SessionEnded
+		for _, ev := range e.endedEvents() {
+			if ev.SID == "s-unreported" {
+				ended = ev
+			}
+		}
+		require.NotNil(t, ended)
+		assert.ElementsMatch(t, []event.Participant{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "bob"}}, ended.Clients)
+		assert.Equal(t, "app2", ended.InitiatingClientID)
+		s, _ := e.front.Index().Session("s-unreported")
+		assert.Equal(t, []index.Client{{ClientID: "app1", Sub: "alice"}}, s.Clients, "the index's session is left as it was")
+	})
+
+	t.Run("a hint for another user of the session's client is suspect (RIL-13)", func(t *testing.T) {
+		e.join("s-sub", "app2", "alice")
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint":            {e.hint("app2", "mallory", "s-sub", time.Now().Add(time.Hour))},
+			"post_logout_redirect_uri": {"https://app2.example.com/done/"}})
+		assert.Equal(t, 200, r.status)
+		assert.Contains(t, r.body, "may not come from you")
+		s, _ := e.front.Index().Session("s-sub")
+		assert.False(t, s.Ended(), "nothing ends before the person confirms")
 	})
 
 	t.Run("a logout_hint naming someone else is suspect", func(t *testing.T) {

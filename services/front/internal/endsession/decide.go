@@ -146,9 +146,13 @@ func (d *Decider) chooseSessions(dec *Decision, r Request, cookieSID string) {
 			dec.Suspect = true
 			dec.SIDs = append(dec.SIDs, d.known(cookieSID)...)
 		}
-		if s, ok := d.sessions.Session(h.SID); ok && !s.Ended() && !s.HasClient(dec.Client.ClientID) {
-			// RIL-12: the hint's session is not one this client was in.
-			dec.Suspect = true
+		if s, ok := d.sessions.Session(h.SID); ok && !s.Ended() {
+			i := slices.IndexFunc(s.Clients, func(c index.Client) bool { return c.ClientID == dec.Client.ClientID })
+			// RIL-12: the hint's session is not one this client was in;
+			// RIL-13: the client was in it for another user.
+			if i < 0 || s.Clients[i].Sub != h.Subject {
+				dec.Suspect = true
+			}
 		}
 	case h != nil:
 		// A hint with only sub: that subject's live sessions that the

@@ -63,17 +63,22 @@ func (h *handler) logout(c *gin.Context, req endsession.Request, dec *endsession
 	}
 }
 
-// endedEvent snapshots the session's participants (spec DES-1). A session
-// the index does not know ends with the hint's client as its only known
-// participant.
+// endedEvent snapshots the session's participants (spec DES-1). The hint's
+// client took part in the hint's session, whether the index knows it or
+// not: it is a participant too (RIL-26, BCL-23), with the hint's sub. (A
+// session the index does not know ends with it as its only participant.)
 func (h *handler) endedEvent(sid string, dec *endsession.Decision, now time.Time) *event.SessionEnded {
 	s, ok := h.Index.Session(sid)
 	if !ok {
 		s = &index.Session{SID: sid}
-		if dec.Hint != nil && dec.Hint.SID == sid {
-			s.Sub = dec.Hint.Subject
-			s.Clients = []index.Client{{ClientID: dec.Client.ClientID, Sub: dec.Hint.Subject}}
+	}
+	if dec.Hint != nil && dec.Hint.SID == sid && !s.HasClient(dec.Client.ClientID) {
+		cp := *s // the index's own: not to be changed
+		if cp.Sub == "" {
+			cp.Sub = dec.Hint.Subject
 		}
+		cp.Clients = append(slices.Clone(s.Clients), index.Client{ClientID: dec.Client.ClientID, Sub: dec.Hint.Subject})
+		s = &cp
 	}
 	e := sessions.Snapshot(s, sessions.SessionLogoutID(sid), event.ReasonEndSession, h.Config.Issuer, now)
 	if dec.Client != nil {
