@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors returned by the decoders.
@@ -101,6 +103,10 @@ func (e *SessionEnded) Validate() error {
 	if e.SID == "" && e.Sub == "" {
 		errs = append(errs, errors.New("sid or sub: required"))
 	}
+	if !utf8.ValidString(e.SID) || !utf8.ValidString(e.Sub) || slices.ContainsFunc(e.Sessions, func(s string) bool { return !utf8.ValidString(s) }) {
+		// JSON would carry them changed: the event would name another session.
+		errs = append(errs, errors.New("sid, sub, sessions: not valid UTF-8"))
+	}
 	if e.Iss == "" {
 		errs = append(errs, errors.New("iss: required"))
 	}
@@ -133,14 +139,14 @@ type Joined struct {
 // the receiver's business.
 func (j *Joined) Validate() error {
 	var errs []error
-	if j.SID == "" || len(j.SID) > 255 {
-		errs = append(errs, errors.New("sid: required, at most 255 bytes"))
+	if j.SID == "" || len(j.SID) > 255 || !utf8.ValidString(j.SID) {
+		errs = append(errs, errors.New("sid: required, at most 255 bytes of UTF-8"))
 	}
 	if !ValidToken(j.ClientID) {
 		errs = append(errs, errors.New("client_id: required, a valid client id"))
 	}
-	if j.Sub == "" || len(j.Sub) > 255 {
-		errs = append(errs, errors.New("sub: required, at most 255 bytes"))
+	if j.Sub == "" || len(j.Sub) > 255 || !utf8.ValidString(j.Sub) {
+		errs = append(errs, errors.New("sub: required, at most 255 bytes of UTF-8"))
 	}
 	return invalid(errs)
 }
@@ -264,12 +270,17 @@ func invalid(errs []error) error {
 // validator is a payload that can check itself.
 type validator interface{ Validate() error }
 
-// Decode unmarshals data into v and validates it.
+// Decode unmarshals data into v and validates it. Data that is not UTF-8
+// is refused: json.Unmarshal would change its strings (to U+FFFD), so that
+// a report would name another session than its sender's.
 func Decode[T any, P interface {
 	*T
 	validator
 }](data []byte) (*T, error) {
 	v := P(new(T))
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("decoding %T: %w: not UTF-8", v, ErrInvalid)
+	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return nil, fmt.Errorf("decoding %T: %w", v, err)
 	}

@@ -84,6 +84,7 @@ func TestDecodeValidates(t *testing.T) {
 		{"joined bad client", `{"sid":"s1","client_id":"a.b","sub":"alice"}`, "client_id"},
 		{"joined no sub", `{"sid":"s1","client_id":"app1"}`, "sub: required"},
 		{"joined not json", `{"sid":`, "decoding"},
+		{"joined not UTF-8", "{\"sid\":\"s1\",\"client_id\":\"app1\",\"sub\":\"al\xffice\"}", "not UTF-8"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,6 +110,9 @@ func TestSessionEndedValidate(t *testing.T) {
 	require.ErrorIs(t, err, event.ErrInvalid)
 	assert.Contains(t, err.Error(), "reason")
 	assert.Contains(t, err.Error(), "sid or sub")
+	bad = *ok
+	bad.SID = "s\xfe"
+	require.ErrorIs(t, bad.Validate(), event.ErrInvalid, "a sid that JSON would change")
 	assert.Equal(t, []string{"s1", "s2"}, goldenCases()["session_ended_subject"].(*event.SessionEnded).SIDs())
 	cl := ok.ForClient(ok.Clients[1])
 	assert.Equal(t, goldenCases()["client_logout"], &cl, "a client sees its own sub")

@@ -1,12 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -40,13 +44,16 @@ func (h *handler) putParticipation(c *gin.Context) {
 	var body struct {
 		Sub string `json:"sub"`
 	}
-	dec := json.NewDecoder(c.Request.Body)
-	if err := dec.Decode(&body); err != nil || dec.Decode(&struct{}{}) != io.EOF {
-		problem(c, http.StatusBadRequest, "invalid_request", "body must be JSON {\"sub\": \"...\"}")
+	data, err := io.ReadAll(c.Request.Body)
+	if err == nil {
+		err = decodeObject(data, &body, "sub")
+	}
+	if err != nil {
+		problem(c, http.StatusBadRequest, "invalid_request", "body must be JSON {\"sub\": \"...\"}: "+err.Error())
 		return
 	}
 	j := &event.Joined{SID: pathParam(c, "sid"), ClientID: pathParam(c, "client_id"), Sub: body.Sub}
-	err := h.Sessions.Join(c.Request.Context(), j)
+	err = h.Sessions.Join(c.Request.Context(), j)
 	switch {
 	case err == nil:
 		c.Status(http.StatusNoContent)
@@ -81,4 +88,47 @@ func quoteID(s string) string {
 	}
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// decodeObject decodes data, one JSON object, into v. Unlike json.Unmarshal
+// it refuses what it would read otherwise than the sender meant: bytes that
+// are not UTF-8 (they would become U+FFFD), a key given twice (the last one
+// would win) and one of fields spelled in another case (it would match).
+func decodeObject(data []byte, v any, fields ...string) error {
+	if !utf8.Valid(data) {
+		return errors.New("not UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return errors.New("not a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return errors.New("not a JSON object")
+		}
+		key := tok.(string) // json.Decoder.Token: object keys are strings
+		if seen[key] {
+			return fmt.Errorf("key %s given twice", quoteID(key))
+		}
+		seen[key] = true
+		if slices.ContainsFunc(fields, func(f string) bool { return f != key && strings.EqualFold(f, key) }) {
+			return fmt.Errorf("unknown key %s (keys are case-sensitive)", quoteID(key))
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return errors.New("not a JSON object")
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return errors.New("not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON object")
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("bad value: %w", err)
+	}
+	return nil
 }
