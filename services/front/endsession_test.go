@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -262,6 +263,27 @@ func TestEndSessionRules(t *testing.T) {
 			wantStatus: 400, wantBody: "&lt;script&gt;",
 		},
 		{
+			name: "a state that would not come back as it was: control characters",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)}, "post_logout_redirect_uri": {reg}, "state": {"a\x00b"}}
+			},
+			wantStatus: 400, wantBody: "state is not text",
+		},
+		{
+			name: "a state that would not come back as it was: not UTF-8",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)}, "post_logout_redirect_uri": {reg}, "state": {"a\xfeb"}}
+			},
+			wantStatus: 400, wantBody: "state is not text",
+		},
+		{
+			name: "ui_locales that is not text is ignored (RIL-6)",
+			params: func(sid string) url.Values {
+				return url.Values{"id_token_hint": {e.hint("app1", "alice", sid, future)}, "ui_locales": {"de\x00"}}
+			},
+			wantStatus: 200, wantBody: "You are signed out", wantEnded: true,
+		},
+		{
 			name:       "no parameters: confirmation, not an error (RIL-5)",
 			params:     func(string) url.Values { return url.Values{} },
 			wantStatus: 200, wantBody: "Do you want to sign out?",
@@ -301,6 +323,49 @@ func TestEndSessionRules(t *testing.T) {
 			assert.Equal(t, tc.wantEnded, s.Ended(), "session ended")
 		})
 	}
+}
+
+// TestEndSessionUnreadableRequests: a query or a body the endpoint cannot
+// read whole is an error page, not a request read in part (a state lost).
+func TestEndSessionUnreadableRequests(t *testing.T) {
+	e := newEnv(t)
+	get := func(rawQuery string) (int, string) {
+		resp, err := http.Get(e.srv.URL + "/connect/endsession?" + rawQuery)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		assert.Contains(t, resp.Header.Get("Content-Type"), "text/html")
+		return resp.StatusCode, string(b)
+	}
+	post := func(contentType, body string) (int, string) {
+		resp, err := http.Post(e.srv.URL+"/connect/endsession", contentType, strings.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		assert.Contains(t, resp.Header.Get("Content-Type"), "text/html")
+		return resp.StatusCode, string(b)
+	}
+	for _, q := range []string{"client_id=app1&state=abc;def", "state=100%", "state=ok&x=%zz"} {
+		status, body := get(q)
+		assert.Equal(t, http.StatusBadRequest, status, q)
+		assert.Contains(t, body, "the query could not be read", q)
+	}
+	status, body := get("client_id=app1&state=abc%3Bdef")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, `name="state" value="abc;def"`, "an encoded ; is fine")
+
+	for _, ct := range []string{"application/json", "multipart/form-data; boundary=x", "text/plain"} {
+		status, body := post(ct, `{"client_id":"app1"}`)
+		assert.Equal(t, http.StatusUnsupportedMediaType, status, ct)
+		assert.Contains(t, body, "must be a form", ct)
+	}
+	status, body = post("application/x-www-form-urlencoded; charset=UTF-8", "client_id=app1&state=s")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, `name="state" value="s"`)
+	status, _ = post("", "")
+	assert.Equal(t, http.StatusOK, status, "a POST with no parameters at all (RIL-5)")
 }
 
 func TestEndSessionAliasPathAndJSONErrors(t *testing.T) {

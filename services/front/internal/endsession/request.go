@@ -3,6 +3,8 @@ package endsession
 import (
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Parameter size limits: far above anything legitimate, small enough that
@@ -47,16 +49,33 @@ func ParseRequest(v url.Values) (Request, *Error) {
 		if len(vals) > 1 {
 			return r, invalidRequest(f.name + " is given more than once")
 		}
-		if len(vals[0]) > f.max {
+		val := vals[0]
+		if len(val) > f.max {
 			return r, invalidRequest(f.name + " is too long")
 		}
-		*f.dst = vals[0]
+		if f.name == "id_token_hint" {
+			val = strings.TrimSpace(val)
+		}
+		if !text(val) {
+			if f.name == "ui_locales" {
+				continue // RIL-6: no error for the pages' language
+			}
+			// It would not come back as it was: the confirmation form
+			// changes such values (html/template, browsers), and so does
+			// JSON.
+			return r, invalidRequest(f.name + " is not text: it is not UTF-8 or holds control characters")
+		}
+		*f.dst = val
 		if f.name == "state" {
 			r.HasState = true
 		}
 	}
-	r.IDTokenHint = strings.TrimSpace(r.IDTokenHint)
 	return r, nil
+}
+
+// text reports whether s is UTF-8 without control characters.
+func text(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // Values returns the request as form values, for the confirmation form to

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"mime"
 	"net/http"
 	"net/url"
 	"sort"
@@ -74,16 +75,36 @@ func (h *handler) confirm(c *gin.Context) {
 }
 
 // params returns the request's parameters: the query for GET, the form
-// body for POST.
+// body for POST. A query or a body it cannot read whole is refused, not
+// read in part (a state lost on the way).
 func (h *handler) params(c *gin.Context) (url.Values, bool) {
 	if c.Request.Method != http.MethodPost {
-		return c.Request.URL.Query(), true
+		v, err := url.ParseQuery(c.Request.URL.RawQuery)
+		if err != nil {
+			h.fail(c, http.StatusBadRequest, "invalid_request", "the query could not be read: a parameter is not URL-encoded")
+			return nil, false
+		}
+		return v, true
+	}
+	if !isForm(c.Request) {
+		h.fail(c, http.StatusUnsupportedMediaType, "invalid_request", "the request body must be a form (application/x-www-form-urlencoded)")
+		return nil, false
 	}
 	if err := c.Request.ParseForm(); err != nil {
 		h.fail(c, http.StatusBadRequest, "invalid_request", "the form body could not be read")
 		return nil, false
 	}
 	return c.Request.PostForm, true
+}
+
+// isForm reports whether r's body is a URL-encoded form, or empty.
+func isForm(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return r.ContentLength == 0
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
 func (h *handler) cookieSID(c *gin.Context) string {
