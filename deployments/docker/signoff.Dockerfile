@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # signoff all-in-one: front and every built-in worker, with an embedded
 # NATS JetStream server unless nats.url is set. Set listen (and
-# nats.listen, for outside subscribers) to 0.0.0.0 addresses in a
-# container.
+# nats.listen, for outside subscribers, with nats.listen_token) to 0.0.0.0
+# addresses in a container.
 #
 # Build from the repository root (make images):
 #   docker build -f deployments/docker/signoff.Dockerfile -t signoff/signoff:dev .

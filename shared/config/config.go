@@ -61,6 +61,10 @@ type NATS struct {
 	// Listen is host:port on which the embedded server also accepts TCP
 	// clients (custom apps, examples). Empty means in-process only.
 	Listen string `yaml:"listen"`
+	// ListenToken, when set, is the token every client of the embedded
+	// server must present (nats://<token>@host:port). Required unless
+	// Listen is a loopback address.
+	ListenToken string `yaml:"listen_token"`
 	// Replicas is the replica count of the streams signoff declares.
 	Replicas int `yaml:"replicas"`
 	// EventRetention is how long logout events stay in their stream.

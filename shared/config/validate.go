@@ -55,6 +55,16 @@ func (c *Config) validateServer(p *problems) {
 	}
 	if c.NATS.Listen != "" {
 		checkHostPort(p, "nats.listen", c.NATS.Listen)
+		// Its clients can read every session and end any of them.
+		if host, _, err := net.SplitHostPort(c.NATS.Listen); err == nil && !isLoopback(host) && c.NATS.ListenToken == "" {
+			p.add("nats.listen", "%q is not a loopback address: set nats.listen_token, which its clients must present", c.NATS.Listen)
+		}
+	}
+	if c.NATS.ListenToken != "" && (c.NATS.Listen == "" || c.NATS.URL != "") {
+		p.add("nats.listen_token", "applies to the embedded server's nats.listen only")
+	}
+	if t := c.NATS.ListenToken; t != "" && (len(t) < 16 || strings.ContainsFunc(t, func(r rune) bool { return !isUnreserved(r) })) {
+		p.add("nats.listen_token", "must be at least 16 characters among letters, digits and -._~ (clients put it in a URL)")
 	}
 	if c.NATS.Replicas < 1 || c.NATS.Replicas > maxReplicas {
 		p.add("nats.replicas", "must be between 1 and %d, got %d", maxReplicas, c.NATS.Replicas)
@@ -193,4 +203,10 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// isUnreserved reports whether r is an unreserved URL character (RFC 3986
+// §2.3): one that a URL carries as it is.
+func isUnreserved(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r)
 }

@@ -57,6 +57,10 @@ func TestValidateValid(t *testing.T) {
 		{"no clients", func(c *config.Config) { c.Clients = nil }},
 		{"nil client_id_redirect", func(c *config.Config) { c.Logout.ClientIDRedirect = nil }},
 		{"upper-case log level", func(c *config.Config) { c.Log.Level = "WARN" }},
+		{"nats.listen on loopback without a token", func(c *config.Config) { c.NATS.Listen = "localhost:4222" }},
+		{"nats.listen open with a token", func(c *config.Config) {
+			c.NATS.Listen, c.NATS.ListenToken = ":4222", "0123456789abcdef-._~XYZ"
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,6 +90,14 @@ func TestValidateRules(t *testing.T) {
 		{"listen without port", func(c *config.Config) { c.Listen = "localhost" }, "listen: \"localhost\" must be host:port"},
 		{"listen with bad port", func(c *config.Config) { c.Listen = "localhost:http" }, "listen: \"localhost:http\" must have a port number"},
 		{"nats.listen bad", func(c *config.Config) { c.NATS.Listen = "4222" }, "nats.listen:"},
+		{"nats.listen open without a token", func(c *config.Config) { c.NATS.Listen = "0.0.0.0:4222" }, `nats.listen: "0.0.0.0:4222" is not a loopback address: set nats.listen_token`},
+		{"nats.listen_token without nats.listen", func(c *config.Config) { c.NATS.ListenToken = "0123456789abcdef" }, "nats.listen_token: applies to the embedded server's nats.listen only"},
+		{"nats.listen_token short", func(c *config.Config) {
+			c.NATS.Listen, c.NATS.ListenToken = "0.0.0.0:4222", "short"
+		}, "nats.listen_token: must be at least 16 characters"},
+		{"nats.listen_token with @", func(c *config.Config) {
+			c.NATS.Listen, c.NATS.ListenToken = "0.0.0.0:4222", "0123456789abcdef@"
+		}, "nats.listen_token: must be at least 16 characters among letters"},
 		{"session_cookie bad", func(c *config.Config) { c.SessionCookie = "my session" }, "session_cookie:"},
 		{"log level", func(c *config.Config) { c.Log.Level = "verbose" }, "log.level: \"verbose\" is not one of"},
 		{"log format", func(c *config.Config) { c.Log.Format = "xml" }, "log.format:"},

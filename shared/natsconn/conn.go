@@ -74,6 +74,9 @@ func Connect(ctx context.Context, cfg config.NATS, name string, logger *slog.Log
 		}
 		c.Server = s
 		opts = append(opts, nats.InProcessServer(s))
+		if cfg.ListenToken != "" {
+			opts = append(opts, nats.Token(cfg.ListenToken))
+		}
 	} else if cfg.CredentialsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
 	}
@@ -119,6 +122,12 @@ func StartEmbedded(ctx context.Context, cfg config.NATS, logger *slog.Logger) (*
 			return nil, fmt.Errorf("parsing nats.listen port: %w", err)
 		}
 		opts.Host, opts.Port = host, p
+		// Every client, this process's own too, presents the token.
+		opts.Authorization = cfg.ListenToken
+		if cfg.ListenToken == "" {
+			logger.Warn("the embedded nats server accepts clients without credentials: any local process can read sessions and end them; set nats.listen_token",
+				"listen", cfg.Listen)
+		}
 	}
 	// nats-server itself stores into <dir>/jetstream, dir defaulting to
 	// the system's temporary folder.

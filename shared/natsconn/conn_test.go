@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -136,4 +137,42 @@ func TestConnectWaitsForTheServer(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Connect did not connect once the server was up")
 	}
+}
+
+// TestEmbeddedServerWithAToken: with nats.listen_token, a TCP client must
+// present the token; signoff's own in-process connection does, and works.
+func TestEmbeddedServerWithAToken(t *testing.T) {
+	addr := "127.0.0.1:" + strconv.Itoa(testports.Free(t, 1)[0])
+	const token = "0123456789abcdef"
+	c, err := natsconn.Connect(t.Context(), config.NATS{StoreDir: t.TempDir(), Listen: addr, ListenToken: token},
+		"test", slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close(context.Background()) })
+	_, err = c.JS.AccountInfo(t.Context())
+	require.NoError(t, err, "signoff's own connection presents the token")
+
+	_, err = nats.Connect("nats://"+addr, nats.NoReconnect())
+	require.ErrorIs(t, err, nats.ErrAuthorization, "no token")
+	_, err = nats.Connect("nats://wrong-token-0123456@"+addr, nats.NoReconnect())
+	require.ErrorIs(t, err, nats.ErrAuthorization, "another token")
+	nc, err := nats.Connect("nats://"+token+"@"+addr, nats.NoReconnect())
+	require.NoError(t, err)
+	nc.Close()
+}
+
+// TestEmbeddedServerWithoutATokenWarns: a listener without a token says, at
+// start, that any local process can connect.
+func TestEmbeddedServerWithoutATokenWarns(t *testing.T) {
+	var logs syncbuf.Buffer
+	s, err := natsconn.StartEmbedded(t.Context(), config.NATS{StoreDir: t.TempDir(), Listen: "127.0.0.1:" + strconv.Itoa(testports.Free(t, 1)[0])},
+		slog.New(slog.NewJSONHandler(&logs, nil)))
+	require.NoError(t, err)
+	s.Shutdown()
+	s.WaitForShutdown()
+	assert.Contains(t, logs.String(), "accepts clients without credentials")
+	s, err = natsconn.StartEmbedded(t.Context(), config.NATS{StoreDir: t.TempDir()}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	require.NoError(t, err)
+	s.Shutdown()
+	s.WaitForShutdown()
+	assert.Equal(t, 1, strings.Count(logs.String(), "accepts clients without credentials"), "not without a listener")
 }
