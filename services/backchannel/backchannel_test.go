@@ -102,7 +102,9 @@ func TestPropagateStatus(t *testing.T) {
 			want:    transient, wantMsg: "HTTP 503",
 		},
 		{name: "500", handler: answer(http.StatusInternalServerError, nil, "oops"), want: transient, wantMsg: "HTTP 500"},
-		{name: "501", handler: answer(http.StatusNotImplemented, nil, ""), want: transient, wantMsg: "HTTP 501"},
+		{name: "501: not recoverable (BCL-28)", handler: answer(http.StatusNotImplemented, nil, ""), want: permanent, wantMsg: "HTTP 501"},
+		{name: "505", handler: answer(http.StatusHTTPVersionNotSupported, nil, ""), want: permanent, wantMsg: "HTTP 505"},
+		{name: "504", handler: answer(http.StatusGatewayTimeout, nil, ""), want: transient, wantMsg: "HTTP 504"},
 		{name: "503", handler: answer(http.StatusServiceUnavailable, nil, ""), want: transient, wantMsg: "HTTP 503"},
 	}
 	p := New(ks, issuer, NewHTTPClient())

@@ -64,8 +64,11 @@ func (e *HTTPError) Error() string {
 // reading at most maxBody of it (a short body is drained, so that the
 // connection is reused):
 //   - 2xx: nil, delivered (200 and 204 are what receivers send, §2.8);
-//   - 408, 429 and 5xx: transient, with the Retry-After when it parses
-//     (seconds or an HTTP-date; BCL-27);
+//   - 408, 429 and 5xx but 501 and 505: transient, with the Retry-After
+//     when it parses (seconds or an HTTP-date; BCL-27);
+//   - 501 (Not Implemented) and 505 (HTTP Version Not Supported):
+//     permanent, a receiver that does not take this request at all is no
+//     recoverable failure (BCL-27, BCL-28);
 //   - 3xx: permanent, because redirects are never followed (BCL-30);
 //   - any other status: permanent, with the JSON error of the body when it
 //     has one (BCL-26: no retry after a 400).
@@ -81,6 +84,8 @@ func CheckResponse(resp *http.Response) error {
 	e := &HTTPError{Status: resp.StatusCode}
 	e.Code, e.Description = jsonError(body)
 	switch s := resp.StatusCode; {
+	case s == http.StatusNotImplemented || s == http.StatusHTTPVersionNotSupported:
+		return Permanent(e)
 	case s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500 && s < 600:
 		if d := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
 			e.RetryAfter = d
