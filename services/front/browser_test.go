@@ -454,10 +454,31 @@ func TestBrowserFrontchannelLogoutWithoutRedirectStays(t *testing.T) {
 	for _, app := range []string{"RP1", "RP2", "RP3"} {
 		assert.Contains(t, body, app)
 	}
+	assert.NotContains(t, body, "did not confirm", "every iframe loaded in time")
 	// It goes nowhere, not even after the time limit.
 	assert.Never(t, func() bool {
 		u, err := currentURL(ctx)
 		return err == nil && u != start
 	}, fcTimeout+time.Second, 100*time.Millisecond)
+	assertQuietConsole(t, console())
+}
+
+// TestBrowserFrontchannelLogoutNamesTheRPsThatDidNotAnswer: a page that
+// stays names the applications whose iframe did not load in time, since
+// the person may still be signed in there (FCL-15); not the others.
+func TestBrowserFrontchannelLogoutNamesTheRPsThatDidNotAnswer(t *testing.T) {
+	ctx := newChromium(t)
+	console := watchConsole(t, ctx)
+	b := newBrowserEnv(t, true, fcTimeout)
+	const sid = "br-stay-hang"
+	visit(t, ctx, b.session(sid, "s", false))
+
+	waitForText(t, ctx, "did not confirm the sign-out in time")
+	screenshot(t, ctx, "fc-late.png")
+	late, err := chromedp.Run(ctx, chromedp.EvaluateAsDevTools[string](`document.getElementById("fc-late").innerText`))
+	require.NoError(t, err)
+	assert.Contains(t, late, "RP2")
+	assert.NotContains(t, late, "RP1")
+	assert.NotContains(t, late, "RP3")
 	assertQuietConsole(t, console())
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -86,7 +87,7 @@ func (h *handler) frontchannelPage(c *gin.Context, req endsession.Request, dec *
 	exp := h.Now().Add(timeout + reportGrace)
 	pageFrames := make([]pages.Frame, len(frames))
 	for i, f := range frames {
-		pageFrames[i] = pages.Frame{Src: f.Src, Report: h.reportToken(f.Targets, timeout, exp)}
+		pageFrames[i] = pages.Frame{Src: f.Src, Name: h.frameName(f), Report: h.reportToken(f.Targets, timeout, exp)}
 	}
 	h.Logger.Info("front-channel logout page", "request_id", reqID(c), "iframes", len(frames),
 		"continues", next != "")
@@ -95,4 +96,19 @@ func (h *handler) frontchannelPage(c *gin.Context, req endsession.Request, dec *
 		Frames: pageFrames, ReportURL: h.Config.PublicBaseURL() + FrontchannelReportPath,
 		Continue: next, FrameTimeout: timeout,
 	})
+}
+
+// frameName names the applications an iframe signs out of.
+func (h *handler) frameName(f fcFrame) string {
+	var names []string
+	for _, t := range f.Targets {
+		name := t.ClientID
+		if c, ok := h.Clients.Client(t.ClientID); ok {
+			name = c.DisplayName()
+		}
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, ", ")
 }

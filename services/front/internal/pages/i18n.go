@@ -60,6 +60,7 @@ var messages = map[string]map[string]string{
 		"fc.title":          "Signing you out",
 		"fc.lead":           "Signing you out of your applications…",
 		"fc.continue":       "Continue",
+		"fc.late":           "These applications did not confirm the sign-out in time, so you may still be signed in to them. To be sure, close your browser:",
 	},
 	"de": {
 		"confirm.title":     "Abmelden?",
@@ -83,6 +84,7 @@ var messages = map[string]map[string]string{
 		"fc.title":          "Abmeldung läuft",
 		"fc.lead":           "Sie werden von Ihren Anwendungen abgemeldet…",
 		"fc.continue":       "Weiter",
+		"fc.late":           "Diese Anwendungen haben die Abmeldung nicht rechtzeitig bestätigt; Sie sind dort vielleicht noch angemeldet. Schließen Sie Ihren Browser, um sicherzugehen:",
 	},
 	"fr": {
 		"confirm.title":     "Se déconnecter ?",
@@ -106,6 +108,7 @@ var messages = map[string]map[string]string{
 		"fc.title":          "Déconnexion en cours",
 		"fc.lead":           "Déconnexion de vos applications…",
 		"fc.continue":       "Continuer",
+		"fc.late":           "Ces applications n'ont pas confirmé la déconnexion à temps ; vous y êtes peut-être encore connecté. Pour en être sûr, fermez votre navigateur :",
 	},
 }
 

@@ -98,6 +98,7 @@ type Renderer struct {
 // Frame is one iframe of the front-channel page.
 type Frame struct {
 	Src    string // the front-channel logout URI to load
+	Name   string // the application(s) it signs out of, for people
 	Report string // its report token, "" for none
 }
 
