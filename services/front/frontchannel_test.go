@@ -237,7 +237,7 @@ func TestFrontchannelPageContinuesToTheSignedOutURL(t *testing.T) {
 }
 
 var (
-	iframeReport  = regexp.MustCompile(`<iframe src="([^"]*)" data-report="([^"]*)"`)
+	iframeReport  = regexp.MustCompile(`<iframe src="([^"]*)"(?: data-name="[^"]*")? data-report="([^"]*)"`)
 	dataReport    = regexp.MustCompile(`data-report="([^"]*)"`)
 	dataReportURL = regexp.MustCompile(`data-report-url="([^"]*)"`)
 )
