@@ -155,7 +155,10 @@ func applyJoined(txn *memdb.Txn, j *event.Joined, seq uint64) (created, changed 
 // DES-3), and is listed in its Later logouts, whose deliveries the
 // session's view shows with its own.
 // A sid the index does not know is recorded as ended, so that a repeated
-// logout is recognised.
+// logout is recognised. An expiry is the exception: the session leaves the
+// index, as the janitor that expired it removes it from its own (so every
+// front and a rebuild agree, and an expired session is not kept for
+// another retention period).
 func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
@@ -164,6 +167,15 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 		s, err := getSession(txn, sid)
 		if err != nil {
 			return err
+		}
+		if e.Reason == event.ReasonExpired && (s == nil || s.EndedAt.IsZero()) {
+			if s != nil {
+				if err := removeSession(txn, s); err != nil {
+					return err
+				}
+				added--
+			}
+			continue
 		}
 		var ns session
 		if s == nil {
@@ -489,10 +501,20 @@ func (ix *Index) Remove(sid string) error {
 	if err != nil || s == nil {
 		return err
 	}
+	if err := removeSession(txn, s); err != nil {
+		return err
+	}
+	txn.Commit()
+	ix.count.Add(-1)
+	return nil
+}
+
+// removeSession deletes s, its participations and its logouts' deliveries.
+func removeSession(txn *memdb.Txn, s *session) error {
 	if err := txn.Delete(tableSessions, s); err != nil {
 		return fmt.Errorf("deleting session: %w", err)
 	}
-	if _, err := txn.DeleteAll(tableParticipations, indexID+"_prefix", sid, ""); err != nil {
+	if _, err := txn.DeleteAll(tableParticipations, indexID+"_prefix", s.SID, ""); err != nil {
 		return fmt.Errorf("deleting participations: %w", err)
 	}
 	for _, id := range append([]string{s.LogoutID}, s.Later...) {
@@ -503,7 +525,5 @@ func (ix *Index) Remove(sid string) error {
 			return fmt.Errorf("deleting deliveries: %w", err)
 		}
 	}
-	txn.Commit()
-	ix.count.Add(-1)
 	return nil
 }
