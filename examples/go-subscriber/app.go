@@ -40,8 +40,12 @@ func (a *app) handle(_ context.Context, l *event.ClientLogout) error {
 	}
 	ended := a.endSessions(l)
 	a.handled[l.LogoutID] = struct{}{}
+	where := slog.String("sid", l.SID)
+	if l.SID == "" {
+		where = slog.Any("sids", l.SIDs) // all of a subject's sessions that this client was in
+	}
 	a.logger.Info("logout",
-		"logout_id", l.LogoutID, "sid", l.SID, "sub", l.Sub, "iss", l.Iss,
+		"logout_id", l.LogoutID, where, "sub", l.Sub, "iss", l.Iss,
 		"reason", l.Reason, "logout_time", l.Time, "ended_sessions", ended)
 	return nil
 }

@@ -50,6 +50,7 @@ func TestRun(t *testing.T) {
 	assert.Equal(t, "2026-11-21T12:00:00Z", l1["logout_time"])
 	assert.Equal(t, []any{"s1"}, l1["ended_sessions"])
 	assert.Equal(t, []any{"s2"}, l2["ended_sessions"], "a logout without sid ends the sessions it lists, not s4, which started later")
+	assert.Equal(t, []any{"s2"}, l2["sids"], "the sessions it lists are logged")
 	assert.Equal(t, []any{"s4"}, l3["ended_sessions"], "without sids, every session of the sub")
 
 	ids := []any{}

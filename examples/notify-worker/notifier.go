@@ -102,7 +102,11 @@ func (n *Notifier) Propagate(ctx context.Context, d *propagate.Delivery) error {
 func text(d *propagate.Delivery) string {
 	where := "session " + d.Event.SID
 	if d.Event.SID == "" {
+		// All of a subject's sessions: those this client was in.
 		where = "all sessions"
+		if sids := d.Event.SIDsOf(d.Client.ClientID, d.Sub); len(sids) > 0 {
+			where = "sessions " + strings.Join(sids, ", ")
+		}
 	}
 	return fmt.Sprintf("%s was signed out of %s (%s, reason %s, logout %s)",
 		d.Sub, d.Client.DisplayName(), where, d.Event.Reason, d.Event.LogoutID)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
 	"github.com/signoff/signoff/shared/propagate"
 	"github.com/signoff/signoff/shared/propagate/propagatetest"
 )
@@ -60,4 +61,15 @@ func TestHookFlag(t *testing.T) {
 	n := NewNotifier(nil, h)
 	assert.True(t, n.Wants(&config.Client{ClientID: "app1"}))
 	assert.False(t, n.Wants(&config.Client{ClientID: "app2"}))
+}
+
+// TestTextNamesTheClientsSessions: a logout of all of a subject's sessions
+// names the sessions this client was in, not "all sessions".
+func TestTextNamesTheClientsSessions(t *testing.T) {
+	e := &event.SessionEnded{LogoutID: "L1", Sub: "alice", Reason: event.ReasonAPISubject, Clients: []event.Participant{
+		{ClientID: "app1", Sub: "alice", SIDs: []string{"s1", "s2"}},
+		{ClientID: "app2", Sub: "pw-alice", SIDs: []string{"s3"}},
+	}}
+	d := &propagate.Delivery{Event: e, Client: &config.Client{ClientID: "app1", Name: "App One"}, Sub: "alice"}
+	assert.Equal(t, "alice was signed out of App One (sessions s1, s2, reason api_subject, logout L1)", text(d))
 }
