@@ -155,10 +155,8 @@ func applyJoined(txn *memdb.Txn, j *event.Joined, seq uint64) (created, changed 
 // DES-3), and is listed in its Later logouts, whose deliveries the
 // session's view shows with its own.
 // A sid the index does not know is recorded as ended, so that a repeated
-// logout is recognised. An expiry is the exception: the session leaves the
-// index, as the janitor that expired it removes it from its own (so every
-// front and a rebuild agree, and an expired session is not kept for
-// another retention period).
+// logout is recognised, and so that its participations, when a rebuild
+// reads them after the logout, do not bring it back to life.
 func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
@@ -167,15 +165,6 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 		s, err := getSession(txn, sid)
 		if err != nil {
 			return err
-		}
-		if e.Reason == event.ReasonExpired && (s == nil || s.EndedAt.IsZero()) {
-			if s != nil {
-				if err := removeSession(txn, s); err != nil {
-					return err
-				}
-				added--
-			}
-			continue
 		}
 		var ns session
 		if s == nil {

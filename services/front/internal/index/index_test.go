@@ -86,43 +86,6 @@ func TestEndedIsFirstWins(t *testing.T) {
 	assert.True(t, x.Ended())
 }
 
-// TestExpiryRemoves: an expiry takes a live session out of the index, and
-// records nothing for a sid the index does not hold (the janitor that
-// expired it removed it already: applied again, by its feed or another
-// front, it used to come back as an empty ended session for another
-// retention period). A session that had ended otherwise is left as it is.
-func TestExpiryRemoves(t *testing.T) {
-	ix, err := New()
-	require.NoError(t, err)
-	t0 := time.Now().UTC()
-	for _, sid := range []string{"live", "ended"} {
-		require.NoError(t, ix.ApplyJoined(&event.Joined{SID: sid, ClientID: "app1", Sub: "alice", Time: t0}, 1))
-	}
-	require.NoError(t, ix.ApplyEnded(&event.SessionEnded{LogoutID: "L-ended", SID: "ended", Sub: "alice", Reason: event.ReasonEndSession, Time: t0}))
-	require.NoError(t, ix.ApplyDelivery(&event.Delivery{LogoutID: "L-ended", ClientID: "app1", Channel: "backchannel", Status: event.StatusDelivered, Attempts: 1}, 2))
-	require.Equal(t, 2, ix.Len())
-
-	expire := func(sid string) {
-		require.NoError(t, ix.ApplyEnded(&event.SessionEnded{LogoutID: "X-" + sid, SID: sid, Sub: "alice", Reason: event.ReasonExpired, Time: t0}))
-	}
-	expire("live")
-	_, ok := ix.Session("live")
-	assert.False(t, ok, "an expired session leaves the index")
-	assert.Empty(t, ix.LiveSessionsOf("app1", "alice"), "with its participations")
-	assert.Equal(t, 1, ix.Len())
-	expire("live") // again: the feed's copy, another front's
-	expire("never-seen")
-	_, ok = ix.Session("never-seen")
-	assert.False(t, ok, "an expiry is not remembered")
-	assert.Equal(t, 1, ix.Len())
-
-	expire("ended")
-	s, ok := ix.Session("ended")
-	require.True(t, ok, "ended otherwise: kept")
-	assert.Equal(t, "L-ended", s.LogoutID)
-	assert.Len(t, s.Deliveries, 1)
-}
-
 func TestWaitSettled(t *testing.T) {
 	ix, err := New()
 	require.NoError(t, err)

@@ -16,7 +16,8 @@ import (
 // Janitor removes sessions from the index once sessions.retention has
 // passed since their last change. A session that is still live then has
 // expired: it ends through the same pipeline as any logout, with reason
-// expired, so every client hears of it.
+// expired, so every client hears of it, and leaves the index a retention
+// period later, as every ended session does.
 type Janitor struct {
 	svc       *Service
 	ix        *index.Index
@@ -56,12 +57,19 @@ func (j *Janitor) Sweep(ctx context.Context) int {
 		progress := false
 		for _, s := range stale {
 			if !s.Ended() {
+				// It ends now, and stays as an ended session for another
+				// retention period, as one that ends otherwise: a late
+				// participation gets a logout of its own, not a new
+				// session, on every front alike, and GET shows the
+				// expiry's deliveries.
 				e := expiredEvent(s, j.issuer, j.now().UTC())
 				if err := j.svc.End(ctx, e); err != nil {
 					j.logger.Warn("session expiry not published yet", "sid", s.SID, "err", err)
 					continue
 				}
 				j.logger.Info("session expired", "sid", s.SID, "logout_id", e.LogoutID, "clients", len(e.Clients))
+				progress = true
+				continue
 			}
 			if err := j.ix.Remove(s.SID); err != nil {
 				j.logger.Error("removing session from the index", "sid", s.SID, "err", err)

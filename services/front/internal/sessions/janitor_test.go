@@ -36,7 +36,7 @@ func TestJanitorExpiresAndRemoves(t *testing.T) {
 	require.NoError(t, err)
 	j := NewJanitor(svc, ix, time.Hour, "http://issuer", slog.New(slog.DiscardHandler))
 	// Two replicas sweeping the same session publish one expiry.
-	assert.Equal(t, 2, j.Sweep(t.Context()))
+	assert.Equal(t, 1, j.Sweep(t.Context()), "the ended one leaves; the live one ends")
 	msg, err := sub.NextMsg(5 * time.Second)
 	require.NoError(t, err)
 	e, err := event.Decode[event.SessionEnded](msg.Data)
@@ -45,12 +45,31 @@ func TestJanitorExpiresAndRemoves(t *testing.T) {
 	assert.Equal(t, "old-live", e.SID)
 	assert.Equal(t, []event.Participant{{ClientID: "app1", Sub: "alice"}}, e.Clients)
 
-	_, ok := ix.Session("old-live")
-	assert.False(t, ok)
+	expired, ok := ix.Session("old-live")
+	require.True(t, ok, "an expired session stays as ended for a retention period, as any ended one")
+	assert.True(t, expired.Ended())
+	assert.Equal(t, event.ReasonExpired, expired.Reason)
 	_, ok = ix.Session("old-ended")
 	assert.False(t, ok)
 	_, ok = ix.Session("fresh")
 	assert.True(t, ok)
+	// A late participation in the expired session is no new session.
+	require.ErrorIs(t, svc.Join(t.Context(), &event.Joined{SID: "old-live", ClientID: "app1", Sub: "alice"}), ErrSessionEnded)
+
+	// A retention period later, it leaves (and fresh expires).
+	j.now = func() time.Time { return time.Now().Add(time.Hour + time.Minute) }
+	assert.Equal(t, 1, j.Sweep(t.Context()))
+	_, ok = ix.Session("old-live")
+	assert.False(t, ok)
+	for {
+		m, err := sub.NextMsg(200 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		e, err := event.Decode[event.SessionEnded](m.Data)
+		require.NoError(t, err)
+		assert.Equal(t, "fresh", e.SID, "no second expiry of old-live")
+	}
 
 	created := now.Add(-2 * time.Hour).UTC()
 	again := expiredEvent(&index.Session{SID: "old-live", Created: created}, "i", time.Now())
