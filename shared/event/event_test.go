@@ -84,6 +84,7 @@ func TestDecodeValidates(t *testing.T) {
 		{"joined bad client", `{"sid":"s1","client_id":"a.b","sub":"alice"}`, "client_id"},
 		{"joined no sub", `{"sid":"s1","client_id":"app1"}`, "sub: required"},
 		{"joined not json", `{"sid":`, "decoding"},
+		{"joined with a lone surrogate escape", `{"sid":"s\udc80","client_id":"app1","sub":"alice"}`, "sid: required, at most 255 bytes of UTF-8"},
 		{"joined not UTF-8", "{\"sid\":\"s1\",\"client_id\":\"app1\",\"sub\":\"al\xffice\"}", "not UTF-8"},
 	}
 	for _, tc := range tests {

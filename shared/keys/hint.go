@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
@@ -245,6 +246,10 @@ func (v *HintVerifier) Verify(ctx context.Context, raw string) (*Hint, error) {
 		return nil, invalid(nil, "iss does not match")
 	case c.Subject == "":
 		return nil, invalid(nil, "sub is missing")
+	case strings.ContainsRune(c.Subject, utf8.RuneError) || strings.ContainsRune(c.SID, utf8.RuneError):
+		// A lone surrogate escape (\udc80) decodes to U+FFFD: another
+		// token's sid or sub could read the same.
+		return nil, invalid(nil, "sub or sid is not valid UTF-8")
 	case len(c.Audience) == 0 || slices.Contains(c.Audience, ""):
 		return nil, invalid(nil, "aud is missing or empty")
 	case c.ExpiresAt == nil:

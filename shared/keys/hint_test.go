@@ -158,6 +158,11 @@ func TestHintVerifierOwnKeys(t *testing.T) {
 		{name: "logout claims without typ", token: sign(&keys.LogoutClaims{Issuer: issuer, Audience: "client-a", Subject: "alice", ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute))}, ""), wantReason: "a logout token is not an ID token"},
 		{name: "access token", token: sign(hintClaims(), "at+jwt"), wantReason: `typ "at+jwt"`},
 		{name: "no sub", token: sign(noSub, "JWT"), wantReason: "sub is missing"},
+		{name: "sid that JSON changed", token: func() string {
+			c := hintClaims()
+			c["sid"] = "sid-\ufffd"
+			return signWith(t, jwt.SigningMethodES256, fixture("ec"), kid(keys.ES256), c)
+		}(), wantReason: "sub or sid is not valid UTF-8"},
 		{name: "no exp", token: sign(noExp, "JWT"), wantReason: "exp is missing"},
 		{name: "empty", token: "", wantReason: "empty"},
 		{name: "too long", token: strings.Repeat("a", 20_000), wantReason: "longer than"},
