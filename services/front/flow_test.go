@@ -175,7 +175,13 @@ func TestConfirmationFlow(t *testing.T) {
 		assert.ElementsMatch(t, []event.Participant{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "bob"}}, ended.Clients)
 		assert.Equal(t, "app2", ended.InitiatingClientID)
 		s, _ := e.front.Index().Session("s-unreported")
-		assert.Equal(t, []index.Client{{ClientID: "app1", Sub: "alice"}}, s.Clients, "the index's session is left as it was")
+		assert.ElementsMatch(t, []index.Client{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "bob"}}, s.Clients,
+			"the index lists the client it notified")
+		// The IdP's report of app2 comes after all: it was in the logout,
+		// so it gets no second one.
+		before := len(e.endedEvents())
+		assert.Equal(t, http.StatusConflict, e.report("s-unreported", "app2", "bob"))
+		assert.Len(t, e.endedEvents(), before, "no late logout for a client the logout notified")
 	})
 
 	t.Run("a hint for another user of the session's client is suspect (RIL-13)", func(t *testing.T) {

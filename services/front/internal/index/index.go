@@ -193,9 +193,38 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 		if err := txn.Insert(tableSessions, &ns); err != nil {
 			return fmt.Errorf("inserting session: %w", err)
 		}
+		if err := addParticipants(txn, e, sid); err != nil {
+			return err
+		}
 	}
 	txn.Commit()
 	ix.count.Add(int64(added))
+	return nil
+}
+
+// addParticipants records the participants of e in sid that the index
+// does not have: the client of a hint for a session the IdP never
+// reported it in, which the logout notified. Its report, when it comes
+// after all, is then a repeated participation, not a late one that would
+// have it logged out a second time. The row has sequence 0, so that any
+// report of the client, even one a rebuild reads after the logout, takes
+// its place.
+func addParticipants(txn *memdb.Txn, e *event.SessionEnded, sid string) error {
+	for _, p := range e.Clients {
+		if e.SID != sid && !slices.Contains(p.SIDs, sid) {
+			continue
+		}
+		raw, err := txn.First(tableParticipations, indexID, sid, p.ClientID)
+		if err != nil {
+			return fmt.Errorf("reading participation: %w", err)
+		}
+		if raw != nil {
+			continue
+		}
+		if err := txn.Insert(tableParticipations, &participation{SID: sid, ClientID: p.ClientID, Sub: p.Sub, JoinedAt: e.Time}); err != nil {
+			return fmt.Errorf("inserting participation: %w", err)
+		}
+	}
 	return nil
 }
 
