@@ -175,15 +175,19 @@ function ends(l, sid, user) {
 /**
  * serversOf turns comma-separated NATS URLs into connect options. A user and
  * password in a URL (nats://app1:secret@host:4222) become the user and pass
- * options, which nats.js does not take from the URL itself.
+ * options, which nats.js does not take from the URL itself; a user without a
+ * password is a token (nats://<token>@host:4222, as signoff's embedded
+ * server with nats.listen_token wants), as for the Go client.
  */
 export function serversOf(urls) {
   const opts = { servers: [] };
   for (const u of urls.split(",").map((s) => s.trim()).filter(Boolean)) {
     const url = new URL(u);
-    if (url.username) {
+    if (url.username && url.password) {
       opts.user = decodeURIComponent(url.username);
       opts.pass = decodeURIComponent(url.password);
+    } else if (url.username) {
+      opts.token = decodeURIComponent(url.username);
     }
     opts.servers.push(url.host);
   }
@@ -195,8 +199,9 @@ const USAGE = `usage: node subscriber.mjs [options]
 Consumes one client's logouts from signoff (docs/events.md) and prints each
 as one JSON line.
 
-  --nats-url URLS       NATS server URLs, comma-separated; a user and password
-                        may be in a URL (default: $NATS_URL or nats://127.0.0.1:4222)
+  --nats-url URLS       NATS server URLs, comma-separated; a user and password,
+                        or a token, may be in a URL (default: $NATS_URL or
+                        nats://127.0.0.1:4222)
   --inbox-prefix P      the inbox prefix NATS permissions give this app
                         (_INBOX_app2 in examples/nats-permissions)
   --client ID           the client whose logouts to consume (default: app2)

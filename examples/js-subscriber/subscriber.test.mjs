@@ -48,10 +48,12 @@ test("the app ends the sessions a logout names, once per logout id", () => {
   assert.deepEqual([...app.sessions.keys()], ["s3"]);
 });
 
-test("serversOf takes the user and password out of NATS URLs", () => {
+test("serversOf takes the user and password, or the token, out of NATS URLs", () => {
   assert.deepEqual(serversOf("nats://127.0.0.1:4222"), { servers: ["127.0.0.1:4222"] });
   assert.deepEqual(serversOf("nats://app1:s%40cret@a:4222, nats://b:4223"),
     { servers: ["a:4222", "b:4223"], user: "app1", pass: "s@cret" });
+  assert.deepEqual(serversOf("nats://0123456789abcdef@127.0.0.1:4222"),
+    { servers: ["127.0.0.1:4222"], token: "0123456789abcdef" }, "a token, as the Go client reads it");
 });
 
 const url = process.env.NATS_URL;
