@@ -147,10 +147,9 @@ func (d *Decider) chooseSessions(dec *Decision, r Request, cookieSID string) {
 			dec.SIDs = append(dec.SIDs, d.known(cookieSID)...)
 		}
 		if s, ok := d.sessions.Session(h.SID); ok && !s.Ended() {
-			i := slices.IndexFunc(s.Clients, func(c index.Client) bool { return c.ClientID == dec.Client.ClientID })
 			// RIL-12: the hint's session is not one this client was in;
 			// RIL-13: the client was in it for another user.
-			if i < 0 || s.Clients[i].Sub != h.Subject {
+			if sub, ok := s.ClientSub(dec.Client.ClientID); !ok || sub != h.Subject {
 				dec.Suspect = true
 			}
 		}

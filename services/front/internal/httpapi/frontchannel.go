@@ -102,11 +102,7 @@ func (h *handler) frontchannelPage(c *gin.Context, req endsession.Request, dec *
 func (h *handler) frameName(f fcFrame) string {
 	var names []string
 	for _, t := range f.Targets {
-		name := t.ClientID
-		if c, ok := h.Clients.Client(t.ClientID); ok {
-			name = c.DisplayName()
-		}
-		if !slices.Contains(names, name) {
+		if name := h.appName(t.ClientID); !slices.Contains(names, name) {
 			names = append(names, name)
 		}
 	}

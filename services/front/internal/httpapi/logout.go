@@ -120,10 +120,7 @@ func (h *handler) wait(ctx context.Context, ended []*event.SessionEnded) (apps, 
 		}
 		ds, _ := h.Index.WaitSettled(ctx, e.LogoutID, targets)
 		for _, p := range e.Clients {
-			name := p.ClientID
-			if c, ok := h.Clients.Client(p.ClientID); ok {
-				name = c.DisplayName()
-			}
+			name := h.appName(p.ClientID)
 			if ts := targetsOf(targets, p.ClientID); len(ts) == 0 || settledFor(ds, ts) {
 				apps = append(apps, name)
 			} else {
@@ -164,4 +161,12 @@ func redirectStatus(c *gin.Context) int {
 		return http.StatusSeeOther
 	}
 	return http.StatusFound
+}
+
+// appName is how the pages name a client to people.
+func (h *handler) appName(clientID string) string {
+	if c, ok := h.Clients.Client(clientID); ok {
+		return c.DisplayName()
+	}
+	return clientID
 }

@@ -67,7 +67,19 @@ func (s *Session) Ended() bool { return s.EndedAt != nil }
 
 // HasClient reports whether clientID took part in the session.
 func (s *Session) HasClient(clientID string) bool {
-	return slices.ContainsFunc(s.Clients, func(c Client) bool { return c.ClientID == clientID })
+	_, ok := s.ClientSub(clientID)
+	return ok
+}
+
+// ClientSub returns the sub that clientID was given in the session, and
+// whether it took part in it.
+func (s *Session) ClientSub(clientID string) (string, bool) {
+	for _, c := range s.Clients {
+		if c.ClientID == clientID {
+			return c.Sub, true
+		}
+	}
+	return "", false
 }
 
 // ApplyJoined records that j.ClientID took part in j.SID. seq is the state
