@@ -23,22 +23,6 @@ var ErrNotFailed = errors.New("propagate: the delivery is not failed")
 // replayNote is the last_error of the pending record a replay writes.
 const replayNote = "replayed from dead letter"
 
-// replayStranded is how long a replay's pending record may stand before a
-// new replay is let through: a worker takes a replayed task within
-// seconds, and records its progress (retrying, deferred, delivered...).
-// A pending record that old lost its task: a worker from before
-// ReplayOf dropped it, seeing the failed record the replay had not yet
-// written over. Were the task still queued (no worker running), the new
-// one is a second task of the delivery, which follows the first one's
-// records.
-const replayStranded = 5 * time.Minute
-
-// strandedReplay reports whether last is a replay's pending record that no
-// worker has followed for replayStranded.
-func strandedReplay(last *event.Delivery, now time.Time) bool {
-	return last.Status == event.StatusPending && last.LastError == replayNote && now.Sub(last.Time) > replayStranded
-}
-
 // Replay sends a dead-lettered delivery back to its worker with a fresh
 // budget: the worker's retry stage attempts it again, and the delivery is
 // marked pending meanwhile. It returns the task as replayed. Only a failed
@@ -79,7 +63,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, kind, clientID, logoutI
 	if err != nil {
 		return nil, err
 	}
-	if last != nil && last.Status != event.StatusFailed && !strandedReplay(last, time.Now()) {
+	if last != nil && last.Status != event.StatusFailed {
 		return nil, fmt.Errorf("%w: it is %s", ErrNotFailed, last.Status)
 	}
 	// The task first, then the pending record: a task on its way is what

@@ -141,35 +141,6 @@ func TestReplayAfterAFailedHandOff(t *testing.T) {
 	require.Eventually(t, func() bool { return calls.Load() == 1 }, 10*time.Second, 10*time.Millisecond, "delivered")
 }
 
-// TestReplayOfAStrandedReplay: a replay's pending record that no worker
-// followed for minutes lost its task (a worker from before ReplayOf took
-// it while the record still said failed, and dropped it): a new replay is
-// let through, and delivers. A fresh one is still refused (a double click).
-func TestReplayOfAStrandedReplay(t *testing.T) {
-	recv, calls := receiver(t, 0)
-	js, cfg := appStreams(t, recv.URL)
-	e := appLogout("L-stranded", time.Now().Add(-time.Hour))
-	failed := appTask(e, 3)
-	failed.LastError = "HTTP 503"
-	publishJSON(t, js, event.DeadLetterSubject("testjson", "app", e.LogoutID), propagate.DeadLetter{Task: failed, FailedAt: time.Now().UTC()})
-	pending := func(at time.Time) {
-		publishJSON(t, js, event.DeliverySubject(e.LogoutID, "testjson", "app"), event.Delivery{LogoutID: e.LogoutID, SID: e.SID,
-			ClientID: "app", Channel: "testjson", Status: event.StatusPending, LastError: "replayed from dead letter", Time: at.UTC()})
-	}
-	pending(time.Now().Add(-time.Minute))
-	_, err := propagate.Replay(t.Context(), js, "testjson", "app", e.LogoutID)
-	require.ErrorIs(t, err, propagate.ErrNotFailed, "a replay under way")
-
-	pending(time.Now().Add(-10 * time.Minute))
-	_, err = propagate.Replay(t.Context(), js, "testjson", "app", e.LogoutID)
-	require.NoError(t, err, "a stranded replay")
-	runNamed(t, js, cfg, "testjson", "app")
-	require.Eventually(t, func() bool {
-		return lastRecord(t, js, e.LogoutID, "testjson", "app").Status == event.StatusDelivered
-	}, 10*time.Second, 10*time.Millisecond)
-	assert.Equal(t, int32(1), calls.Load())
-}
-
 // TestReplayBeforeItsPendingRecord: a replay hands its task off first and
 // then writes pending over the failed record. A task that finds the failed
 // record it replays (its pending record not written yet, or refused) is
@@ -195,7 +166,7 @@ func TestReplayBeforeItsPendingRecord(t *testing.T) {
 	replay(mine, failed(mine))
 	other := appLogout("L-failed-again", time.Now())
 	seq := failed(other)
-	replay(other, seq-1) // a replay that names another record
+	replay(other, seq-1) // an earlier failure's replay
 
 	runNamed(t, js, cfg, "testjson", "app")
 	waitNoTasks(t, js)
