@@ -104,7 +104,8 @@ func (e *SessionEnded) Validate() error {
 	if e.SID == "" && e.Sub == "" {
 		errs = append(errs, errors.New("sid or sub: required"))
 	}
-	if !text(e.SID) || !text(e.Sub) || slices.ContainsFunc(e.Sessions, func(s string) bool { return !text(s) }) {
+	if !utf8.ValidString(e.SID) || !utf8.ValidString(e.Sub) || slices.ContainsFunc(e.Sessions, func(s string) bool { return !utf8.ValidString(s) }) {
+		// JSON would carry them changed: the event would name another session.
 		errs = append(errs, errors.New("sid, sub, sessions: not valid UTF-8"))
 	}
 	if e.Iss == "" {
@@ -126,11 +127,13 @@ func (e *SessionEnded) Validate() error {
 	return invalid(errs)
 }
 
-// text reports whether s is UTF-8 without U+FFFD. JSON would carry other
-// strings changed (invalid bytes become U+FFFD, and so do lone surrogate
-// escapes such as \udc80 when decoded), so that two sessions would share
-// one sid in the events.
-func text(s string) bool {
+// ValidText reports whether s is UTF-8 without U+FFFD: whether it is what
+// its sender meant. JSON changes other strings (invalid bytes become
+// U+FFFD, and so do lone surrogate escapes such as \udc80 when decoded),
+// so that two reports' sids could read the same. New reports are checked
+// with it; stored records are not, so that what an earlier version
+// stored is still read.
+func ValidText(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, utf8.RuneError)
 }
 
@@ -147,13 +150,13 @@ type Joined struct {
 // the receiver's business.
 func (j *Joined) Validate() error {
 	var errs []error
-	if j.SID == "" || len(j.SID) > 255 || !text(j.SID) {
+	if j.SID == "" || len(j.SID) > 255 || !utf8.ValidString(j.SID) {
 		errs = append(errs, errors.New("sid: required, at most 255 bytes of UTF-8"))
 	}
 	if !ValidToken(j.ClientID) {
 		errs = append(errs, errors.New("client_id: required, a valid client id"))
 	}
-	if j.Sub == "" || len(j.Sub) > 255 || !text(j.Sub) {
+	if j.Sub == "" || len(j.Sub) > 255 || !utf8.ValidString(j.Sub) {
 		errs = append(errs, errors.New("sub: required, at most 255 bytes of UTF-8"))
 	}
 	return invalid(errs)

@@ -84,7 +84,6 @@ func TestDecodeValidates(t *testing.T) {
 		{"joined bad client", `{"sid":"s1","client_id":"a.b","sub":"alice"}`, "client_id"},
 		{"joined no sub", `{"sid":"s1","client_id":"app1"}`, "sub: required"},
 		{"joined not json", `{"sid":`, "decoding"},
-		{"joined with a lone surrogate escape", `{"sid":"s\udc80","client_id":"app1","sub":"alice"}`, "sid: required, at most 255 bytes of UTF-8"},
 		{"joined not UTF-8", "{\"sid\":\"s1\",\"client_id\":\"app1\",\"sub\":\"al\xffice\"}", "not UTF-8"},
 	}
 	for _, tc := range tests {
@@ -114,6 +113,9 @@ func TestSessionEndedValidate(t *testing.T) {
 	bad = *ok
 	bad.SID = "s\xfe"
 	require.ErrorIs(t, bad.Validate(), event.ErrInvalid, "a sid that JSON would change")
+	assert.False(t, event.ValidText("s\ufffd"), "U+FFFD: a report that JSON changed")
+	assert.False(t, event.ValidText("s\xfe"))
+	assert.True(t, event.ValidText("sïd-1"))
 	assert.Equal(t, []string{"s1", "s2"}, goldenCases()["session_ended_subject"].(*event.SessionEnded).SIDs())
 	cl := ok.ForClient(ok.Clients[1])
 	assert.Equal(t, goldenCases()["client_logout"], &cl, "a client sees its own sub")

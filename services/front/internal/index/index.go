@@ -205,36 +205,52 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 		if err := txn.Insert(tableSessions, &ns); err != nil {
 			return fmt.Errorf("inserting session: %w", err)
 		}
-		if err := addParticipants(txn, e, sid); err != nil {
-			return err
-		}
+	}
+	if err := addParticipants(txn, e); err != nil {
+		return err
 	}
 	txn.Commit()
 	ix.count.Add(int64(added))
 	return nil
 }
 
-// addParticipants records the participants of e in sid that the index
-// does not have: the client of a hint for a session the IdP never
-// reported it in, which the logout notified. Its report, when it comes
-// after all, is then a repeated participation, not a late one that would
-// have it logged out a second time. The row has sequence 0, so that any
-// report of the client, even one a rebuild reads after the logout, takes
-// its place.
-func addParticipants(txn *memdb.Txn, e *event.SessionEnded, sid string) error {
+// addParticipants records the participations of e that the index does
+// not have: the client of a hint for a session the IdP never reported it
+// in, which the logout notified. Its report, when it comes after all, is
+// then a repeated participation, not a late one that would have it logged
+// out a second time. The row has sequence 0, so that any report of the
+// client, even one a rebuild reads after the logout, takes its place. A
+// participant without a sub (no report has none) is left out.
+func addParticipants(txn *memdb.Txn, e *event.SessionEnded) error {
+	var ended map[string]bool // a subject-wide logout's sessions
+	if e.SID == "" {
+		ended = make(map[string]bool, len(e.Sessions))
+		for _, sid := range e.Sessions {
+			ended[sid] = true
+		}
+	}
 	for _, p := range e.Clients {
-		if e.SID != sid && !slices.Contains(p.SIDs, sid) {
+		if p.Sub == "" {
 			continue
 		}
-		raw, err := txn.First(tableParticipations, indexID, sid, p.ClientID)
-		if err != nil {
-			return fmt.Errorf("reading participation: %w", err)
+		sids := p.SIDs
+		if e.SID != "" {
+			sids = []string{e.SID}
 		}
-		if raw != nil {
-			continue
-		}
-		if err := txn.Insert(tableParticipations, &participation{SID: sid, ClientID: p.ClientID, Sub: p.Sub, JoinedAt: e.Time}); err != nil {
-			return fmt.Errorf("inserting participation: %w", err)
+		for _, sid := range sids {
+			if ended != nil && !ended[sid] {
+				continue // not a session this logout ends
+			}
+			raw, err := txn.First(tableParticipations, indexID, sid, p.ClientID)
+			if err != nil {
+				return fmt.Errorf("reading participation: %w", err)
+			}
+			if raw != nil {
+				continue
+			}
+			if err := txn.Insert(tableParticipations, &participation{SID: sid, ClientID: p.ClientID, Sub: p.Sub, JoinedAt: e.Time}); err != nil {
+				return fmt.Errorf("inserting participation: %w", err)
+			}
 		}
 	}
 	return nil

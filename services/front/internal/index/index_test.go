@@ -86,6 +86,38 @@ func TestEndedIsFirstWins(t *testing.T) {
 	assert.True(t, x.Ended())
 }
 
+// TestEndedRecordsItsParticipants: a logout lists clients the index may
+// not have (a hint's client the IdP never reported); the ended session
+// lists them too, so that their late reports are no new participants. A
+// participant without a sub, or of a session the logout does not end, is
+// left out.
+func TestEndedRecordsItsParticipants(t *testing.T) {
+	ix, err := New()
+	require.NoError(t, err)
+	t0 := time.Now().UTC()
+	require.NoError(t, ix.ApplyJoined(&event.Joined{SID: "s1", ClientID: "app1", Sub: "alice", Time: t0}, 1))
+	require.NoError(t, ix.ApplyJoined(&event.Joined{SID: "live", ClientID: "app1", Sub: "alice", Time: t0}, 2))
+	require.NoError(t, ix.ApplyEnded(&event.SessionEnded{LogoutID: "L1", SID: "s1", Sub: "alice", Reason: event.ReasonEndSession, Time: t0,
+		Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "pw-alice"}, {ClientID: "app3"}}}))
+	s, _ := ix.Session("s1")
+	assert.True(t, s.Ended())
+	assert.ElementsMatch(t, []Client{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "pw-alice"}}, s.Clients)
+
+	require.NoError(t, ix.ApplyEnded(&event.SessionEnded{LogoutID: "L2", Sessions: []string{"s2"}, Sub: "alice", Reason: event.ReasonAPISubject, Time: t0,
+		Clients: []event.Participant{{ClientID: "app2", Sub: "pw-alice", SIDs: []string{"s2", "live"}}}}))
+	s, _ = ix.Session("s2")
+	assert.Equal(t, []Client{{ClientID: "app2", Sub: "pw-alice"}}, s.Clients)
+	s, _ = ix.Session("live")
+	assert.False(t, s.Ended())
+	assert.Equal(t, []Client{{ClientID: "app1", Sub: "alice"}}, s.Clients, "a session the logout does not end is left alone")
+
+	// A report read after the logout (a rebuild) takes the place of the row.
+	require.NoError(t, ix.ApplyJoined(&event.Joined{SID: "s1", ClientID: "app2", Sub: "pw-alice", Time: t0.Add(-time.Minute)}, 3))
+	s, _ = ix.Session("s1")
+	assert.ElementsMatch(t, []Client{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "pw-alice"}}, s.Clients)
+	assert.Equal(t, t0.Add(-time.Minute), s.Created)
+}
+
 func TestWaitSettled(t *testing.T) {
 	ix, err := New()
 	require.NoError(t, err)

@@ -60,6 +60,9 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 	if err := j.Validate(); err != nil {
 		return err
 	}
+	if !event.ValidText(j.SID) || !event.ValidText(j.Sub) {
+		return fmt.Errorf("%w: sid, sub: U+FFFD (a byte that is not UTF-8, or a lone surrogate escape such as \\udc80)", event.ErrInvalid)
+	}
 	if !s.known(j.ClientID) {
 		return fmt.Errorf("%w: %s", ErrUnknownClient, j.ClientID)
 	}
