@@ -173,6 +173,7 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
 	added := 0
+	endedNow := make(map[string]bool, 1)
 	for _, sid := range e.SIDs() {
 		s, err := getSession(txn, sid)
 		if err != nil {
@@ -205,8 +206,9 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 		if err := txn.Insert(tableSessions, &ns); err != nil {
 			return fmt.Errorf("inserting session: %w", err)
 		}
+		endedNow[sid] = true
 	}
-	if err := addParticipants(txn, e); err != nil {
+	if err := addParticipants(txn, e, endedNow); err != nil {
 		return err
 	}
 	txn.Commit()
@@ -219,16 +221,11 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 // in, which the logout notified. Its report, when it comes after all, is
 // then a repeated participation, not a late one that would have it logged
 // out a second time. The row has sequence 0, so that any report of the
-// client, even one a rebuild reads after the logout, takes its place. A
+// client, even one a rebuild reads after the logout, takes its place.
+// Only the sessions that e ends (ended) get them: a later logout's client
+// (a late participant) is listed with its logout, not as a participant. A
 // participant without a sub (no report has none) is left out.
-func addParticipants(txn *memdb.Txn, e *event.SessionEnded) error {
-	var ended map[string]bool // a subject-wide logout's sessions
-	if e.SID == "" {
-		ended = make(map[string]bool, len(e.Sessions))
-		for _, sid := range e.Sessions {
-			ended[sid] = true
-		}
-	}
+func addParticipants(txn *memdb.Txn, e *event.SessionEnded, ended map[string]bool) error {
 	for _, p := range e.Clients {
 		if p.Sub == "" {
 			continue
@@ -238,8 +235,8 @@ func addParticipants(txn *memdb.Txn, e *event.SessionEnded) error {
 			sids = []string{e.SID}
 		}
 		for _, sid := range sids {
-			if ended != nil && !ended[sid] {
-				continue // not a session this logout ends
+			if !ended[sid] {
+				continue
 			}
 			raw, err := txn.First(tableParticipations, indexID, sid, p.ClientID)
 			if err != nil {
