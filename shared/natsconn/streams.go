@@ -38,6 +38,15 @@ const (
 // published twice with the same logout id within it is stored once.
 const DuplicateWindow = 2 * time.Minute
 
+// EventsMaxAge is how long the events stream keeps a logout:
+// nats.event_retention, but at least as long as the state stream keeps
+// participations (twice sessions.retention). A front that rebuilds its
+// index reads both; a participation without its logout would bring an
+// ended session back to life, and the janitor would end it a second time.
+func EventsMaxAge(cfg *config.Config) time.Duration {
+	return max(cfg.NATS.EventRetention, 2*cfg.Sessions.Retention)
+}
+
 // Streams returns the stream configurations signoff declares.
 func Streams(cfg *config.Config) []jetstream.StreamConfig {
 	replicas := max(cfg.NATS.Replicas, 1)
@@ -51,7 +60,7 @@ func Streams(cfg *config.Config) []jetstream.StreamConfig {
 				event.DeadLetterPrefix + "*.*.*",
 			},
 			Retention:         jetstream.LimitsPolicy,
-			MaxAge:            cfg.NATS.EventRetention,
+			MaxAge:            EventsMaxAge(cfg),
 			MaxMsgsPerSubject: -1,
 			Duplicates:        min(DuplicateWindow, cfg.NATS.EventRetention),
 			Storage:           jetstream.FileStorage,

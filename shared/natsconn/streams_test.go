@@ -38,6 +38,18 @@ func TestEnsureStreams(t *testing.T) {
 		_, err := js.Stream(t.Context(), name)
 		assert.NoError(t, err, name)
 	}
+
+	// Logouts stay as long as participations, whatever event_retention says.
+	cfg.Sessions.Retention, cfg.NATS.EventRetention = 7*24*time.Hour, 168*time.Hour
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	events, err := js.Stream(t.Context(), natsconn.StreamEvents)
+	require.NoError(t, err)
+	assert.Equal(t, 14*24*time.Hour, events.CachedInfo().Config.MaxAge, "twice sessions.retention")
+	cfg.NATS.EventRetention = 30 * 24 * time.Hour
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, cfg, nil))
+	events, err = js.Stream(t.Context(), natsconn.StreamEvents)
+	require.NoError(t, err)
+	assert.Equal(t, 30*24*time.Hour, events.CachedInfo().Config.MaxAge, "event_retention when longer")
 }
 
 // TestStreamsAsTheServerStoresThem: what EnsureStreams declares is what
