@@ -183,7 +183,10 @@ export function serversOf(urls) {
   const opts = { servers: [] };
   for (const u of urls.split(",").map((s) => s.trim()).filter(Boolean)) {
     const url = new URL(u);
-    if (url.username && url.password) {
+    // URL does not tell "user:" from "user": the text does (nats.go reads
+    // the first as a user with an empty password, the second as a token).
+    const userinfo = /^[a-z]+:\/\/([^@/]*)@/i.exec(u)?.[1] ?? "";
+    if (userinfo.includes(":")) {
       opts.user = decodeURIComponent(url.username);
       opts.pass = decodeURIComponent(url.password);
     } else if (url.username) {

@@ -54,6 +54,8 @@ test("serversOf takes the user and password, or the token, out of NATS URLs", ()
     { servers: ["a:4222", "b:4223"], user: "app1", pass: "s@cret" });
   assert.deepEqual(serversOf("nats://0123456789abcdef@127.0.0.1:4222"),
     { servers: ["127.0.0.1:4222"], token: "0123456789abcdef" }, "a token, as the Go client reads it");
+  assert.deepEqual(serversOf("nats://app1:@a:4222"),
+    { servers: ["a:4222"], user: "app1", pass: "" }, "a user with an empty password, as the Go client reads it");
 });
 
 const url = process.env.NATS_URL;
