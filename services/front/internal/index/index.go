@@ -173,7 +173,6 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
 	added := 0
-	endedNow := make(map[string]bool, 1)
 	for _, sid := range e.SIDs() {
 		s, err := getSession(txn, sid)
 		if err != nil {
@@ -206,49 +205,42 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 		if err := txn.Insert(tableSessions, &ns); err != nil {
 			return fmt.Errorf("inserting session: %w", err)
 		}
-		endedNow[sid] = true
-	}
-	if err := addParticipants(txn, e, endedNow); err != nil {
-		return err
+		if err := addInitiator(txn, e); err != nil {
+			return err
+		}
 	}
 	txn.Commit()
 	ix.count.Add(int64(added))
 	return nil
 }
 
-// addParticipants records the participations of e that the index does
-// not have: the client of a hint for a session the IdP never reported it
-// in, which the logout notified. Its report, when it comes after all, is
-// then a repeated participation, not a late one that would have it logged
-// out a second time. The row has sequence 0, so that any report of the
-// client, even one a rebuild reads after the logout, takes its place.
-// Only the sessions that e ends (ended) get them: a later logout's client
-// (a late participant) is listed with its logout, not as a participant. A
-// participant without a sub (no report has none) is left out.
-func addParticipants(txn *memdb.Txn, e *event.SessionEnded, ended map[string]bool) error {
-	for _, p := range e.Clients {
-		if p.Sub == "" {
-			continue
-		}
-		sids := p.SIDs
-		if e.SID != "" {
-			sids = []string{e.SID}
-		}
-		for _, sid := range sids {
-			if !ended[sid] {
-				continue
-			}
-			raw, err := txn.First(tableParticipations, indexID, sid, p.ClientID)
-			if err != nil {
-				return fmt.Errorf("reading participation: %w", err)
-			}
-			if raw != nil {
-				continue
-			}
-			if err := txn.Insert(tableParticipations, &participation{SID: sid, ClientID: p.ClientID, Sub: p.Sub, JoinedAt: e.Time}); err != nil {
-				return fmt.Errorf("inserting participation: %w", err)
-			}
-		}
+// addInitiator records the participation of the logout's initiating
+// client in the session e ends when the index does not have it: the client
+// of a hint for a session the IdP never reported it in, which the logout
+// notified. Its report, when it comes after all, is then a repeated
+// participation, not a late one that would have it logged out a second
+// time. The row has sequence 0, so that any report of the client, even one
+// a rebuild reads after the logout, takes its place. Every other
+// participant of an event comes from an index, so only this one is looked
+// up (one lookup per logout, not one per client).
+func addInitiator(txn *memdb.Txn, e *event.SessionEnded) error {
+	if e.SID == "" || e.InitiatingClientID == "" {
+		return nil
+	}
+	i := slices.IndexFunc(e.Clients, func(p event.Participant) bool { return p.ClientID == e.InitiatingClientID })
+	if i < 0 || e.Clients[i].Sub == "" {
+		return nil
+	}
+	raw, err := txn.First(tableParticipations, indexID, e.SID, e.InitiatingClientID)
+	if err != nil {
+		return fmt.Errorf("reading participation: %w", err)
+	}
+	if raw != nil {
+		return nil
+	}
+	p := &participation{SID: e.SID, ClientID: e.InitiatingClientID, Sub: e.Clients[i].Sub, JoinedAt: e.Time}
+	if err := txn.Insert(tableParticipations, p); err != nil {
+		return fmt.Errorf("inserting participation: %w", err)
 	}
 	return nil
 }
@@ -544,20 +536,10 @@ func (ix *Index) Remove(sid string) error {
 	if err != nil || s == nil {
 		return err
 	}
-	if err := removeSession(txn, s); err != nil {
-		return err
-	}
-	txn.Commit()
-	ix.count.Add(-1)
-	return nil
-}
-
-// removeSession deletes s, its participations and its logouts' deliveries.
-func removeSession(txn *memdb.Txn, s *session) error {
 	if err := txn.Delete(tableSessions, s); err != nil {
 		return fmt.Errorf("deleting session: %w", err)
 	}
-	if _, err := txn.DeleteAll(tableParticipations, indexID+"_prefix", s.SID, ""); err != nil {
+	if _, err := txn.DeleteAll(tableParticipations, indexID+"_prefix", sid, ""); err != nil {
 		return fmt.Errorf("deleting participations: %w", err)
 	}
 	for _, id := range append([]string{s.LogoutID}, s.Later...) {
@@ -568,5 +550,7 @@ func removeSession(txn *memdb.Txn, s *session) error {
 			return fmt.Errorf("deleting deliveries: %w", err)
 		}
 	}
+	txn.Commit()
+	ix.count.Add(-1)
 	return nil
 }

@@ -86,27 +86,31 @@ func TestEndedIsFirstWins(t *testing.T) {
 	assert.True(t, x.Ended())
 }
 
-// TestEndedRecordsItsParticipants: a logout lists clients the index may
-// not have (a hint's client the IdP never reported); the ended session
-// lists them too, so that their late reports are no new participants. A
-// participant without a sub, or of a session the logout does not end, is
-// left out.
-func TestEndedRecordsItsParticipants(t *testing.T) {
+// TestEndedRecordsItsInitiator: a logout's initiating client may be one
+// the index does not have (a hint's client the IdP never reported); the
+// ended session lists it, so that its late report is no new participant.
+// Without a sub it is left out; a subject-wide logout adds nothing (its
+// participants come from an index) and leaves the sessions it does not end
+// alone.
+func TestEndedRecordsItsInitiator(t *testing.T) {
 	ix, err := New()
 	require.NoError(t, err)
 	t0 := time.Now().UTC()
 	require.NoError(t, ix.ApplyJoined(&event.Joined{SID: "s1", ClientID: "app1", Sub: "alice", Time: t0}, 1))
 	require.NoError(t, ix.ApplyJoined(&event.Joined{SID: "live", ClientID: "app1", Sub: "alice", Time: t0}, 2))
 	require.NoError(t, ix.ApplyEnded(&event.SessionEnded{LogoutID: "L1", SID: "s1", Sub: "alice", Reason: event.ReasonEndSession, Time: t0,
-		Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "pw-alice"}, {ClientID: "app3"}}}))
+		InitiatingClientID: "app2", Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "pw-alice"}}}))
 	s, _ := ix.Session("s1")
 	assert.True(t, s.Ended())
 	assert.ElementsMatch(t, []Client{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "pw-alice"}}, s.Clients)
 
+	require.NoError(t, ix.ApplyEnded(&event.SessionEnded{LogoutID: "L0", SID: "s0", Sub: "alice", Reason: event.ReasonEndSession, Time: t0,
+		InitiatingClientID: "app3", Clients: []event.Participant{{ClientID: "app3"}}}))
+	s, _ = ix.Session("s0")
+	assert.Empty(t, s.Clients, "no sub: left out")
+
 	require.NoError(t, ix.ApplyEnded(&event.SessionEnded{LogoutID: "L2", Sessions: []string{"s2"}, Sub: "alice", Reason: event.ReasonAPISubject, Time: t0,
-		Clients: []event.Participant{{ClientID: "app2", Sub: "pw-alice", SIDs: []string{"s2", "live"}}}}))
-	s, _ = ix.Session("s2")
-	assert.Equal(t, []Client{{ClientID: "app2", Sub: "pw-alice"}}, s.Clients)
+		InitiatingClientID: "app2", Clients: []event.Participant{{ClientID: "app2", Sub: "pw-alice", SIDs: []string{"s2", "live"}}}}))
 	s, _ = ix.Session("live")
 	assert.False(t, s.Ended())
 	assert.Equal(t, []Client{{ClientID: "app1", Sub: "alice"}}, s.Clients, "a session the logout does not end is left alone")
