@@ -10,12 +10,12 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/event"
 )
 
 // maxHintLength bounds the size of a hint Verify will look at. ID tokens
@@ -246,7 +246,7 @@ func (v *HintVerifier) Verify(ctx context.Context, raw string) (*Hint, error) {
 		return nil, invalid(nil, "iss does not match")
 	case c.Subject == "":
 		return nil, invalid(nil, "sub is missing")
-	case strings.ContainsRune(c.Subject, utf8.RuneError) || strings.ContainsRune(c.SID, utf8.RuneError):
+	case !event.ValidText(c.Subject) || !event.ValidText(c.SID):
 		// A lone surrogate escape (\udc80) decodes to U+FFFD: another
 		// token's sid or sub could read the same.
 		return nil, invalid(nil, "sub or sid is not valid UTF-8")
