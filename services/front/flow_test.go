@@ -24,7 +24,7 @@ import (
 var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 
 // formOf returns the confirmation form's fields, HTML-unescaped.
-func formOf(t *testing.T, body string) url.Values {
+func formOf(t testing.TB, body string) url.Values {
 	t.Helper()
 	v := url.Values{}
 	for _, m := range hiddenField.FindAllStringSubmatch(body, -1) {
@@ -114,9 +114,7 @@ func TestConfirmationFlow(t *testing.T) {
 			s, _ := e.front.Index().Session(sid)
 			assert.False(t, s.Ended(), sid)
 		}
-		form := formOf(t, r.body)
-		form.Set("confirm", "yes")
-		r = e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+		r = e.confirm(b, r.body)
 		assert.Equal(t, 303, r.status)
 		assert.Equal(t, reg, r.location)
 		for _, sid := range []string{"s-x", "s-y"} {
@@ -160,9 +158,7 @@ func TestConfirmationFlow(t *testing.T) {
 			"id_token_hint":            {e.hint("app2", "bob", "s-unreported", time.Now().Add(time.Hour))},
 			"post_logout_redirect_uri": {"https://app2.example.com/done/"}, "state": {"q"}})
 		require.Contains(t, r.body, "may not come from you")
-		form := formOf(t, r.body)
-		form.Set("confirm", "yes")
-		r = e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+		r = e.confirm(b, r.body)
 		assert.Equal(t, 303, r.status)
 		assert.Equal(t, "https://app2.example.com/done/?state=q", r.location)
 		var ended *event.SessionEnded
@@ -257,9 +253,7 @@ func TestSubOnlyHintEndsTheSubjectsSessionsOfThatClient(t *testing.T) {
 		s, _ := e.front.Index().Session(sid)
 		assert.False(t, s.Ended(), sid)
 	}
-	form := formOf(t, r.body)
-	form.Set("confirm", "yes")
-	r = e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+	r = e.confirm(b, r.body)
 	require.Equal(t, 200, r.status)
 	for sid, want := range map[string]bool{"s-a": true, "s-b": true, "s-c": false, "s-d": false} {
 		s, _ := e.front.Index().Session(sid)

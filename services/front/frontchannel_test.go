@@ -140,9 +140,7 @@ func TestFrontchannelPage(t *testing.T) {
 		r := e.do(b, http.MethodGet, "/connect/endsession", url.Values{
 			"id_token_hint": {e.hint("app3", "erin", "", future)}})
 		require.Equal(t, 200, r.status, r.body)
-		form := formOf(t, r.body)
-		form.Set("confirm", "yes")
-		r = e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+		r = e.confirm(b, r.body)
 		require.Equal(t, 200, r.status, r.body)
 		p := parseFCPage(t, r)
 		// app4 gets the same URL for both sessions: it is loaded once.
@@ -191,9 +189,7 @@ func TestFrontchannelPage(t *testing.T) {
 		r := e.do(b, http.MethodGet, "/connect/endsession", url.Values{
 			"client_id": {"app3"}, "post_logout_redirect_uri": {app3Bye}, "state": {`"<&>'`}, "ui_locales": {"de"}})
 		require.Equal(t, 200, r.status)
-		form := formOf(t, r.body)
-		form.Set("confirm", "yes")
-		r = e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+		r = e.confirm(b, r.body)
 		require.Equal(t, 200, r.status, r.body)
 		p := parseFCPage(t, r)
 		assert.Equal(t, []string{app3FC + "&iss=" + issQ + "&sid=s-fc4"}, p.frames)

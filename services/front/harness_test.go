@@ -195,6 +195,14 @@ func (e *env) do(client *http.Client, method, path string, params url.Values, he
 	return response{status: resp.StatusCode, location: resp.Header.Get("Location"), body: string(b), header: resp.Header}
 }
 
+// confirm answers "yes" on the confirmation page page, from browser b.
+func (e *env) confirm(b *http.Client, page string) response {
+	e.t.Helper()
+	form := formOf(e.t, page)
+	form.Set("confirm", "yes")
+	return e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+}
+
 // endedEvents returns the session-ended events in the stream.
 func (e *env) endedEvents() []*event.SessionEnded {
 	e.t.Helper()

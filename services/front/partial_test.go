@@ -68,9 +68,7 @@ func TestEndSessionPartlyPublished(t *testing.T) {
 			"id_token_hint":            {e.hint("app1", "pat", "", time.Now().Add(time.Hour))},
 			"post_logout_redirect_uri": {"https://app1.example.com/signed-out"}, "state": {"st"}})
 		require.Equal(t, 200, r.status, r.body)
-		form := formOf(t, r.body)
-		form.Set("confirm", "yes")
-		return e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+		return e.confirm(b, r.body)
 	}
 
 	lift := e.admitOneMoreEvent(t)
