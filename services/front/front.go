@@ -109,8 +109,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 	if err != nil {
 		return nil, err
 	}
-	known := func(id string) bool { _, ok := clients.Client(id); return ok }
-	svc := sessions.NewService(d.NATS.JS, ix, known, cfg.Sessions.MaxClients, cfg.Issuer)
+	svc := sessions.NewService(d.NATS.JS, ix, clients, cfg.Sessions.MaxClients, cfg.Issuer)
 	f := &Front{
 		cfg: cfg, logger: d.Logger, index: ix, verifier: verifier, nats: d.NATS,
 		feed:   sessions.NewFeed(d.NATS.JS, ix, cfg.Sessions.Retention, d.Logger),

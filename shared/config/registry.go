@@ -1,12 +1,18 @@
 package config
 
-import "slices"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+)
 
 // Registry indexes the registered clients by client_id. It is built once
 // from a validated Config and never changes, so it is safe for concurrent
 // use by many goroutines.
 type Registry struct {
 	clients []Client
+	digests []string // ChannelsDigest of each client, computed once
 	byID    map[string]int
 }
 
@@ -15,12 +21,14 @@ type Registry struct {
 func NewRegistry(clients []Client) *Registry {
 	r := &Registry{
 		clients: make([]Client, len(clients)),
+		digests: make([]string, len(clients)),
 		byID:    make(map[string]int, len(clients)),
 	}
 	for i, c := range clients {
 		c.RedirectURIs = slices.Clone(c.RedirectURIs)
 		c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 		r.clients[i] = c
+		r.digests[i] = c.ChannelsDigest()
 		if _, dup := r.byID[c.ClientID]; !dup {
 			r.byID[c.ClientID] = i
 		}
@@ -44,6 +52,17 @@ func (r *Registry) Client(id string) (*Client, bool) {
 	return &r.clients[i], true
 }
 
+// ChannelsDigest returns the ChannelsDigest of the client registered as
+// id, and whether there is one: computed once, for the workers and fronts
+// that compare it on every logout.
+func (r *Registry) ChannelsDigest(id string) (string, bool) {
+	i, ok := r.byID[id]
+	if !ok {
+		return "", false
+	}
+	return r.digests[i], true
+}
+
 // Clients returns a copy of every registered client, in configuration order.
 func (r *Registry) Clients() []Client {
 	return slices.Clone(r.clients)
@@ -56,6 +75,20 @@ func (c *Client) DisplayName() string {
 		return c.Name
 	}
 	return c.ClientID
+}
+
+// ChannelsDigest is a short digest of how the client is reached when a
+// session ends: its front-channel, back-channel and webhook URIs and
+// logout_events, the fields a worker kind's Wants reads. A front stamps
+// each participant of a logout with it (event.Participant.ChannelsDigest),
+// so that a worker whose configuration says otherwise about a client it
+// does not serve can tell: it parks that delivery for a replica that
+// serves the client, instead of dropping it. Its name, redirect URIs,
+// signing algorithm and secrets are not in it.
+func (c *Client) ChannelsDigest() string {
+	b, _ := json.Marshal([]any{c.FrontchannelLogoutURI, c.BackchannelLogoutURI, c.WebhookURI, c.LogoutEvents})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 // SigningAlg returns the algorithm of the client's logout tokens: its

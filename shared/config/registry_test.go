@@ -104,6 +104,44 @@ func TestConfigRegistry(t *testing.T) {
 	assert.Equal(t, "EdDSA", cl.SigningAlg())
 }
 
+func TestChannelsDigest(t *testing.T) {
+	base := config.Client{ClientID: "app", BackchannelLogoutURI: "https://app.example/bc"}
+	d := base.ChannelsDigest()
+	assert.Len(t, d, 16)
+
+	// What a worker's Wants does not read leaves it as it is.
+	same := base
+	same.Name, same.IDTokenSignedResponseAlg, same.WebhookSecret = "App", "ES256", "s3cr3t"
+	same.PostLogoutRedirectURIs = []string{"https://app.example/bye"}
+	same.BackchannelLogoutSessionRequired = true
+	assert.Equal(t, d, same.ChannelsDigest())
+
+	// Each channel changes it, and a value moved to another field too.
+	for name, change := range map[string]func(*config.Client){
+		"front-channel URI": func(c *config.Client) { c.FrontchannelLogoutURI = "https://app.example/fc" },
+		"back-channel URI":  func(c *config.Client) { c.BackchannelLogoutURI = "https://app.example/bc2" },
+		"no back channel":   func(c *config.Client) { c.BackchannelLogoutURI = "" },
+		"webhook URI":       func(c *config.Client) { c.WebhookURI = "https://app.example/hook" },
+		"logout_events":     func(c *config.Client) { c.LogoutEvents = true },
+		"URI in another field": func(c *config.Client) {
+			c.BackchannelLogoutURI, c.WebhookURI = "", c.BackchannelLogoutURI
+		},
+	} {
+		c := base
+		change(&c)
+		assert.NotEqual(t, d, c.ChannelsDigest(), name)
+	}
+
+	reg := config.NewRegistry([]config.Client{base, {ClientID: "other", LogoutEvents: true}})
+	got, ok := reg.ChannelsDigest("app")
+	assert.True(t, ok)
+	assert.Equal(t, d, got)
+	got, _ = reg.ChannelsDigest("other")
+	assert.Equal(t, (&config.Client{LogoutEvents: true}).ChannelsDigest(), got)
+	_, ok = reg.ChannelsDigest("nobody")
+	assert.False(t, ok)
+}
+
 func TestSigningAlg(t *testing.T) {
 	assert.Equal(t, "RS256", (&config.Client{}).SigningAlg())
 	assert.Equal(t, "ES256", (&config.Client{IDTokenSignedResponseAlg: "ES256"}).SigningAlg())

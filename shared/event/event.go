@@ -41,6 +41,13 @@ type Participant struct {
 	// the sessions that this client took part in with this sub: a client
 	// that requires a sid in its logout tokens gets one per session.
 	SIDs []string `json:"sids,omitempty"`
+	// ChannelsDigest is the client's config.Client.ChannelsDigest in the
+	// configuration of the front that published the logout. A worker that
+	// does not serve the client, and whose own digest for it differs, parks
+	// the delivery for a replica that does (the client was given a channel
+	// that reached the fronts first). Empty from fronts older than the
+	// field: the worker's configuration decides alone.
+	ChannelsDigest string `json:"channels_digest,omitempty"`
 }
 
 // SessionEnded is published on [SubjectSessionEnded] once a logout is decided. It

@@ -42,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"channel", "client_id"}),
 		unknown: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signoff_unknown_clients_total",
-			Help: "Deliveries parked for another replica because their client is missing from this worker's configuration.",
+			Help: "Deliveries parked for another replica because their client is missing from this worker's configuration, or has other channels there than at the front that published the logout.",
 		}, []string{"channel", "client_id"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "signoff_delivery_duration_seconds",

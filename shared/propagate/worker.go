@@ -254,8 +254,8 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg, every time.
 	for i, p := range e.Clients {
 		t, ok := w.targets[p.ClientID] // registered, and wanted by this kind
 		if !ok {
-			if _, known := w.o.Clients.Client(p.ClientID); !known {
-				errs[i] = w.parkUnknown(ctx, e, p, logger)
+			if digest, known := w.o.Clients.ChannelsDigest(p.ClientID); !known || p.ChannelsDigest != "" && p.ChannelsDigest != digest {
+				errs[i] = w.parkUnknown(ctx, e, p, known, logger)
 			}
 			continue
 		}
@@ -297,14 +297,21 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg, every time.
 }
 
 // parkUnknown hands the delivery to a client missing from this worker's
-// configuration (the fronts were given a newer one first) to the retry
-// stage, without a progress record: a replica that knows the client, and
-// wants it, delivers it from there; for one this kind does not want, the
-// task expires with the work stream. The event itself is acknowledged, so
-// such logouts never hold up the others.
-func (w *worker) parkUnknown(ctx context.Context, e *event.SessionEnded, p event.Participant, logger *slog.Logger) error {
-	logger.Warn("logout names a client missing from this worker's configuration; parked for a worker that knows it: restart this one with the fronts' configuration",
-		"client_id", p.ClientID)
+// configuration, or whose channels the front that published the logout
+// sees otherwise (known: the fronts were given a newer configuration
+// first, or a replica of this kind was), to the retry stage, without a
+// progress record: a replica that knows the client, and wants it, delivers
+// it from there; for one this kind does not want, the task expires with
+// the work stream. The event itself is acknowledged, so such logouts never
+// hold up the others.
+func (w *worker) parkUnknown(ctx context.Context, e *event.SessionEnded, p event.Participant, known bool, logger *slog.Logger) error {
+	if known {
+		logger.Warn("logout names a client whose channels differ in this worker's configuration, which does not serve it; parked for a worker that does: give every front and worker the same configuration",
+			"client_id", p.ClientID)
+	} else {
+		logger.Warn("logout names a client missing from this worker's configuration; parked for a worker that knows it: restart this one with the fronts' configuration",
+			"client_id", p.ClientID)
+	}
 	w.m.unknownClient(w.o.Kind, p.ClientID)
 	return w.ledger.handOff(ctx, &Task{Kind: w.o.Kind, ClientID: p.ClientID, Sub: p.Sub, Event: e, NotBefore: time.Now()})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
 	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/propagate"
@@ -320,6 +321,56 @@ func testUnknownClientThen(t *testing.T, w Worker, skip bool) {
 		h.deliveredOnce(e.LogoutID, c)
 		assert.Len(t, h.recv.Requests(c), 1, c)
 	}
+}
+
+// testChangedClient: c3 was given this worker's channel, and the new
+// configuration reached the fronts before replica A, which knows c3 but
+// does not serve it. A logout published by a front with A's configuration
+// leaves c3 alone (it has nothing to deliver there); one published by a
+// front with the new configuration names c3 with other channels than A
+// knows, so A parks c3's delivery in the work stream instead of dropping
+// it, and replica B, started with the new configuration, delivers it.
+func testChangedClient(t *testing.T, w Worker) {
+	h := setup(t, w, 3)
+	old := *h.cfg
+	old.Clients = slices.Clone(h.cfg.Clients)
+	old.Clients[2] = config.Client{ClientID: "c3", Name: "Client 3"} // not a target of this kind yet
+	if w.Options(t, &old).Wants(&old.Clients[2]) {
+		t.Skip("this kind's targets do not follow the clients' channels in the configuration (its Wants reads something else), so a front cannot tell that a replica sees them otherwise")
+	}
+	stopA := h.startWith(&old, 4)
+	work, err := h.js.Stream(t.Context(), natsconn.StreamWork)
+	require.NoError(t, err)
+	parked := func() uint64 {
+		info, err := work.Info(t.Context(), jetstream.WithSubjectFilter(event.WorkSubject(w.Kind, "c3")))
+		require.NoError(t, err)
+		return info.State.Msgs
+	}
+
+	before := h.publishAs(&old)
+	h.waitStatus(before.LogoutID, "c1", event.StatusDelivered)
+	h.waitStatus(before.LogoutID, "c2", event.StatusDelivered)
+	cons, err := h.js.Consumer(t.Context(), natsconn.StreamEvents, propagate.EventsConsumer(w.Kind))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(t.Context())
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	}, 10*time.Second, 20*time.Millisecond, "replica A acknowledges the first logout")
+	assert.Zero(t, parked(), "the first logout, where c3 has no such channel anywhere, parks nothing")
+	e := h.publish()
+	h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
+	h.waitStatus(e.LogoutID, "c2", event.StatusDelivered)
+	require.Eventually(t, func() bool { return parked() == 1 }, 10*time.Second, 20*time.Millisecond,
+		"c3's delivery of the second logout is parked in the work stream")
+	assert.Empty(t, h.recv.Requests("c3"), "replica A does not serve c3")
+	assert.Nil(t, h.last(e.LogoutID, "c3"), "no progress record until a replica that serves c3 takes it")
+
+	stopA(false)
+	h.start(4)
+	h.waitStatus(e.LogoutID, "c3", event.StatusDelivered)
+	h.deliveredOnce(e.LogoutID, "c3")
+	assert.Len(t, h.recv.Requests("c3"), 1, "only the logout of the new configuration reaches c3")
+	assert.Nil(t, h.last(before.LogoutID, "c3"), "the first logout, where c3 had no such channel, is not its")
 }
 
 // deliveredOnce waits for the delivered record of one delivery in the

@@ -15,6 +15,9 @@ import (
 	"github.com/signoff/signoff/shared/natstest"
 )
 
+// janitorClients are the clients the janitor's tests register.
+var janitorClients = config.NewRegistry([]config.Client{{ClientID: "app1", BackchannelLogoutURI: "https://app1.example/bc"}})
+
 func TestJanitorExpiresAndRemoves(t *testing.T) {
 	s := natstest.RunServer(t, "")
 	nc, js := natstest.Connect(t, s)
@@ -22,7 +25,7 @@ func TestJanitorExpiresAndRemoves(t *testing.T) {
 	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default(), nil))
 	ix, err := index.New()
 	require.NoError(t, err)
-	svc := NewService(js, ix, func(string) bool { return true }, 10, "http://issuer")
+	svc := NewService(js, ix, janitorClients, 10, "http://issuer")
 	now := time.Now()
 	svc.now = func() time.Time { return now.Add(-2 * time.Hour) }
 	require.NoError(t, svc.Join(t.Context(), &event.Joined{SID: "old-live", ClientID: "app1", Sub: "alice"}))
@@ -43,7 +46,9 @@ func TestJanitorExpiresAndRemoves(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, event.ReasonExpired, e.Reason)
 	assert.Equal(t, "old-live", e.SID)
-	assert.Equal(t, []event.Participant{{ClientID: "app1", Sub: "alice"}}, e.Clients)
+	app1, _ := janitorClients.Client("app1")
+	assert.Equal(t, []event.Participant{{ClientID: "app1", Sub: "alice", ChannelsDigest: app1.ChannelsDigest()}}, e.Clients,
+		"each participant is stamped with its channels in this front's configuration")
 
 	expired, ok := ix.Session("old-live")
 	require.True(t, ok, "an expired session stays as ended for a retention period, as any ended one")
@@ -98,7 +103,7 @@ func TestJanitorPrunesLateDeliveries(t *testing.T) {
 	all := func() []string { return ix.StaleLedgers(now.Add(time.Hour), 100) }
 	require.ElementsMatch(t, []string{"L-old", "L-recent"}, all())
 
-	svc := NewService(js, ix, func(string) bool { return true }, 10, "http://issuer")
+	svc := NewService(js, ix, janitorClients, 10, "http://issuer")
 	NewJanitor(svc, ix, time.Hour, "http://issuer", slog.New(slog.DiscardHandler)).Sweep(t.Context())
 	assert.Equal(t, []string{"L-recent"}, all())
 }

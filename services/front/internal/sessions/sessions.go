@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/signoff/signoff/services/front/internal/index"
+	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
 )
 
@@ -42,17 +43,17 @@ type Publisher interface {
 type Service struct {
 	js         Publisher
 	ix         *index.Index
-	known      func(clientID string) bool
+	clients    *config.Registry
 	maxClients int
 	issuer     string
 	now        func() time.Time
 	own        *ownEnds
 }
 
-// NewService returns a Service. known tells registered client ids; issuer
+// NewService returns a Service. clients are the registered clients; issuer
 // is the iss of the logouts it publishes.
-func NewService(js Publisher, ix *index.Index, known func(string) bool, maxClients int, issuer string) *Service {
-	return &Service{js: js, ix: ix, known: known, maxClients: maxClients, issuer: issuer, now: time.Now, own: newOwnEnds()}
+func NewService(js Publisher, ix *index.Index, clients *config.Registry, maxClients int, issuer string) *Service {
+	return &Service{js: js, ix: ix, clients: clients, maxClients: maxClients, issuer: issuer, now: time.Now, own: newOwnEnds()}
 }
 
 // Join records that j.ClientID took part in session j.SID.
@@ -63,7 +64,7 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 	if !event.ValidText(j.SID) || !event.ValidText(j.Sub) {
 		return fmt.Errorf("%w: sid, sub: U+FFFD (a byte that is not UTF-8, or a lone surrogate escape such as \\udc80)", event.ErrInvalid)
 	}
-	if !s.known(j.ClientID) {
+	if _, known := s.clients.Client(j.ClientID); !known {
 		return fmt.Errorf("%w: %s", ErrUnknownClient, j.ClientID)
 	}
 	if cur, ok := s.ix.Session(j.SID); ok {
@@ -124,6 +125,7 @@ func (s *Service) endLate(ctx context.Context, cur *index.Session, j *event.Join
 	if e.Reason == "" {
 		e.Reason = event.ReasonEndSession
 	}
+	s.stamp(e)
 	data, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encoding late logout: %w", err)
@@ -141,6 +143,7 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
+	s.stamp(e)
 	data, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encoding session ended: %w", err)
@@ -160,6 +163,14 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 	}
 	s.own.markApplied(e.LogoutID)
 	return nil
+}
+
+// stamp sets each participant's ChannelsDigest from this front's
+// configuration, so that a worker configured otherwise can tell.
+func (s *Service) stamp(e *event.SessionEnded) {
+	for i := range e.Clients {
+		e.Clients[i].ChannelsDigest, _ = s.clients.ChannelsDigest(e.Clients[i].ClientID)
+	}
 }
 
 // ErrAlreadyRecorded reports a delivery record refused because one is

@@ -27,12 +27,17 @@ type replica struct {
 	intake *sessions.Intake
 }
 
+// testClients are the clients every replica registers.
+var testClients = []config.Client{
+	{ClientID: "app1", BackchannelLogoutURI: "https://app1.example/bc"},
+	{ClientID: "app2", WebhookURI: "https://app2.example/hook", WebhookSecret: "0123456789abcdef0123456789abcdef"},
+}
+
 func startReplica(t *testing.T, js jetstream.JetStream) *replica {
 	t.Helper()
 	ix, err := index.New()
 	require.NoError(t, err)
-	known := func(id string) bool { return id == "app1" || id == "app2" }
-	r := &replica{ix: ix, svc: sessions.NewService(js, ix, known, 3, "http://issuer")}
+	r := &replica{ix: ix, svc: sessions.NewService(js, ix, config.NewRegistry(testClients), 3, "http://issuer")}
 	r.feed = sessions.NewFeed(js, ix, time.Hour, slog.New(slog.DiscardHandler))
 	r.feed.SkipOwnEnds(r.svc)
 	require.NoError(t, r.feed.Start(t.Context()))
@@ -184,7 +189,8 @@ func TestLateReportThroughNATS(t *testing.T) {
 	require.NoError(t, err)
 	late, err := event.Decode[event.SessionEnded](msg.Data)
 	require.NoError(t, err)
-	assert.Equal(t, []event.Participant{{ClientID: "app2", Sub: "bob"}}, late.Clients)
+	assert.Equal(t, []event.Participant{{ClientID: "app2", Sub: "bob", ChannelsDigest: testClients[1].ChannelsDigest()}}, late.Clients,
+		"the late participant is stamped with its channels in this front's configuration")
 	assert.Equal(t, event.ReasonAPI, late.Reason)
 	s, _ := r.ix.Session("s-late")
 	assert.False(t, s.HasClient("app2"), "not recorded in the ended session")
