@@ -166,6 +166,12 @@ type Client struct {
 	// IDTokenSignedResponseAlg is the logout token's algorithm: RS256
 	// (default), ES256 or EdDSA.
 	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
+	// TokenEndpointAuthMethod is the client's registration metadata of
+	// that name (RFC 7591 §2): "none" makes it a public client, whose
+	// logout URIs may use http only on a loopback host, even with
+	// allow_insecure_http (RIL-33, FCL-5, BCL-3). Default
+	// client_secret_basic, a confidential client.
+	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
 	// WebhookURI receives signed JSON logout events (services/webhook).
 	WebhookURI string `yaml:"webhook_uri"`
 	// WebhookSecret is the HMAC-SHA256 key for webhook signatures; required

@@ -117,6 +117,14 @@ func logFormats() []string { return []string{"json", "text"} }
 // sign logout tokens with; "" means DefaultSigningAlg.
 func clientSigningAlgs() []string { return []string{"", "RS256", "ES256", "EdDSA"} }
 
+// tokenEndpointAuthMethods are the values of token_endpoint_auth_method
+// registered for OAuth 2.0 (RFC 7591 §2, RFC 8705 §2), and "" for the
+// default. Only "none", a public client, changes what signoff accepts.
+func tokenEndpointAuthMethods() []string {
+	return []string{"", "none", "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt",
+		"tls_client_auth", "self_signed_tls_client_auth"}
+}
+
 // hintAlgorithms are the asymmetric JWS algorithms that
 // id_token_hint.algorithms may allow. none and the HMAC algorithms are never
 // allowed: a hint must be signed by the IdP's private key (RIL-8, RIL-10).

@@ -91,6 +91,10 @@ func (c *Client) ChannelsDigest() string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// Public reports whether the client is a public client: one registered
+// with token_endpoint_auth_method "none" (RFC 7591 §2).
+func (c *Client) Public() bool { return c.TokenEndpointAuthMethod == "none" }
+
 // SigningAlg returns the algorithm of the client's logout tokens: its
 // id_token_signed_response_alg, or DefaultSigningAlg when that is unset
 // (Back-Channel Logout 1.0 §2.6, BCL-17).

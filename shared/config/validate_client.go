@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -62,6 +63,23 @@ func (c *Config) validateClient(p *problems, key string, cl *Client) {
 	}
 	if cl.BackchannelLogoutURI != "" {
 		c.checkURL(p, key+".backchannel_logout_uri", cl.BackchannelLogoutURI, urlHTTP)
+	}
+	if !slices.Contains(tokenEndpointAuthMethods(), cl.TokenEndpointAuthMethod) {
+		p.add(key+".token_endpoint_auth_method", "%q is not one of %s", cl.TokenEndpointAuthMethod,
+			strings.Join(tokenEndpointAuthMethods()[1:], ", "))
+	} else if cl.Public() && c.AllowInsecureHTTP {
+		// allow_insecure_http is for confidential clients only (RIL-33,
+		// FCL-5, BCL-3); without it checkURL has refused these already.
+		uris := map[string]string{key + ".frontchannel_logout_uri": cl.FrontchannelLogoutURI,
+			key + ".backchannel_logout_uri": cl.BackchannelLogoutURI}
+		for i, u := range cl.PostLogoutRedirectURIs {
+			uris[fmt.Sprintf("%s.post_logout_redirect_uris[%d]", key, i)] = u
+		}
+		for _, k := range slices.Sorted(maps.Keys(uris)) {
+			if u, err := url.Parse(uris[k]); err == nil && strings.EqualFold(u.Scheme, "http") && u.Host != "" && !isLoopback(u.Hostname()) {
+				p.add(k, "must use https: a public client (token_endpoint_auth_method: none) may use http only on a loopback host, even with allow_insecure_http")
+			}
+		}
 	}
 	if !slices.Contains(clientSigningAlgs(), cl.IDTokenSignedResponseAlg) {
 		p.add(key+".id_token_signed_response_alg", "%q is not one of RS256, ES256, EdDSA", cl.IDTokenSignedResponseAlg)

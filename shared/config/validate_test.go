@@ -46,6 +46,17 @@ func TestValidateValid(t *testing.T) {
 			c.Issuer = "http://login.internal"
 			c.Clients[1].BackchannelLogoutURI = "http://app2.internal/bc"
 		}},
+		{"public client on loopback http with allow_insecure_http", func(c *config.Config) {
+			c.AllowInsecureHTTP = true
+			c.Clients[1].TokenEndpointAuthMethod = "none"
+			c.Clients[1].PostLogoutRedirectURIs = []string{"http://127.0.0.1:9000/bye", "com.example.app:/bye"}
+			c.Clients[1].BackchannelLogoutURI = "http://localhost:9000/bc"
+		}},
+		{"public client over https", func(c *config.Config) { c.Clients[0].TokenEndpointAuthMethod = "none" }},
+		{"confidential client methods", func(c *config.Config) {
+			c.Clients[0].TokenEndpointAuthMethod = "private_key_jwt"
+			c.Clients[1].TokenEndpointAuthMethod = "client_secret_basic"
+		}},
 		{"generate_dir instead of files", func(c *config.Config) {
 			c.Keys = config.Keys{GenerateDir: "./.data/keys"}
 		}},
@@ -104,6 +115,24 @@ func TestValidateRules(t *testing.T) {
 		{"nats.replicas zero", func(c *config.Config) { c.NATS.Replicas = 0 }, "nats.replicas: must be between 1 and 5"},
 		{"nats.replicas six", func(c *config.Config) { c.NATS.Replicas = 6 }, "nats.replicas:"},
 		{"nats.event_retention", func(c *config.Config) { c.NATS.EventRetention = 0 }, "nats.event_retention: must be positive"},
+		// public clients (RIL-33, FCL-5, BCL-3)
+		{"unknown token_endpoint_auth_method", func(c *config.Config) { c.Clients[0].TokenEndpointAuthMethod = "secret" }, `clients[0].token_endpoint_auth_method: "secret" is not one of none, client_secret_basic`},
+		{"public client's post_logout_redirect_uri over http", func(c *config.Config) {
+			c.AllowInsecureHTTP = true
+			c.Clients[1].TokenEndpointAuthMethod = "none"
+			c.Clients[1].PostLogoutRedirectURIs = []string{"https://app2.example.com/ok", "http://app2.internal/bye"}
+		}, "clients[1].post_logout_redirect_uris[1]: must use https: a public client (token_endpoint_auth_method: none) may use http only on a loopback host, even with allow_insecure_http"},
+		{"public client's backchannel_logout_uri over http", func(c *config.Config) {
+			c.AllowInsecureHTTP = true
+			c.Clients[1].TokenEndpointAuthMethod = "none"
+			c.Clients[1].BackchannelLogoutURI = "http://app2.internal/bc"
+		}, "clients[1].backchannel_logout_uri: must use https: a public client"},
+		{"public client's frontchannel_logout_uri over http", func(c *config.Config) {
+			c.AllowInsecureHTTP = true
+			c.Clients[0].TokenEndpointAuthMethod = "none"
+			c.Clients[0].RedirectURIs = []string{"http://app1.internal/cb"}
+			c.Clients[0].FrontchannelLogoutURI = "http://app1.internal/fc"
+		}, "clients[0].frontchannel_logout_uri: must use https: a public client"},
 		// id_token_hint
 		{"both jwks sources", func(c *config.Config) {
 			c.IDTokenHint.JWKSURI = "https://idp.example.com/jwks"
