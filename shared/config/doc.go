@@ -45,7 +45,9 @@
 //
 // Every configured URL is absolute and has no fragment (FCL-3, BCL-3). URLs
 // use https, except on loopback hosts (localhost, 127.0.0.0/8, [::1]) or when
-// allow_insecure_http is true (RIL-33, FCL-5, BCL-3). redirect_uris and
+// allow_insecure_http is true (RIL-33, FCL-5, BCL-3); that key does not
+// apply to the logout URIs of a public client (token_endpoint_auth_method
+// none), which the specs allow http only for confidential ones. redirect_uris and
 // post_logout_redirect_uris may also use a private-use scheme of a native
 // app, written as a reverse domain name such as com.example.app (RIL-33,
 // RFC 8252 §7.1). A client's frontchannel_logout_uri shares scheme, host and
