@@ -341,22 +341,29 @@ func testChangedClient(t *testing.T, w Worker) {
 	stopA := h.startWith(&old, 4)
 	work, err := h.js.Stream(t.Context(), natsconn.StreamWork)
 	require.NoError(t, err)
+	subject := event.WorkSubject(w.Kind, "c3")
 	parked := func() uint64 {
-		info, err := work.Info(t.Context(), jetstream.WithSubjectFilter(event.WorkSubject(w.Kind, "c3")))
+		// State.Msgs counts the whole stream: the filter fills Subjects.
+		info, err := work.Info(t.Context(), jetstream.WithSubjectFilter(subject))
 		require.NoError(t, err)
-		return info.State.Msgs
+		return info.State.Subjects[subject]
 	}
 
 	before := h.publishAs(&old)
-	h.waitStatus(before.LogoutID, "c1", event.StatusDelivered)
-	h.waitStatus(before.LogoutID, "c2", event.StatusDelivered)
+	// A front older than channels_digest: the worker's configuration
+	// decides alone, so A leaves c3 alone here too.
+	undigested := h.publishAs(nil)
+	for _, l := range []*event.SessionEnded{before, undigested} {
+		h.waitStatus(l.LogoutID, "c1", event.StatusDelivered)
+		h.waitStatus(l.LogoutID, "c2", event.StatusDelivered)
+	}
 	cons, err := h.js.Consumer(t.Context(), natsconn.StreamEvents, propagate.EventsConsumer(w.Kind))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		info, err := cons.Info(t.Context())
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
-	}, 10*time.Second, 20*time.Millisecond, "replica A acknowledges the first logout")
-	assert.Zero(t, parked(), "the first logout, where c3 has no such channel anywhere, parks nothing")
+	}, 10*time.Second, 20*time.Millisecond, "replica A acknowledges the first logouts")
+	assert.Zero(t, parked(), "the first logouts, where c3 has no such channel anywhere or no digest, park nothing")
 	e := h.publish()
 	h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
 	h.waitStatus(e.LogoutID, "c2", event.StatusDelivered)
@@ -371,6 +378,7 @@ func testChangedClient(t *testing.T, w Worker) {
 	h.deliveredOnce(e.LogoutID, "c3")
 	assert.Len(t, h.recv.Requests("c3"), 1, "only the logout of the new configuration reaches c3")
 	assert.Nil(t, h.last(before.LogoutID, "c3"), "the first logout, where c3 had no such channel, is not its")
+	assert.Nil(t, h.last(undigested.LogoutID, "c3"), "nor the logout without digests")
 }
 
 // deliveredOnce waits for the delivered record of one delivery in the

@@ -226,10 +226,14 @@ func (h *harness) publish() *event.SessionEnded {
 
 // publishAs publishes a session-ended event for every client of the
 // suite's configuration, as a front with configuration cfg would: each
-// participant carries its channels digest in cfg.
+// participant carries its channels digest in cfg. A nil cfg is a front
+// older than the digest: the participants carry none.
 func (h *harness) publishAs(cfg *config.Config) *event.SessionEnded {
 	h.t.Helper()
-	reg := cfg.Registry()
+	reg := config.NewRegistry(nil)
+	if cfg != nil {
+		reg = cfg.Registry()
+	}
 	logoutSeq++
 	e := &event.SessionEnded{
 		LogoutID: "L" + strconv.Itoa(logoutSeq) + strconv.FormatInt(time.Now().UnixNano(), 36),
