@@ -168,7 +168,7 @@ func TestConfirmationFlow(t *testing.T) {
 			}
 		}
 		require.NotNil(t, ended)
-		assert.ElementsMatch(t, e.stamped(event.Participant{ClientID: "app1", Sub: "alice"}, event.Participant{ClientID: "app2", Sub: "bob"}), ended.Clients)
+		assert.ElementsMatch(t, []event.Participant{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "bob"}}, ended.Clients)
 		assert.Equal(t, "app2", ended.InitiatingClientID)
 		s, _ := e.front.Index().Session("s-unreported")
 		assert.ElementsMatch(t, []index.Client{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "bob"}}, s.Clients,
@@ -234,7 +234,7 @@ func TestLogoutPublishesOneEventAndIsIdempotent(t *testing.T) {
 	assert.Equal(t, issuer, ev.Iss)
 	assert.Equal(t, "app1", ev.InitiatingClientID)
 	assert.Equal(t, event.ReasonEndSession, ev.Reason)
-	assert.ElementsMatch(t, e.stamped(event.Participant{ClientID: "app1", Sub: "alice"}, event.Participant{ClientID: "app2", Sub: "pairwise-bob"}), ev.Clients)
+	assert.ElementsMatch(t, []event.Participant{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "pairwise-bob"}}, ev.Clients)
 	assert.NotEmpty(t, ev.LogoutID)
 }
 

@@ -59,17 +59,6 @@ func testConfig(t testing.TB) *config.Config {
 	return cfg
 }
 
-// stamped returns ps with each participant's channels digest in the
-// front's configuration, as the front publishes them.
-func (e *env) stamped(ps ...event.Participant) []event.Participant {
-	reg := e.cfg.Registry()
-	for i := range ps {
-		ps[i].ChannelsDigest, _ = reg.ChannelsDigest(ps[i].ClientID)
-		require.NotEmpty(e.t, ps[i].ChannelsDigest, ps[i].ClientID)
-	}
-	return ps
-}
-
 // env is one front on a real NATS server, served over loopback.
 type env struct {
 	t      testing.TB

@@ -1,34 +1,29 @@
 package config
 
-import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"slices"
-)
+import "slices"
 
 // Registry indexes the registered clients by client_id. It is built once
 // from a validated Config and never changes, so it is safe for concurrent
 // use by many goroutines.
 type Registry struct {
-	clients []Client
-	digests []string // ChannelsDigest of each client, computed once
-	byID    map[string]int
+	clients  []Client
+	channels [][]string // Channels of each client, computed once
+	byID     map[string]int
 }
 
 // NewRegistry returns a registry of copies of clients, in their order. If
 // two clients share a client_id (which Validate rejects), the first wins.
 func NewRegistry(clients []Client) *Registry {
 	r := &Registry{
-		clients: make([]Client, len(clients)),
-		digests: make([]string, len(clients)),
-		byID:    make(map[string]int, len(clients)),
+		clients:  make([]Client, len(clients)),
+		channels: make([][]string, len(clients)),
+		byID:     make(map[string]int, len(clients)),
 	}
 	for i, c := range clients {
 		c.RedirectURIs = slices.Clone(c.RedirectURIs)
 		c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 		r.clients[i] = c
-		r.digests[i] = c.ChannelsDigest()
+		r.channels[i] = c.Channels()
 		if _, dup := r.byID[c.ClientID]; !dup {
 			r.byID[c.ClientID] = i
 		}
@@ -52,15 +47,16 @@ func (r *Registry) Client(id string) (*Client, bool) {
 	return &r.clients[i], true
 }
 
-// ChannelsDigest returns the ChannelsDigest of the client registered as
-// id, and whether there is one: computed once, for the workers and fronts
-// that compare it on every logout.
-func (r *Registry) ChannelsDigest(id string) (string, bool) {
+// Channels returns the Channels of the client registered as id, and
+// whether there is one: computed once, for the fronts and workers that
+// read it on every logout. The slice belongs to the registry: read it, do
+// not modify it.
+func (r *Registry) Channels(id string) ([]string, bool) {
 	i, ok := r.byID[id]
 	if !ok {
-		return "", false
+		return nil, false
 	}
-	return r.digests[i], true
+	return r.channels[i], true
 }
 
 // Clients returns a copy of every registered client, in configuration order.
@@ -77,18 +73,63 @@ func (c *Client) DisplayName() string {
 	return c.ClientID
 }
 
-// ChannelsDigest is a short digest of how the client is reached when a
-// session ends: its front-channel, back-channel and webhook URIs and
-// logout_events, the fields a worker kind's Wants reads. A front stamps
-// each participant of a logout with it (event.Participant.ChannelsDigest),
-// so that a worker whose configuration says otherwise about a client it
-// does not serve can tell: it parks that delivery for a replica that
-// serves the client, instead of dropping it. Its name, redirect URIs,
-// signing algorithm and secrets are not in it.
-func (c *Client) ChannelsDigest() string {
-	b, _ := json.Marshal([]any{c.FrontchannelLogoutURI, c.BackchannelLogoutURI, c.WebhookURI, c.LogoutEvents})
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
+// The names of a client's channels, in Channels and WithChannels: the
+// channels of the ledger and of the built-in workers.
+const (
+	ChannelFrontchannel = "frontchannel" // frontchannel_logout_uri
+	ChannelBackchannel  = "backchannel"  // backchannel_logout_uri
+	ChannelWebhook      = "webhook"      // webhook_uri
+	ChannelEvents       = "events"       // logout_events
+)
+
+// UnknownURI stands, in WithChannels, for the URI of a channel that
+// another configuration gives the client and this one does not.
+const UnknownURI = "https://unknown.invalid/"
+
+// Channels names the channels the client is reached by when a session
+// ends, in this order: frontchannel, backchannel, webhook, events. A front
+// lists them in each participant of a logout (event.Participant.Channels),
+// so that a worker whose configuration differs can tell when a client it
+// does not serve would be its target there (WithChannels).
+func (c *Client) Channels() []string {
+	var ch []string
+	if c.FrontchannelLogoutURI != "" {
+		ch = append(ch, ChannelFrontchannel)
+	}
+	if c.BackchannelLogoutURI != "" {
+		ch = append(ch, ChannelBackchannel)
+	}
+	if c.WebhookURI != "" {
+		ch = append(ch, ChannelWebhook)
+	}
+	if c.LogoutEvents {
+		ch = append(ch, ChannelEvents)
+	}
+	return ch
+}
+
+// WithChannels returns a copy of c reached by the named channels only: a
+// channel not named is cleared, and a named one keeps c's URI, or gets
+// UnknownURI where c has none. A worker asks its Wants about it to learn
+// whether the client would be its target with the channels that another
+// configuration (the front's that published a logout) gives it.
+func (c *Client) WithChannels(names []string) Client {
+	out := *c
+	uri := func(name, own string) string {
+		switch {
+		case !slices.Contains(names, name):
+			return ""
+		case own != "":
+			return own
+		default:
+			return UnknownURI
+		}
+	}
+	out.FrontchannelLogoutURI = uri(ChannelFrontchannel, c.FrontchannelLogoutURI)
+	out.BackchannelLogoutURI = uri(ChannelBackchannel, c.BackchannelLogoutURI)
+	out.WebhookURI = uri(ChannelWebhook, c.WebhookURI)
+	out.LogoutEvents = slices.Contains(names, ChannelEvents)
+	return out
 }
 
 // Public reports whether the client is a public client: one registered

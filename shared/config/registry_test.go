@@ -104,42 +104,40 @@ func TestConfigRegistry(t *testing.T) {
 	assert.Equal(t, "EdDSA", cl.SigningAlg())
 }
 
-func TestChannelsDigest(t *testing.T) {
-	base := config.Client{ClientID: "app", BackchannelLogoutURI: "https://app.example/bc"}
-	d := base.ChannelsDigest()
-	assert.Len(t, d, 16)
+func TestChannels(t *testing.T) {
+	assert.Nil(t, (&config.Client{ClientID: "none"}).Channels())
+	all := config.Client{ClientID: "all", FrontchannelLogoutURI: "https://a.example/fc", BackchannelLogoutURI: "https://a.example/bc",
+		WebhookURI: "https://a.example/hook", WebhookSecret: "s", LogoutEvents: true}
+	assert.Equal(t, []string{"frontchannel", "backchannel", "webhook", "events"}, all.Channels())
+	assert.Equal(t, []string{"webhook"}, (&config.Client{WebhookURI: "https://a.example/hook"}).Channels())
 
-	// What a worker's Wants does not read leaves it as it is.
-	same := base
-	same.Name, same.IDTokenSignedResponseAlg, same.WebhookSecret = "App", "ES256", "s3cr3t"
-	same.PostLogoutRedirectURIs = []string{"https://app.example/bye"}
-	same.BackchannelLogoutSessionRequired = true
-	assert.Equal(t, d, same.ChannelsDigest())
-
-	// Each channel changes it, and a value moved to another field too.
-	for name, change := range map[string]func(*config.Client){
-		"front-channel URI": func(c *config.Client) { c.FrontchannelLogoutURI = "https://app.example/fc" },
-		"back-channel URI":  func(c *config.Client) { c.BackchannelLogoutURI = "https://app.example/bc2" },
-		"no back channel":   func(c *config.Client) { c.BackchannelLogoutURI = "" },
-		"webhook URI":       func(c *config.Client) { c.WebhookURI = "https://app.example/hook" },
-		"logout_events":     func(c *config.Client) { c.LogoutEvents = true },
-		"URI in another field": func(c *config.Client) {
-			c.BackchannelLogoutURI, c.WebhookURI = "", c.BackchannelLogoutURI
-		},
-	} {
-		c := base
-		change(&c)
-		assert.NotEqual(t, d, c.ChannelsDigest(), name)
-	}
-
-	reg := config.NewRegistry([]config.Client{base, {ClientID: "other", LogoutEvents: true}})
-	got, ok := reg.ChannelsDigest("app")
+	reg := config.NewRegistry([]config.Client{all, {ClientID: "ev", LogoutEvents: true}})
+	got, ok := reg.Channels("ev")
 	assert.True(t, ok)
-	assert.Equal(t, d, got)
-	got, _ = reg.ChannelsDigest("other")
-	assert.Equal(t, (&config.Client{LogoutEvents: true}).ChannelsDigest(), got)
-	_, ok = reg.ChannelsDigest("nobody")
+	assert.Equal(t, []string{"events"}, got)
+	_, ok = reg.Channels("nobody")
 	assert.False(t, ok)
+}
+
+func TestWithChannels(t *testing.T) {
+	c := config.Client{ClientID: "app", Name: "App", BackchannelLogoutURI: "https://app.example/bc", WebhookSecret: "s",
+		PostLogoutRedirectURIs: []string{"https://app.example/bye"}}
+	// A channel named keeps the client's URI, or gets a stand-in.
+	got := c.WithChannels([]string{"backchannel", "webhook", "events"})
+	assert.Equal(t, "https://app.example/bc", got.BackchannelLogoutURI)
+	assert.Equal(t, config.UnknownURI, got.WebhookURI)
+	assert.True(t, got.LogoutEvents)
+	assert.Empty(t, got.FrontchannelLogoutURI)
+	assert.Equal(t, []string{"backchannel", "webhook", "events"}, got.Channels())
+	// One not named is cleared; the rest of the client is as it was.
+	got = c.WithChannels([]string{"frontchannel"})
+	assert.Equal(t, []string{"frontchannel"}, got.Channels())
+	assert.Empty(t, got.BackchannelLogoutURI)
+	assert.Equal(t, "App", got.Name)
+	assert.Equal(t, c.PostLogoutRedirectURIs, got.PostLogoutRedirectURIs)
+	assert.Equal(t, "https://app.example/bc", c.BackchannelLogoutURI, "c itself is unchanged")
+	none := c.WithChannels(nil)
+	assert.Nil(t, none.Channels())
 }
 
 func TestSigningAlg(t *testing.T) {

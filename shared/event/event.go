@@ -41,13 +41,15 @@ type Participant struct {
 	// the sessions that this client took part in with this sub: a client
 	// that requires a sid in its logout tokens gets one per session.
 	SIDs []string `json:"sids,omitempty"`
-	// ChannelsDigest is the client's config.Client.ChannelsDigest in the
-	// configuration of the front that published the logout. A worker that
-	// does not serve the client, and whose own digest for it differs, parks
-	// the delivery for a replica that does (the client was given a channel
-	// that reached the fronts first). Empty from fronts older than the
-	// field: the worker's configuration decides alone.
-	ChannelsDigest string `json:"channels_digest,omitempty"`
+	// Channels names the channels that the configuration of the front
+	// that published the logout gives the client (config.Client.Channels:
+	// frontchannel, backchannel, webhook, events). A worker that does not
+	// serve the client, but would with these channels, parks the delivery
+	// for a replica that does (the client was given a channel that reached
+	// the fronts first). Empty for a client without channels, and from
+	// fronts older than the field: the worker's configuration decides
+	// alone.
+	Channels []string `json:"channels,omitempty"`
 }
 
 // SessionEnded is published on [SubjectSessionEnded] once a logout is decided. It

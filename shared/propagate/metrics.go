@@ -42,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"channel", "client_id"}),
 		unknown: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signoff_unknown_clients_total",
-			Help: "Deliveries parked for another replica because their client is missing from this worker's configuration, or has other channels there than at the front that published the logout.",
+			Help: "Deliveries parked for another replica because their client is missing from this worker's configuration, or not its target there while the front that published the logout gives it channels that make it one.",
 		}, []string{"channel", "client_id"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "signoff_delivery_duration_seconds",

@@ -184,6 +184,33 @@ func TestUnrecordedRetryBacksOff(t *testing.T) {
 	waitGrowingDelays(t, &logs, "delivery failed, will retry", 4, 2)
 }
 
+// TestParkedPastTheBudgetFailsUnattempted: a delivery parked for a replica
+// that serves its client (its logout named a client missing from the
+// configuration of the replica that took it) and taken only once the
+// logout is older than the age budget fails, dead-lettered, without a
+// call: a logout that old may end sessions the person started since. A
+// replay of it gets its one attempt.
+func TestParkedPastTheBudgetFailsUnattempted(t *testing.T) {
+	recv, calls := receiver(t, http.StatusNoContent)
+	js, cfg := appStreams(t, recv.URL)
+	reg := prometheus.NewRegistry()
+	o := testjson(js, cfg)
+	o.Metrics = reg
+	o.Retry = propagate.RetryPolicy{Initial: time.Minute, MaxAge: time.Hour}
+	runWorker(t, o)
+
+	old := appLogout("L-parked", time.Now().Add(-2*time.Hour))
+	publishJSON(t, js, event.WorkSubject("testjson", "app"), appTask(old, 0))
+	propagatetest.WaitStatus(t, reg, "testjson", "app", event.StatusFailed, 1)
+	assert.Equal(t, 1.0, deadLetters(t, reg, "app"))
+	assert.Zero(t, calls.Load(), "a parked delivery past the age budget is not attempted")
+
+	_, err := propagate.Replay(t.Context(), js, "testjson", "app", "L-parked")
+	require.NoError(t, err)
+	propagatetest.WaitStatus(t, reg, "testjson", "app", event.StatusDelivered, 1)
+	assert.Equal(t, int32(1), calls.Load(), "its replay gets one attempt")
+}
+
 // TestNeverAttemptedFailsOnAge: a delivery that has had no attempt (it
 // waited behind an open breaker, or is a replay of an old logout) and
 // whose logout is older than the age budget fails, dead-lettered, when its

@@ -155,10 +155,13 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 			return
 		}
 	}
-	// A delivery never attempted (a replay of an old logout) gets one
-	// attempt, unless its breaker is open: then it would wait behind it
-	// past the budget.
-	if w.exhausted(&task, attempts) && (attempts > 0 || t.open()) {
+	// A replay of an old logout, never attempted since, gets one attempt,
+	// unless its breaker is open: then it would wait behind it past the
+	// budget. Any other task past the budget fails unattempted, such as a
+	// delivery parked for a replica that serves its client when none did
+	// for longer than the budget: a logout that old may end sessions the
+	// person started since (a sub-only token ends every one).
+	if w.exhausted(&task, attempts) && (attempts > 0 || t.open() || task.Replay == 0) {
 		w.finish(msg, w.fail(ctx, seq, &task, attempts, errors.New(lastError(last, &task)), logger), logger)
 		return
 	}

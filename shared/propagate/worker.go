@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
 	"github.com/signoff/signoff/shared/natsconn"
 )
@@ -254,7 +256,7 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg, every time.
 	for i, p := range e.Clients {
 		t, ok := w.targets[p.ClientID] // registered, and wanted by this kind
 		if !ok {
-			if digest, known := w.o.Clients.ChannelsDigest(p.ClientID); !known || p.ChannelsDigest != "" && p.ChannelsDigest != digest {
+			if c, known := w.o.Clients.Client(p.ClientID); !known || w.wantedAtFront(c, p.Channels) {
 				errs[i] = w.parkUnknown(ctx, e, p, known, logger)
 			}
 			continue
@@ -296,18 +298,33 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg, every time.
 	}
 }
 
+// wantedAtFront reports whether c, which this kind does not want, would
+// be its target with the channels that the logout's front gives it: the
+// fronts were given a new channel of the client before this replica was.
+// A logout without channels (a client without any, or an older front)
+// leaves the decision to this replica's configuration.
+func (w *worker) wantedAtFront(c *config.Client, channels []string) bool {
+	if len(channels) == 0 {
+		return false
+	}
+	if own, _ := w.o.Clients.Channels(c.ClientID); slices.Equal(own, channels) {
+		return false // configured alike: not a target there either
+	}
+	probe := c.WithChannels(channels)
+	return w.o.Wants(&probe)
+}
+
 // parkUnknown hands the delivery to a client missing from this worker's
-// configuration, or whose channels the front that published the logout
-// sees otherwise (known: the fronts were given a newer configuration
-// first, or a replica of this kind was), to the retry stage, without a
-// progress record: a replica that knows the client, and wants it, delivers
-// it from there; for one this kind does not want, the task expires with
-// the work stream. The event itself is acknowledged, so such logouts never
-// hold up the others.
+// configuration, or (known) one it does not serve but would with the
+// channels the logout's front gives it, to the retry stage, without a
+// progress record: the fronts were given a newer configuration first. A
+// replica that knows the client, and wants it, delivers it from there; for
+// one this kind does not want, the task expires with the work stream. The
+// event itself is acknowledged, so such logouts never hold up the others.
 func (w *worker) parkUnknown(ctx context.Context, e *event.SessionEnded, p event.Participant, known bool, logger *slog.Logger) error {
 	if known {
-		logger.Warn("logout names a client whose channels differ in this worker's configuration, which does not serve it; parked for a worker that does: give every front and worker the same configuration",
-			"client_id", p.ClientID)
+		logger.Warn("logout's front gives a client channels that make it a target of this worker, whose configuration does not; parked for a worker that serves it: restart this one with the fronts' configuration",
+			"client_id", p.ClientID, "channels", p.Channels)
 	} else {
 		logger.Warn("logout names a client missing from this worker's configuration; parked for a worker that knows it: restart this one with the fronts' configuration",
 			"client_id", p.ClientID)

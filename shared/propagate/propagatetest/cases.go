@@ -326,10 +326,12 @@ func testUnknownClientThen(t *testing.T, w Worker, skip bool) {
 // testChangedClient: c3 was given this worker's channel, and the new
 // configuration reached the fronts before replica A, which knows c3 but
 // does not serve it. A logout published by a front with A's configuration
-// leaves c3 alone (it has nothing to deliver there); one published by a
-// front with the new configuration names c3 with other channels than A
-// knows, so A parks c3's delivery in the work stream instead of dropping
-// it, and replica B, started with the new configuration, delivers it.
+// leaves c3 alone (it has nothing to deliver there), as do one by a front
+// older than the participants' channels and one by a front that gave c3
+// only a channel that no worker serves; one published by a front with the
+// new configuration names c3 with channels that make it A's target, so A
+// parks c3's delivery in the work stream instead of dropping it, and
+// replica B, started with the new configuration, delivers it.
 func testChangedClient(t *testing.T, w Worker) {
 	h := setup(t, w, 3)
 	old := *h.cfg
@@ -350,10 +352,16 @@ func testChangedClient(t *testing.T, w Worker) {
 	}
 
 	before := h.publishAs(&old)
-	// A front older than channels_digest: the worker's configuration
-	// decides alone, so A leaves c3 alone here too.
-	undigested := h.publishAs(nil)
-	for _, l := range []*event.SessionEnded{before, undigested} {
+	// A front older than the participants' channels: the worker's
+	// configuration decides alone, so A leaves c3 alone here too.
+	unlisted := h.publishAs(nil)
+	// A change that does not concern this kind parks nothing either: no
+	// replica would ever take it.
+	other := old
+	other.Clients = slices.Clone(old.Clients)
+	other.Clients[2].FrontchannelLogoutURI = "https://c3.example/fc"
+	frontOnly := h.publishAs(&other)
+	for _, l := range []*event.SessionEnded{before, unlisted, frontOnly} {
 		h.waitStatus(l.LogoutID, "c1", event.StatusDelivered)
 		h.waitStatus(l.LogoutID, "c2", event.StatusDelivered)
 	}
@@ -363,7 +371,7 @@ func testChangedClient(t *testing.T, w Worker) {
 		info, err := cons.Info(t.Context())
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
 	}, 10*time.Second, 20*time.Millisecond, "replica A acknowledges the first logouts")
-	assert.Zero(t, parked(), "the first logouts, where c3 has no such channel anywhere or no digest, park nothing")
+	assert.Zero(t, parked(), "the first logouts, where c3 is not this kind's target at their front or has no channels listed, park nothing")
 	e := h.publish()
 	h.waitStatus(e.LogoutID, "c1", event.StatusDelivered)
 	h.waitStatus(e.LogoutID, "c2", event.StatusDelivered)
@@ -377,8 +385,9 @@ func testChangedClient(t *testing.T, w Worker) {
 	h.waitStatus(e.LogoutID, "c3", event.StatusDelivered)
 	h.deliveredOnce(e.LogoutID, "c3")
 	assert.Len(t, h.recv.Requests("c3"), 1, "only the logout of the new configuration reaches c3")
-	assert.Nil(t, h.last(before.LogoutID, "c3"), "the first logout, where c3 had no such channel, is not its")
-	assert.Nil(t, h.last(undigested.LogoutID, "c3"), "nor the logout without digests")
+	for _, l := range []*event.SessionEnded{before, unlisted, frontOnly} {
+		assert.Nil(t, h.last(l.LogoutID, "c3"), "the first logouts, where c3 had no such channel, are not its")
+	}
 }
 
 // deliveredOnce waits for the delivered record of one delivery in the

@@ -226,8 +226,8 @@ func (h *harness) publish() *event.SessionEnded {
 
 // publishAs publishes a session-ended event for every client of the
 // suite's configuration, as a front with configuration cfg would: each
-// participant carries its channels digest in cfg. A nil cfg is a front
-// older than the digest: the participants carry none.
+// participant carries its channels in cfg. A nil cfg is a front older
+// than the channels: the participants carry none.
 func (h *harness) publishAs(cfg *config.Config) *event.SessionEnded {
 	h.t.Helper()
 	reg := config.NewRegistry(nil)
@@ -241,8 +241,8 @@ func (h *harness) publishAs(cfg *config.Config) *event.SessionEnded {
 		Reason: event.ReasonEndSession, Time: time.Now().UTC(),
 	}
 	for _, c := range h.cfg.Clients {
-		digest, _ := reg.ChannelsDigest(c.ClientID)
-		e.Clients = append(e.Clients, event.Participant{ClientID: c.ClientID, Sub: "sub-" + c.ClientID, ChannelsDigest: digest})
+		channels, _ := reg.Channels(c.ClientID)
+		e.Clients = append(e.Clients, event.Participant{ClientID: c.ClientID, Sub: "sub-" + c.ClientID, Channels: channels})
 	}
 	data, err := json.Marshal(e)
 	require.NoError(h.t, err)

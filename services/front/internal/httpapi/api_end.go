@@ -110,10 +110,11 @@ func subjectLogouts(sub, iss string, now time.Time, live []*index.Session, maxBy
 	}
 	for _, s := range live {
 		// What the session adds: its sid in sessions and in each of its
-		// participants' sids, and participants not yet listed.
+		// participants' sids, and participants not yet listed, with the
+		// channels that End lists in each (64: all four of them).
 		add := len(s.SID) + 3
 		for _, p := range s.Clients {
-			add += len(s.SID) + 3 + len(p.ClientID) + len(p.Sub) + 40
+			add += len(s.SID) + 3 + len(p.ClientID) + len(p.Sub) + 40 + 64
 		}
 		if e == nil || len(e.Sessions) > 0 && (size+add > maxBytes || otherSub(s)) {
 			e = &event.SessionEnded{LogoutID: sessions.NewLogoutID(), Sub: sub, Iss: iss,

@@ -46,8 +46,7 @@ func TestJanitorExpiresAndRemoves(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, event.ReasonExpired, e.Reason)
 	assert.Equal(t, "old-live", e.SID)
-	app1, _ := janitorClients.Client("app1")
-	assert.Equal(t, []event.Participant{{ClientID: "app1", Sub: "alice", ChannelsDigest: app1.ChannelsDigest()}}, e.Clients,
+	assert.Equal(t, []event.Participant{{ClientID: "app1", Sub: "alice", Channels: []string{"backchannel"}}}, e.Clients,
 		"each participant is stamped with its channels in this front's configuration")
 
 	expired, ok := ix.Session("old-live")

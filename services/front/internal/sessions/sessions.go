@@ -165,11 +165,11 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 	return nil
 }
 
-// stamp sets each participant's ChannelsDigest from this front's
-// configuration, so that a worker configured otherwise can tell.
+// stamp sets each participant's Channels from this front's configuration,
+// so that a worker configured otherwise can tell.
 func (s *Service) stamp(e *event.SessionEnded) {
 	for i := range e.Clients {
-		e.Clients[i].ChannelsDigest, _ = s.clients.ChannelsDigest(e.Clients[i].ClientID)
+		e.Clients[i].Channels, _ = s.clients.Channels(e.Clients[i].ClientID)
 	}
 }
 

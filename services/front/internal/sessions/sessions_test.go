@@ -189,7 +189,7 @@ func TestLateReportThroughNATS(t *testing.T) {
 	require.NoError(t, err)
 	late, err := event.Decode[event.SessionEnded](msg.Data)
 	require.NoError(t, err)
-	assert.Equal(t, []event.Participant{{ClientID: "app2", Sub: "bob", ChannelsDigest: testClients[1].ChannelsDigest()}}, late.Clients,
+	assert.Equal(t, []event.Participant{{ClientID: "app2", Sub: "bob", Channels: []string{"webhook"}}}, late.Clients,
 		"the late participant is stamped with its channels in this front's configuration")
 	assert.Equal(t, event.ReasonAPI, late.Reason)
 	s, _ := r.ix.Session("s-late")
