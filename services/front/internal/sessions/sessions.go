@@ -125,8 +125,7 @@ func (s *Service) endLate(ctx context.Context, cur *index.Session, j *event.Join
 	if e.Reason == "" {
 		e.Reason = event.ReasonEndSession
 	}
-	s.stamp(e)
-	data, err := json.Marshal(e)
+	data, err := json.Marshal(s.stamped(e))
 	if err != nil {
 		return fmt.Errorf("encoding late logout: %w", err)
 	}
@@ -143,8 +142,7 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	s.stamp(e)
-	data, err := json.Marshal(e)
+	data, err := json.Marshal(s.stamped(e))
 	if err != nil {
 		return fmt.Errorf("encoding session ended: %w", err)
 	}
@@ -165,12 +163,16 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 	return nil
 }
 
-// stamp sets each participant's Channels from this front's configuration,
-// so that a worker configured otherwise can tell.
-func (s *Service) stamp(e *event.SessionEnded) {
-	for i := range e.Clients {
-		e.Clients[i].Channels, _ = s.clients.Channels(e.Clients[i].ClientID)
+// stamped returns a copy of e whose participants list their Channels in
+// this front's configuration, so that a worker configured otherwise can
+// tell. e itself is not changed: callers may share it.
+func (s *Service) stamped(e *event.SessionEnded) *event.SessionEnded {
+	out := *e
+	out.Clients = slices.Clone(e.Clients)
+	for i := range out.Clients {
+		out.Clients[i].Channels, _ = s.clients.Channels(out.Clients[i].ClientID)
 	}
+	return &out
 }
 
 // ErrAlreadyRecorded reports a delivery record refused because one is
