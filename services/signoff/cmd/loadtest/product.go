@@ -46,9 +46,26 @@ func startProduct(ctx context.Context, bin string, s scenario, recv string, logs
 	if err != nil {
 		return nil, err
 	}
+	cfg, addr, err := writeConfig(dir, s, recv)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	p, err := launch(ctx, bin, cfg, dir, addr, logs, 30*time.Second)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return p, nil
+}
+
+// writeConfig writes dir/signoff.yaml: K back-channel clients whose URIs
+// point at recv, the store and the generated keys under dir, a free
+// loopback port. It returns the file and the port's address.
+func writeConfig(dir string, s scenario, recv string) (string, string, error) {
 	addr, err := freePort()
 	if err != nil {
-		return nil, err
+		return "", "", err
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "issuer: http://%s\nlisten: %s\nlog: {level: warn}\n", addr, addr)
@@ -62,8 +79,14 @@ func startProduct(ctx context.Context, bin string, s scenario, recv string, logs
 	}
 	cfg := filepath.Join(dir, "signoff.yaml")
 	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
-		return nil, err
+		return "", "", fmt.Errorf("writing the configuration: %w", err)
 	}
+	return cfg, addr, nil
+}
+
+// launch starts bin with the configuration cfg, whose files are under dir
+// and which listens on addr, and waits up to ready for /readyz.
+func launch(ctx context.Context, bin, cfg, dir, addr string, logs io.Writer, ready time.Duration) (*product, error) {
 	cmd := exec.CommandContext(ctx, bin, "-config", cfg)
 	if pprofAddr != "" {
 		cmd.Env = append(os.Environ(), "SIGNOFF_DEBUG_PPROF="+pprofAddr)
@@ -73,8 +96,9 @@ func startProduct(ctx context.Context, bin string, s scenario, recv string, logs
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	p := &product{cmd: cmd, base: "http://" + addr, dir: dir}
-	for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get(p.base + "/readyz")
+	for start := time.Now(); time.Since(start) < ready && ctx.Err() == nil; time.Sleep(50 * time.Millisecond) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -82,8 +106,8 @@ func startProduct(ctx context.Context, bin string, s scenario, recv string, logs
 			}
 		}
 	}
-	p.stop()
-	return nil, fmt.Errorf("signoff did not become ready")
+	p.halt()
+	return nil, fmt.Errorf("signoff did not become ready within %s", ready)
 }
 
 // cpu returns the process's CPU time so far (user and system, all threads).
@@ -102,7 +126,15 @@ func (p *product) cpu() (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
+// stop stops the product and removes its directory.
 func (p *product) stop() {
+	p.halt()
+	_ = os.RemoveAll(p.dir)
+}
+
+// halt stops the product as an operator would (SIGINT, then SIGKILL after
+// 20 s) and leaves its directory alone.
+func (p *product) halt() {
 	_ = p.cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(done) }()
@@ -112,5 +144,4 @@ func (p *product) stop() {
 		_ = p.cmd.Process.Kill()
 		<-done
 	}
-	_ = os.RemoveAll(p.dir)
 }
