@@ -13,6 +13,9 @@
 // ...) so that a machine whose speed drifts favours neither, and it
 // reports the median of the per-round CPU ratios.
 //
+// With -sizing 10000,50000 it measures instead the product's resident
+// memory, Go heap and store_dir per live and per ended session (sizing.go).
+//
 // It only talks to 127.0.0.1, and every loop is bounded in count and time.
 package main
 
@@ -82,9 +85,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&s.N, "n", 300, "logouts")
 	fs.IntVar(&s.Concurrency, "c", 4, "concurrent browsers")
 	fs.StringVar(&profileFile, "cpuprofile", "", "write a CPU profile of the product's logout phase to this file")
+	sizing := fs.String("sizing", "", "comma-separated session counts (10000,50000): measure the product's memory and disk per session instead of logouts (docs/benchmarks.md, Memory per session); -k defaults to 3")
+	settle := fs.Duration("settle", 15*time.Second, "with -sizing: wait this long before each snapshot")
+	profiles := fs.String("profiles", "", "with -sizing: write each snapshot's heap profile into this directory")
 	fs.StringVar(&memProfileFile, "memprofile", "", "write the product's heap profile (every allocation, after a garbage collection) after the logouts to this file, and before them to this file.before")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *sizing != "" {
+		ns, err := parseCounts(*sizing)
+		if err != nil {
+			return err
+		}
+		o := sizingOptions{ns: ns, k: 3, alg: s.Alg, concurrency: max(s.Concurrency, 1), settle: *settle, profiles: *profiles}
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "k" {
+				o.k = s.K
+			}
+		})
+		return runSizing(ctx, *bin, o, stdout, stderr)
 	}
 	if profileFile != "" || memProfileFile != "" {
 		addr, err := freePort()
