@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -46,11 +47,12 @@ var sizingPhases = []string{"fresh", "live", "ended", "restarted"}
 
 // snapshot is the product's memory and disk at one moment.
 type snapshot struct {
-	rss, peakRSS         int64 // VmRSS and VmHWM (peak since the process started)
-	heapInuse, heapAlloc int64 // runtime.MemStats right after a forced collection
-	nats, index, rest    int64 // heap in use by owner, estimated from the profile's samples
-	sessions             int64 // signoff_index_sessions
-	store                int64 // bytes allocated on disk under the store_dir
+	rss, peakRSS         int64            // VmRSS and VmHWM (peak since the process started)
+	heapInuse, heapAlloc int64            // runtime.MemStats right after a forced collection
+	nats, index, rest    int64            // heap in use by owner, estimated from the profile's samples
+	sessions             int64            // signoff_index_sessions
+	store                int64            // bytes allocated on disk under the store_dir
+	streams              map[string]int64 // the same, per stream directory
 }
 
 // sizingRun is one session count's four snapshots.
@@ -114,6 +116,8 @@ func runSizing(ctx context.Context, bin string, o sizingOptions, stdout, logs io
 	printSnapshots(stdout, runs)
 	fmt.Fprintln(stdout)
 	printPerSession(stdout, runs)
+	fmt.Fprintln(stdout)
+	printPerStream(stdout, runs)
 	return nil
 }
 
@@ -146,19 +150,51 @@ func printPerSession(w io.Writer, runs []sizingRun) {
 	for phase := 1; phase < len(sizingPhases); phase++ {
 		row := "| " + sizingPhases[phase]
 		for _, m := range measures {
-			var xs, ys []float64
-			for _, r := range runs {
-				xs = append(xs, float64(r.n))
-				ys = append(ys, float64(m(r.snaps[phase])))
-				if len(runs) == 1 {
-					xs = append(xs, 0)
-					ys = append(ys, float64(m(r.snaps[0])))
-				}
-			}
-			row += fmt.Sprintf(" | %.0f", slope(xs, ys))
+			row += fmt.Sprintf(" | %.0f", perSession(runs, phase, m))
 		}
 		fmt.Fprintln(w, row+" |")
 	}
+}
+
+// printPerStream prints the store_dir's bytes per session by stream, as
+// printPerSession does for the whole.
+func printPerStream(w io.Writer, runs []sizingRun) {
+	var names []string
+	for _, r := range runs {
+		for _, sn := range r.snaps {
+			for name := range sn.streams {
+				if !slices.Contains(names, name) {
+					names = append(names, name)
+				}
+			}
+		}
+	}
+	slices.Sort(names)
+	fmt.Fprintln(w, "| store_dir bytes per session | "+strings.Join(names, " | ")+" |")
+	fmt.Fprintln(w, "|---"+strings.Repeat("|---:", len(names))+"|")
+	for phase := 1; phase < len(sizingPhases); phase++ {
+		row := "| " + sizingPhases[phase]
+		for _, name := range names {
+			row += fmt.Sprintf(" | %.0f", perSession(runs, phase, func(s snapshot) int64 { return s.streams[name] }))
+		}
+		fmt.Fprintln(w, row+" |")
+	}
+}
+
+// perSession is the slope of measure m over the runs' session counts in
+// the given phase; with one run, over that run's fresh snapshot and this
+// phase's.
+func perSession(runs []sizingRun, phase int, m func(snapshot) int64) float64 {
+	var xs, ys []float64
+	for _, r := range runs {
+		xs = append(xs, float64(r.n))
+		ys = append(ys, float64(m(r.snaps[phase])))
+		if len(runs) == 1 {
+			xs = append(xs, 0)
+			ys = append(ys, float64(m(r.snaps[0])))
+		}
+	}
+	return slope(xs, ys)
 }
 
 // slope is the least-squares slope of y over x; 0 when x does not vary.
@@ -402,6 +438,9 @@ func takeSnapshot(ctx context.Context, p *product, o sizingOptions, name string)
 	if s.store, err = diskUsage(filepath.Join(p.dir, "nats")); err != nil {
 		return nil, err
 	}
+	if s.streams, err = streamUsage(filepath.Join(p.dir, "nats")); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -505,6 +544,24 @@ func diskUsage(dir string) (int64, error) {
 		return 0, fmt.Errorf("measuring the store_dir: %w", err)
 	}
 	return total, nil
+}
+
+// streamUsage is diskUsage per stream of the store_dir
+// (jetstream/<account>/streams/<name>).
+func streamUsage(storeDir string) (map[string]int64, error) {
+	dirs, err := filepath.Glob(filepath.Join(storeDir, "jetstream", "*", "streams", "*"))
+	if err != nil {
+		return nil, err
+	}
+	usage := map[string]int64{}
+	for _, d := range dirs {
+		b, err := diskUsage(d)
+		if err != nil {
+			return nil, err
+		}
+		usage[filepath.Base(d)] += b
+	}
+	return usage, nil
 }
 
 // uuid is a random version 4 UUID, the shape of most IdPs' sids.

@@ -104,3 +104,20 @@ func TestGauge(t *testing.T) {
 	_, err = gauge(text, "signoff_other")
 	assert.Error(t, err)
 }
+
+// TestPerSession: over several runs, the slope of a phase's snapshots;
+// with one run, the difference from its own fresh snapshot.
+func TestPerSession(t *testing.T) {
+	run := func(n int, fresh, live int64) sizingRun {
+		return sizingRun{n: n, snaps: []snapshot{
+			{rss: fresh, streams: map[string]int64{"S": 0}},
+			{rss: live, streams: map[string]int64{"S": int64(n) * 700}},
+		}}
+	}
+	rss := func(s snapshot) int64 { return s.rss }
+	stream := func(s snapshot) int64 { return s.streams["S"] }
+	runs := []sizingRun{run(10000, 36e6, 36e6+10000*11000), run(50000, 37e6, 37e6+50000*11000)}
+	assert.InDelta(t, 11025, perSession(runs, 1, rss), 1e-6)
+	assert.InDelta(t, 700, perSession(runs, 1, stream), 1e-6)
+	assert.InDelta(t, 11000, perSession(runs[:1], 1, rss), 1e-6)
+}
