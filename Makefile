@@ -61,6 +61,7 @@ bench: ## run the Go benchmarks and the load tool (numbers go into docs/benchmar
 	cd services/front && go test -run '^$$' -bench 'MemoryPerSession|Rebuild' -benchtime 1x -short -timeout 60m ./internal/index/ ./internal/sessions/
 	go build -o bin/signoff ./services/signoff
 	go run ./services/signoff/cmd/loadtest -signoff bin/signoff -matrix -n 300
+	go run ./services/signoff/cmd/loadtest -signoff bin/signoff -sizing 10000,50000,100000
 
 .PHONY: build
 build: ## build every binary into bin/
