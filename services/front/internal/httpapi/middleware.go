@@ -47,13 +47,21 @@ func saneID(s string) bool {
 func reqID(c *gin.Context) string { return c.GetString(string(requestIDKey)) }
 
 // accessLog logs one line per request, without the query: it may carry an
-// id_token_hint.
+// id_token_hint. Probes and scrapes (/healthz, /readyz, /metrics) are
+// logged at debug, whatever their status: a /readyz that answers 503
+// while the index is rebuilt is no error, and at a probe every few
+// seconds their lines would bury the others.
 func (h *handler) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	level := slog.LevelInfo
-	if c.Writer.Status() >= 500 {
-		level = slog.LevelError
+	switch c.FullPath() {
+	case "/healthz", "/readyz", "/metrics":
+		level = slog.LevelDebug
+	default:
+		if c.Writer.Status() >= 500 {
+			level = slog.LevelError
+		}
 	}
 	h.Logger.LogAttrs(c.Request.Context(), level, "http request",
 		slog.String("request_id", reqID(c)),

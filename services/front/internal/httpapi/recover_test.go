@@ -1,12 +1,17 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signoff/signoff/shared/config"
 )
@@ -27,4 +32,65 @@ func TestPanicIsA500(t *testing.T) {
 		assert.Contains(t, rec.Body.String(), `"request_id"`)
 		assert.NotContains(t, rec.Body.String(), "nil pointer", "no internals in the answer")
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that the server's goroutines may write
+// while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestAccessLogLevels: a request is logged at info, one that fails with a
+// 5xx at error, and a probe at debug whatever its answer: a front that
+// rebuilds its index answers /readyz with 503 at every probe, and that is
+// no error.
+func TestAccessLogLevels(t *testing.T) {
+	cfg := config.Default()
+	cfg.API.Token = "t"
+	var logs lockedBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewServer(New(Deps{Config: cfg, Clients: config.NewRegistry(nil), Logger: logger, Ready: func() bool { return false }}))
+	t.Cleanup(srv.Close)
+	get := func(path string, header ...string) int {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, nil)
+		require.NoError(t, err)
+		if len(header) == 2 {
+			req.Header.Set(header[0], header[1])
+		}
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusServiceUnavailable, get("/readyz"))
+	require.Equal(t, http.StatusOK, get("/healthz"))
+	require.Equal(t, http.StatusOK, get("/.well-known/openid-configuration"))
+	require.Equal(t, http.StatusInternalServerError, get("/api/v1/sessions/x", "Authorization", "Bearer t")) // no index: a panic
+
+	levels := map[string]string{}
+	for line := range strings.Lines(logs.String()) {
+		var rec struct{ Level, Msg, Path string }
+		require.NoError(t, json.Unmarshal([]byte(line), &rec))
+		if rec.Msg == "http request" {
+			levels[rec.Path] = rec.Level
+		}
+	}
+	assert.Equal(t, map[string]string{
+		"/readyz": "DEBUG", "/healthz": "DEBUG",
+		"/.well-known/openid-configuration": "INFO",
+		"/api/v1/sessions/:sid":             "ERROR",
+	}, levels)
 }
