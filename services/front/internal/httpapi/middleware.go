@@ -47,21 +47,21 @@ func saneID(s string) bool {
 func reqID(c *gin.Context) string { return c.GetString(string(requestIDKey)) }
 
 // accessLog logs one line per request, without the query: it may carry an
-// id_token_hint. Probes and scrapes (/healthz, /readyz, /metrics) are
-// logged at debug, whatever their status: a /readyz that answers 503
-// while the index is rebuilt is no error, and at a probe every few
-// seconds their lines would bury the others.
+// id_token_hint. Probes (/healthz, /readyz) are logged at debug, whatever
+// their status: a /readyz that answers 503 while the index is rebuilt is
+// no error, and at a probe every few seconds their lines would bury the
+// others. So are scrapes of /metrics that succeed; a refused or failed
+// one is not (a wrong token, a guessed one).
 func (h *handler) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	level := slog.LevelInfo
-	switch c.FullPath() {
-	case "/healthz", "/readyz", "/metrics":
+	status := c.Writer.Status()
+	switch path := c.FullPath(); {
+	case path == "/healthz" || path == "/readyz" || path == "/metrics" && status < 400:
 		level = slog.LevelDebug
-	default:
-		if c.Writer.Status() >= 500 {
-			level = slog.LevelError
-		}
+	case status >= 500:
+		level = slog.LevelError
 	}
 	h.Logger.LogAttrs(c.Request.Context(), level, "http request",
 		slog.String("request_id", reqID(c)),

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -62,7 +63,8 @@ func TestAccessLogLevels(t *testing.T) {
 	cfg.API.Token = "t"
 	var logs lockedBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(New(Deps{Config: cfg, Clients: config.NewRegistry(nil), Logger: logger, Ready: func() bool { return false }}))
+	srv := httptest.NewServer(New(Deps{Config: cfg, Clients: config.NewRegistry(nil), Logger: logger, Ready: func() bool { return false },
+		Gatherer: prometheus.NewRegistry()}))
 	t.Cleanup(srv.Close)
 	get := func(path string, header ...string) int {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, nil)
@@ -78,6 +80,7 @@ func TestAccessLogLevels(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, get("/readyz"))
 	require.Equal(t, http.StatusOK, get("/healthz"))
 	require.Equal(t, http.StatusOK, get("/.well-known/openid-configuration"))
+	require.Equal(t, http.StatusUnauthorized, get("/metrics"))                                               // a scrape without the token
 	require.Equal(t, http.StatusInternalServerError, get("/api/v1/sessions/x", "Authorization", "Bearer t")) // no index: a panic
 
 	levels := map[string]string{}
@@ -91,6 +94,7 @@ func TestAccessLogLevels(t *testing.T) {
 	assert.Equal(t, map[string]string{
 		"/readyz": "DEBUG", "/healthz": "DEBUG",
 		"/.well-known/openid-configuration": "INFO",
+		"/metrics":                          "INFO",
 		"/api/v1/sessions/:sid":             "ERROR",
 	}, levels)
 }
