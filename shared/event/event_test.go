@@ -23,7 +23,8 @@ func goldenCases() map[string]any {
 		"session_ended": &event.SessionEnded{
 			LogoutID: "01JDX3Q5ZK8Q7W2V9C4T6B1N0M", SID: "08a5019c-17e1-4977-8f42-65a12843ea02",
 			Sub: "alice", Iss: "https://idp.example.com",
-			Clients:            []event.Participant{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "pairwise-7f3c"}},
+			Clients: []event.Participant{{ClientID: "app1", Sub: "alice", Channels: []string{"frontchannel", "backchannel"}},
+				{ClientID: "app2", Sub: "pairwise-7f3c"}},
 			InitiatingClientID: "app1", Reason: event.ReasonEndSession, Time: when,
 		},
 		"session_ended_subject": &event.SessionEnded{

@@ -323,7 +323,7 @@ func (w *worker) wantedAtFront(c *config.Client, channels []string) bool {
 // event itself is acknowledged, so such logouts never hold up the others.
 func (w *worker) parkUnknown(ctx context.Context, e *event.SessionEnded, p event.Participant, known bool, logger *slog.Logger) error {
 	if known {
-		logger.Warn("logout's front gives a client channels that make it a target of this worker, whose configuration does not; parked for a worker that serves it: restart this one with the fronts' configuration",
+		logger.Warn("logout's front gives a client channels that make it a target of this worker, whose configuration does not; parked for a worker that serves it: give every front and worker the same configuration",
 			"client_id", p.ClientID, "channels", p.Channels)
 	} else {
 		logger.Warn("logout names a client missing from this worker's configuration; parked for a worker that knows it: restart this one with the fronts' configuration",
