@@ -77,6 +77,33 @@ func TestSubjectLogouts(t *testing.T) {
 // subs in two sessions of the subject is in two events, once in each, each
 // with its own sub and sessions (the workers record one delivery per
 // client and logout: listed twice, one of its two deliveries was lost).
+// TestSubjectLogoutsLeaveRoomForChannels: End lists each participant's
+// channels (up to all four) in the event after the split, so the budget
+// holds with them even when every participant is new to its event.
+func TestSubjectLogoutsLeaveRoomForChannels(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	var live []*index.Session
+	for i := range 200 {
+		s := &index.Session{SID: fmt.Sprintf("session-%04d", i), Sub: "alice"}
+		for c := range 3 {
+			id := fmt.Sprintf("c-%d-%d", i, c)
+			s.Clients = append(s.Clients, index.Client{ClientID: id, Sub: "alice"})
+		}
+		live = append(live, s)
+	}
+	const budget = 16 << 10
+	es := subjectLogouts("alice", "https://idp.example.com", now, live, budget)
+	require.Greater(t, len(es), 1)
+	for _, e := range es {
+		for i := range e.Clients {
+			e.Clients[i].Channels = []string{"frontchannel", "backchannel", "webhook", "events"}
+		}
+		data, err := json.Marshal(e)
+		require.NoError(t, err)
+		assert.LessOrEqual(t, len(data), budget, "event %s, with its participants' channels", e.LogoutID)
+	}
+}
+
 func TestSubjectLogoutsListAClientOnce(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	live := []*index.Session{
