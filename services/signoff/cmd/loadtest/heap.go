@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -57,7 +58,10 @@ func parseHeapProfile(r io.Reader) (*heapProfile, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	if !sc.Scan() {
-		return nil, fmt.Errorf("reading the heap profile: empty")
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("reading the heap profile: %w", err)
+		}
+		return nil, errors.New("reading the heap profile: empty")
 	}
 	var rate int64
 	header := sc.Text()
@@ -109,7 +113,7 @@ func parseHeapProfile(r io.Reader) (*heapProfile, error) {
 		return nil, fmt.Errorf("reading the heap profile: %w", err)
 	}
 	if _, ok := p.memStats["HeapInuse"]; !ok {
-		return nil, fmt.Errorf("reading the heap profile: no HeapInuse among its MemStats")
+		return nil, errors.New("reading the heap profile: no HeapInuse among its MemStats")
 	}
 	return p, nil
 }

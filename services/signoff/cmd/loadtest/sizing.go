@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -92,7 +93,7 @@ func parseCounts(s string) ([]int, error) {
 func runSizing(ctx context.Context, bin string, o sizingOptions, stdout, logs io.Writer) error {
 	addr, err := freePort()
 	if err != nil {
-		return err
+		return fmt.Errorf("finding a port for pprof: %w", err)
 	}
 	pprofAddr = addr
 	if o.profiles != "" {
@@ -230,7 +231,7 @@ func sizeOne(ctx context.Context, bin string, o sizingOptions, n int, logs io.Wr
 	defer recv.Close()
 	dir, err := os.MkdirTemp("", "signoff-sizing-")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("creating the product's directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	cfg, addr, err := writeConfig(dir, scenario{K: o.k, Alg: o.alg}, recv.URL)
@@ -264,12 +265,12 @@ func sizeOne(ctx context.Context, bin string, o sizingOptions, n int, logs io.Wr
 	api := func(method, path, body string, want int) error {
 		req, err := http.NewRequestWithContext(ctx, method, p.base+path, strings.NewReader(body))
 		if err != nil {
-			return err
+			return fmt.Errorf("building the request: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer loadtest")
 		resp, err := client.Do(req)
 		if err != nil {
-			return err
+			return fmt.Errorf("sending the request: %w", err)
 		}
 		defer resp.Body.Close()
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -374,12 +375,12 @@ func waitSettled(ctx context.Context, client *http.Client, base string, sids []s
 func sessionSettled(ctx context.Context, client *http.Client, base, sid string, k int) (bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/sessions/"+sid, nil)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("building the request: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer loadtest")
 	resp, err := client.Do(req)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("sending the request: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -407,7 +408,7 @@ func sessionSettled(ctx context.Context, client *http.Client, base, sid string, 
 // product's heap profile, its resident memory and its store_dir.
 func takeSnapshot(ctx context.Context, p *product, o sizingOptions, name string) (*snapshot, error) {
 	if err := sleepContext(ctx, o.settle); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("waiting %s to settle: %w", o.settle, err)
 	}
 	if o.profiles != "" {
 		// The profile for pprof -top, its own collection first.
@@ -449,14 +450,14 @@ func takeSnapshot(ctx context.Context, p *product, o sizingOptions, name string)
 func get(ctx context.Context, url, token string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("building the request: %w", err)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("sending the request: %w", err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -488,7 +489,7 @@ func gauge(exposition, name string) (int64, error) {
 func residentMemory(pid int) (rss, peak int64, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("opening the process status: %w", err)
 	}
 	defer f.Close()
 	return parseStatus(f)
@@ -515,10 +516,10 @@ func parseStatus(r io.Reader) (rss, peak int64, err error) {
 		found++
 	}
 	if err := sc.Err(); err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("reading the process status: %w", err)
 	}
 	if found != 2 {
-		return 0, 0, fmt.Errorf("reading the process status: no VmRSS or VmHWM")
+		return 0, 0, errors.New("reading the process status: no VmRSS or VmHWM")
 	}
 	return rss, peak, nil
 }
@@ -551,7 +552,7 @@ func diskUsage(dir string) (int64, error) {
 func streamUsage(storeDir string) (map[string]int64, error) {
 	dirs, err := filepath.Glob(filepath.Join(storeDir, "jetstream", "*", "streams", "*"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing the streams' directories: %w", err)
 	}
 	usage := map[string]int64{}
 	for _, d := range dirs {
