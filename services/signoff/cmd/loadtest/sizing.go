@@ -1,23 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -42,6 +36,10 @@ import (
 // session is the slope of a line fitted through the runs' snapshots of the
 // same phase, so what every process has (the runtime, the server, the
 // caches) does not count.
+//
+// This file runs the measurement; sizing_readings.go reads the product
+// (its API, metrics, /proc and store_dir), heap.go its heap profile, and
+// sizing_report.go prints the tables.
 
 // sizingPhases are the snapshots of one run, in order.
 var sizingPhases = []string{"fresh", "live", "ended", "restarted"}
@@ -121,101 +119,6 @@ func runSizing(ctx context.Context, bin string, o sizingOptions, stdout, logs io
 	printPerStream(stdout, runs)
 	return nil
 }
-
-func printSnapshots(w io.Writer, runs []sizingRun) {
-	fmt.Fprintln(w, "| sessions | phase | in the index | RSS | peak RSS | Go heap in use | live objects | of which NATS server | of which session index | of which rest | store_dir on disk |")
-	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range runs {
-		for i, s := range r.snaps {
-			fmt.Fprintf(w, "| %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.n, sizingPhases[i], s.sessions,
-				mib(s.rss), mib(s.peakRSS), mib(s.heapInuse), mib(s.heapAlloc), mib(s.nats), mib(s.index), mib(s.rest), mib(s.store))
-		}
-	}
-}
-
-// printPerSession prints, for each phase after fresh, the slope of each
-// measure over the runs' session counts: bytes per session. With one run
-// it is the difference from the run's own fresh snapshot.
-func printPerSession(w io.Writer, runs []sizingRun) {
-	fmt.Fprintln(w, "| bytes per session | RSS | Go heap in use | live objects | NATS server | session index | rest | store_dir on disk |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
-	measures := []func(snapshot) int64{
-		func(s snapshot) int64 { return s.rss },
-		func(s snapshot) int64 { return s.heapInuse },
-		func(s snapshot) int64 { return s.heapAlloc },
-		func(s snapshot) int64 { return s.nats },
-		func(s snapshot) int64 { return s.index },
-		func(s snapshot) int64 { return s.rest },
-		func(s snapshot) int64 { return s.store },
-	}
-	for phase := 1; phase < len(sizingPhases); phase++ {
-		row := "| " + sizingPhases[phase]
-		for _, m := range measures {
-			row += fmt.Sprintf(" | %.0f", perSession(runs, phase, m))
-		}
-		fmt.Fprintln(w, row+" |")
-	}
-}
-
-// printPerStream prints the store_dir's bytes per session by stream, as
-// printPerSession does for the whole.
-func printPerStream(w io.Writer, runs []sizingRun) {
-	var names []string
-	for _, r := range runs {
-		for _, sn := range r.snaps {
-			for name := range sn.streams {
-				if !slices.Contains(names, name) {
-					names = append(names, name)
-				}
-			}
-		}
-	}
-	slices.Sort(names)
-	fmt.Fprintln(w, "| store_dir bytes per session | "+strings.Join(names, " | ")+" |")
-	fmt.Fprintln(w, "|---"+strings.Repeat("|---:", len(names))+"|")
-	for phase := 1; phase < len(sizingPhases); phase++ {
-		row := "| " + sizingPhases[phase]
-		for _, name := range names {
-			row += fmt.Sprintf(" | %.0f", perSession(runs, phase, func(s snapshot) int64 { return s.streams[name] }))
-		}
-		fmt.Fprintln(w, row+" |")
-	}
-}
-
-// perSession is the slope of measure m over the runs' session counts in
-// the given phase; with one run, over that run's fresh snapshot and this
-// phase's.
-func perSession(runs []sizingRun, phase int, m func(snapshot) int64) float64 {
-	var xs, ys []float64
-	for _, r := range runs {
-		xs = append(xs, float64(r.n))
-		ys = append(ys, float64(m(r.snaps[phase])))
-		if len(runs) == 1 {
-			xs = append(xs, 0)
-			ys = append(ys, float64(m(r.snaps[0])))
-		}
-	}
-	return slope(xs, ys)
-}
-
-// slope is the least-squares slope of y over x; 0 when x does not vary.
-func slope(xs, ys []float64) float64 {
-	n := float64(len(xs))
-	var sx, sy, sxx, sxy float64
-	for i := range xs {
-		sx += xs[i]
-		sy += ys[i]
-		sxx += xs[i] * xs[i]
-		sxy += xs[i] * ys[i]
-	}
-	d := n*sxx - sx*sx
-	if d == 0 {
-		return 0
-	}
-	return (n*sxy - sx*sy) / d
-}
-
-func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 // sizeOne takes the four snapshots with n sessions.
 func sizeOne(ctx context.Context, bin string, o sizingOptions, n int, logs io.Writer) (*sizingRun, error) {
@@ -370,42 +273,9 @@ func waitSettled(ctx context.Context, client *http.Client, base string, sids []s
 	return nil
 }
 
-// sessionSettled reports whether the index shows sid ended, with k
-// back-channel deliveries, all delivered.
-func sessionSettled(ctx context.Context, client *http.Client, base, sid string, k int) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/sessions/"+sid, nil)
-	if err != nil {
-		return false, fmt.Errorf("building the request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer loadtest")
-	resp, err := client.Do(req)
-	if err != nil {
-		return false, fmt.Errorf("sending the request: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("GET session %s: HTTP %d", sid, resp.StatusCode)
-	}
-	var s struct {
-		EndedAt    *time.Time `json:"ended_at"`
-		Deliveries []struct {
-			Channel, Status string
-		} `json:"deliveries"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		return false, fmt.Errorf("decoding session %s: %w", sid, err)
-	}
-	delivered := 0
-	for _, d := range s.Deliveries {
-		if d.Channel == "backchannel" && d.Status == "delivered" {
-			delivered++
-		}
-	}
-	return s.EndedAt != nil && delivered == k, nil
-}
-
 // takeSnapshot waits o.settle, forces a garbage collection and reads the
-// product's heap profile, its resident memory and its store_dir.
+// product's heap profile (written into o.profiles too, if set), its
+// resident memory, the sessions in its index and its store_dir's usage.
 func takeSnapshot(ctx context.Context, p *product, o sizingOptions, name string) (*snapshot, error) {
 	if err := sleepContext(ctx, o.settle); err != nil {
 		return nil, fmt.Errorf("waiting %s to settle: %w", o.settle, err)
@@ -443,126 +313,6 @@ func takeSnapshot(ctx context.Context, p *product, o sizingOptions, name string)
 		return nil, err
 	}
 	return s, nil
-}
-
-// get returns the body of a GET that answers 200, with token as the
-// bearer token if it is not empty.
-func get(ctx context.Context, url, token string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", fmt.Errorf("building the request: %w", err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("sending the request: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", fmt.Errorf("reading %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("fetching %s: HTTP %d", url, resp.StatusCode)
-	}
-	return string(b), nil
-}
-
-// gauge is the value of an unlabelled metric in a Prometheus text
-// exposition.
-func gauge(exposition, name string) (int64, error) {
-	for line := range strings.Lines(exposition) {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				return 0, fmt.Errorf("reading metric %s: %w", name, err)
-			}
-			return int64(f), nil
-		}
-	}
-	return 0, fmt.Errorf("no metric %s", name)
-}
-
-// residentMemory reads VmRSS and VmHWM of process pid, in bytes.
-func residentMemory(pid int) (rss, peak int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("opening the process status: %w", err)
-	}
-	defer f.Close()
-	return parseStatus(f)
-}
-
-// parseStatus reads VmRSS and VmHWM from a /proc/PID/status.
-func parseStatus(r io.Reader) (rss, peak int64, err error) {
-	sc := bufio.NewScanner(r)
-	found := 0
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM") {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("reading %s: %w", name, err)
-		}
-		if name == "VmRSS" {
-			rss = kb << 10
-		} else {
-			peak = kb << 10
-		}
-		found++
-	}
-	if err := sc.Err(); err != nil {
-		return 0, 0, fmt.Errorf("reading the process status: %w", err)
-	}
-	if found != 2 {
-		return 0, 0, errors.New("reading the process status: no VmRSS or VmHWM")
-	}
-	return rss, peak, nil
-}
-
-// diskUsage is what du counts under dir: the blocks allocated to its
-// files, not their length.
-func diskUsage(dir string) (int64, error) {
-	var total int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			total += st.Blocks * 512
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("measuring the store_dir: %w", err)
-	}
-	return total, nil
-}
-
-// streamUsage is diskUsage per stream of the store_dir
-// (jetstream/<account>/streams/<name>).
-func streamUsage(storeDir string) (map[string]int64, error) {
-	dirs, err := filepath.Glob(filepath.Join(storeDir, "jetstream", "*", "streams", "*"))
-	if err != nil {
-		return nil, fmt.Errorf("listing the streams' directories: %w", err)
-	}
-	usage := map[string]int64{}
-	for _, d := range dirs {
-		b, err := diskUsage(d)
-		if err != nil {
-			return nil, err
-		}
-		usage[filepath.Base(d)] += b
-	}
-	return usage, nil
 }
 
 // uuid is a random version 4 UUID, the shape of most IdPs' sids.
