@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -184,6 +185,24 @@ func TestUnrecordedRetryBacksOff(t *testing.T) {
 	waitGrowingDelays(t, &logs, "delivery failed, will retry", 4, 2)
 }
 
+// ageBudgetWorker runs a worker with an age budget of an hour, whose
+// client "app" answers status, and returns its JetStream, its metrics and
+// the client's call count. change, if not nil, adjusts its options.
+func ageBudgetWorker(t *testing.T, status int, change func(*propagate.Options)) (jetstream.JetStream, *prometheus.Registry, *atomic.Int32) {
+	t.Helper()
+	recv, calls := receiver(t, status)
+	js, cfg := appStreams(t, recv.URL)
+	reg := prometheus.NewRegistry()
+	o := testjson(js, cfg)
+	o.Metrics = reg
+	o.Retry = propagate.RetryPolicy{Initial: time.Minute, MaxAge: time.Hour}
+	if change != nil {
+		change(&o)
+	}
+	runWorker(t, o)
+	return js, reg, calls
+}
+
 // TestParkedPastTheBudgetFailsUnattempted: a delivery parked for a replica
 // that serves its client (its logout named a client missing from the
 // configuration of the replica that took it) and taken only once the
@@ -191,13 +210,7 @@ func TestUnrecordedRetryBacksOff(t *testing.T) {
 // call: a logout that old may end sessions the person started since. A
 // replay of it gets its one attempt.
 func TestParkedPastTheBudgetFailsUnattempted(t *testing.T) {
-	recv, calls := receiver(t, http.StatusNoContent)
-	js, cfg := appStreams(t, recv.URL)
-	reg := prometheus.NewRegistry()
-	o := testjson(js, cfg)
-	o.Metrics = reg
-	o.Retry = propagate.RetryPolicy{Initial: time.Minute, MaxAge: time.Hour}
-	runWorker(t, o)
+	js, reg, calls := ageBudgetWorker(t, http.StatusNoContent, nil)
 
 	old := appLogout("L-parked", time.Now().Add(-2*time.Hour))
 	publishJSON(t, js, event.WorkSubject("testjson", "app"), appTask(old, 0))
@@ -216,14 +229,9 @@ func TestParkedPastTheBudgetFailsUnattempted(t *testing.T) {
 // whose logout is older than the age budget fails, dead-lettered, when its
 // breaker is open, instead of waiting behind the breaker for ever.
 func TestNeverAttemptedFailsOnAge(t *testing.T) {
-	recv, calls := receiver(t, http.StatusServiceUnavailable)
-	js, cfg := appStreams(t, recv.URL)
-	reg := prometheus.NewRegistry()
-	o := testjson(js, cfg)
-	o.Metrics = reg
-	o.Retry = propagate.RetryPolicy{Initial: time.Minute, MaxAge: time.Hour}
-	o.Breaker = propagate.BreakerPolicy{Failures: 1, OpenFor: time.Minute}
-	runWorker(t, o)
+	js, reg, calls := ageBudgetWorker(t, http.StatusServiceUnavailable, func(o *propagate.Options) {
+		o.Breaker = propagate.BreakerPolicy{Failures: 1, OpenFor: time.Minute}
+	})
 	publishTo(t, js, "L-opens", "app") // fails: the breaker opens
 	require.Eventually(t, func() bool {
 		return propagatetest.Metric(t, reg, "signoff_breaker_state", map[string]string{"client_id": "app"}) == 2
