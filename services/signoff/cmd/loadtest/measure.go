@@ -230,11 +230,11 @@ func fetchProfile(ctx context.Context, path, file string) {
 func writeProfile(ctx context.Context, path, file string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+pprofAddr+path, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("fetching %s: %w", path, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return fmt.Errorf("fetching %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -242,10 +242,13 @@ func writeProfile(ctx context.Context, path, file string) error {
 	}
 	f, err := os.Create(file)
 	if err != nil {
-		return err
+		return fmt.Errorf("writing the profile: %w", err)
 	}
 	_, err = io.Copy(f, resp.Body)
-	return errors.Join(err, f.Close())
+	if err = errors.Join(err, f.Close()); err != nil {
+		return fmt.Errorf("writing the profile %s: %w", file, err)
+	}
+	return nil
 }
 
 // parallel runs f(0..n-1) on c goroutines and returns the first error.

@@ -30,10 +30,11 @@ var profileFile, memProfileFile string
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat.
 const clockTicks = 100
 
+// freePort returns a loopback address whose port was free a moment ago.
 func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("finding a free port: %w", err)
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
@@ -44,7 +45,7 @@ func freePort() (string, error) {
 func startProduct(ctx context.Context, bin string, s scenario, recv string, logs io.Writer) (*product, error) {
 	dir, err := os.MkdirTemp("", "signoff-loadtest-")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("making the product's directory: %w", err)
 	}
 	cfg, addr, err := writeConfig(dir, s, recv)
 	if err != nil {

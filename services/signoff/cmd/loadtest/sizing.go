@@ -91,7 +91,7 @@ func parseCounts(s string) ([]int, error) {
 func runSizing(ctx context.Context, bin string, o sizingOptions, stdout, logs io.Writer) error {
 	addr, err := freePort()
 	if err != nil {
-		return fmt.Errorf("finding a port for pprof: %w", err)
+		return fmt.Errorf("pprof: %w", err)
 	}
 	pprofAddr = addr
 	if o.profiles != "" {
