@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/signoff/signoff/shared/syncbuf"
 	"github.com/signoff/signoff/shared/testports"
 )
 
@@ -39,26 +39,8 @@ type stack struct {
 	signoff     string // signoff's base URL (issuer): http://localhost:port
 	idp         string // browser URLs
 	appA, appB  string
-	signoffLogs *syncBuffer
-	demoLogs    *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	signoffLogs *syncbuf.Buffer
+	demoLogs    *syncbuf.Buffer
 }
 
 // findRoot walks up from the working directory to the folder of go.work.
@@ -126,8 +108,8 @@ func startStack(t *testing.T) *stack {
 		idp:         fmt.Sprintf("http://localhost:%d", ip),
 		appA:        fmt.Sprintf("http://localhost:%d", ap),
 		appB:        fmt.Sprintf("http://localhost:%d", bp),
-		signoffLogs: &syncBuffer{},
-		demoLogs:    &syncBuffer{},
+		signoffLogs: &syncbuf.Buffer{},
+		demoLogs:    &syncbuf.Buffer{},
 	}
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signoff/signoff/shared/config"
-	"github.com/signoff/signoff/shared/internal/syncbuf"
 	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/syncbuf"
 	"github.com/signoff/signoff/shared/testports"
 )
 

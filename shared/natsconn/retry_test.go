@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/signoff/signoff/shared/internal/syncbuf"
 	"github.com/signoff/signoff/shared/natsconn"
+	"github.com/signoff/signoff/shared/syncbuf"
 )
 
 func TestRetryTransient(t *testing.T) {

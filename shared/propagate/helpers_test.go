@@ -20,11 +20,11 @@ import (
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
-	"github.com/signoff/signoff/shared/internal/syncbuf"
 	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/natstest"
 	"github.com/signoff/signoff/shared/propagate"
 	"github.com/signoff/signoff/shared/propagate/propagatetest"
+	"github.com/signoff/signoff/shared/syncbuf"
 )
 
 // The helpers of the worker tests below the conformance suite: one

@@ -17,10 +17,10 @@ import (
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
-	"github.com/signoff/signoff/shared/internal/syncbuf"
 	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/propagate"
 	"github.com/signoff/signoff/shared/propagate/propagatetest"
+	"github.com/signoff/signoff/shared/syncbuf"
 )
 
 // deadLetters is signoff_dead_letters_total of one client.

@@ -20,10 +20,10 @@ import (
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
-	"github.com/signoff/signoff/shared/internal/syncbuf"
 	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/natstest"
 	"github.com/signoff/signoff/shared/propagate"
+	"github.com/signoff/signoff/shared/syncbuf"
 )
 
 // TestTwoTasksOfOneDelivery: a logout's event keeps coming back (the

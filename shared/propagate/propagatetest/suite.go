@@ -34,10 +34,10 @@ import (
 
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
-	"github.com/signoff/signoff/shared/internal/syncbuf"
 	"github.com/signoff/signoff/shared/natsconn"
 	"github.com/signoff/signoff/shared/natstest"
 	"github.com/signoff/signoff/shared/propagate"
+	"github.com/signoff/signoff/shared/syncbuf"
 )
 
 // Worker is what a worker kind gives the suite.

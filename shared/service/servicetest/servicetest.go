@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/signoff/signoff/shared/internal/syncbuf"
 	"github.com/signoff/signoff/shared/natstest"
+	"github.com/signoff/signoff/shared/syncbuf"
 )
 
 func writeConfig(t *testing.T, natsURL, client string) string {

@@ -1,13 +1,11 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signoff/signoff/shared/config"
+	"github.com/signoff/signoff/shared/syncbuf"
 )
 
 // TestPanicIsA500 : a handler that panics (here: no index wired) answers
@@ -35,25 +34,6 @@ func TestPanicIsA500(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer that the server's goroutines may write
-// while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestAccessLogLevels: a request is logged at info, one that fails with a
 // 5xx at error, and a probe at debug whatever its answer: a front that
 // rebuilds its index answers /readyz with 503 at every probe, and that is
@@ -61,7 +41,7 @@ func (l *lockedBuffer) String() string {
 func TestAccessLogLevels(t *testing.T) {
 	cfg := config.Default()
 	cfg.API.Token = "t"
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := httptest.NewServer(New(Deps{Config: cfg, Clients: config.NewRegistry(nil), Logger: logger, Ready: func() bool { return false },
 		Gatherer: prometheus.NewRegistry()}))

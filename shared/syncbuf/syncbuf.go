@@ -1,5 +1,6 @@
 // Package syncbuf is a bytes.Buffer that a logger's goroutines write to
-// while a test reads it, for the test helper packages of shared.
+// while a test reads it, for the tests and test helper packages of every
+// module.
 package syncbuf
 
 import (
