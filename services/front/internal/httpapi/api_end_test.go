@@ -73,10 +73,6 @@ func TestSubjectLogouts(t *testing.T) {
 	assert.Len(t, big, 3)
 }
 
-// TestSubjectLogoutsListAClientOnce: a client that was given different
-// subs in two sessions of the subject is in two events, once in each, each
-// with its own sub and sessions (the workers record one delivery per
-// client and logout: listed twice, one of its two deliveries was lost).
 // TestSubjectLogoutsLeaveRoomForChannels: End lists each participant's
 // channels (up to all four) in the event after the split, so the budget
 // holds with them even when every participant is new to its event.
@@ -104,6 +100,10 @@ func TestSubjectLogoutsLeaveRoomForChannels(t *testing.T) {
 	}
 }
 
+// TestSubjectLogoutsListAClientOnce: a client that was given different
+// subs in two sessions of the subject is in two events, once in each, each
+// with its own sub and sessions (the workers record one delivery per
+// client and logout: listed twice, one of its two deliveries was lost).
 func TestSubjectLogoutsListAClientOnce(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	live := []*index.Session{
