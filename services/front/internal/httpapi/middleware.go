@@ -56,8 +56,8 @@ func (h *handler) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	level := slog.LevelInfo
-	status := c.Writer.Status()
-	switch path := c.FullPath(); {
+	status, path := c.Writer.Status(), c.FullPath()
+	switch {
 	case path == "/healthz" || path == "/readyz" || path == "/metrics" && status < 400:
 		level = slog.LevelDebug
 	case status >= 500:
@@ -66,8 +66,8 @@ func (h *handler) accessLog(c *gin.Context) {
 	h.Logger.LogAttrs(c.Request.Context(), level, "http request",
 		slog.String("request_id", reqID(c)),
 		slog.String("method", c.Request.Method),
-		slog.String("path", c.FullPath()),
-		slog.Int("status", c.Writer.Status()),
+		slog.String("path", path),
+		slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
 	)
 }
