@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -61,20 +62,25 @@ func TestAccessLogLevels(t *testing.T) {
 	require.Equal(t, http.StatusOK, get("/healthz"))
 	require.Equal(t, http.StatusOK, get("/.well-known/openid-configuration"))
 	require.Equal(t, http.StatusUnauthorized, get("/metrics"))                                               // a scrape without the token
+	require.Equal(t, http.StatusOK, get("/metrics", "Authorization", "Bearer t"))                            // a scrape with it
 	require.Equal(t, http.StatusInternalServerError, get("/api/v1/sessions/x", "Authorization", "Bearer t")) // no index: a panic
 
-	levels := map[string]string{}
+	levels := map[string]string{} // "path status": level
 	for line := range strings.Lines(logs.String()) {
-		var rec struct{ Level, Msg, Path string }
+		var rec struct {
+			Level, Msg, Path string
+			Status           int
+		}
 		require.NoError(t, json.Unmarshal([]byte(line), &rec))
 		if rec.Msg == "http request" {
-			levels[rec.Path] = rec.Level
+			levels[fmt.Sprint(rec.Path, " ", rec.Status)] = rec.Level
 		}
 	}
 	assert.Equal(t, map[string]string{
-		"/readyz": "DEBUG", "/healthz": "DEBUG",
-		"/.well-known/openid-configuration": "INFO",
-		"/metrics":                          "INFO",
-		"/api/v1/sessions/:sid":             "ERROR",
+		"/readyz 503": "DEBUG", "/healthz 200": "DEBUG",
+		"/.well-known/openid-configuration 200": "INFO",
+		"/metrics 401":                          "INFO",
+		"/metrics 200":                          "DEBUG",
+		"/api/v1/sessions/:sid 500":             "ERROR",
 	}, levels)
 }
