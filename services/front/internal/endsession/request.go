@@ -29,17 +29,20 @@ type Request struct {
 // given twice is an error, as OAuth 2.0 §3.1 asks of authorization requests.
 func ParseRequest(v url.Values) (Request, *Error) {
 	var r Request
+	// trim: surrounding spaces are dropped. lenient: a value that is not
+	// text is ignored, not an error.
 	fields := []struct {
-		name string
-		dst  *string
-		max  int
+		name          string
+		dst           *string
+		max           int
+		trim, lenient bool
 	}{
-		{"id_token_hint", &r.IDTokenHint, maxHintLen},
-		{"logout_hint", &r.LogoutHint, maxParamLen},
-		{"client_id", &r.ClientID, maxParamLen},
-		{"post_logout_redirect_uri", &r.PostLogoutRedirectURI, maxParamLen},
-		{"state", &r.State, maxParamLen},
-		{"ui_locales", &r.UILocales, maxParamLen},
+		{name: "id_token_hint", dst: &r.IDTokenHint, max: maxHintLen, trim: true},
+		{name: "logout_hint", dst: &r.LogoutHint, max: maxParamLen},
+		{name: "client_id", dst: &r.ClientID, max: maxParamLen},
+		{name: "post_logout_redirect_uri", dst: &r.PostLogoutRedirectURI, max: maxParamLen},
+		{name: "state", dst: &r.State, max: maxParamLen},
+		{name: "ui_locales", dst: &r.UILocales, max: maxParamLen, lenient: true}, // RIL-6: no error for the pages' language
 	}
 	for _, f := range fields {
 		vals, ok := v[f.name]
@@ -53,12 +56,12 @@ func ParseRequest(v url.Values) (Request, *Error) {
 		if len(val) > f.max {
 			return r, invalidRequest(f.name + " is too long")
 		}
-		if f.name == "id_token_hint" {
+		if f.trim {
 			val = strings.TrimSpace(val)
 		}
 		if !text(val) {
-			if f.name == "ui_locales" {
-				continue // RIL-6: no error for the pages' language
+			if f.lenient {
+				continue
 			}
 			// It would not come back as it was: the confirmation form
 			// changes such values (html/template, browsers), and so does
