@@ -77,7 +77,7 @@ func (h *handler) endedEvent(sid string, dec *endsession.Decision, now time.Time
 		if cp.Sub == "" {
 			cp.Sub = dec.Hint.Subject
 		}
-		cp.Clients = append(slices.Clone(s.Clients), index.Client{ClientID: dec.Client.ClientID, Sub: dec.Hint.Subject})
+		cp.Clients = append(slices.Clip(s.Clients), index.Client{ClientID: dec.Client.ClientID, Sub: dec.Hint.Subject})
 		s = &cp
 	}
 	e := sessions.Snapshot(s, sessions.SessionLogoutID(sid), event.ReasonEndSession, h.Config.Issuer, now)
