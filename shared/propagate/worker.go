@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
 	"github.com/signoff/signoff/shared/natsconn"
 )
@@ -256,7 +255,7 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg, every time.
 	for i, p := range e.Clients {
 		t, ok := w.targets[p.ClientID] // registered, and wanted by this kind
 		if !ok {
-			if c, known := w.o.Clients.Client(p.ClientID); !known || w.wantedAtFront(c, p.Channels) {
+			if own, known := w.o.Clients.Channels(p.ClientID); !known || w.wantedAtFront(p.ClientID, own, p.Channels) {
 				errs[i] = w.parkUnknown(ctx, e, p, known, logger)
 			}
 			continue
@@ -298,18 +297,18 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg, every time.
 	}
 }
 
-// wantedAtFront reports whether c, which this kind does not want, would
-// be its target with the channels that the logout's front gives it: the
-// fronts were given a new channel of the client before this replica was.
-// A logout without channels (a client without any, or an older front)
-// leaves the decision to this replica's configuration.
-func (w *worker) wantedAtFront(c *config.Client, channels []string) bool {
-	if len(channels) == 0 {
-		return false
-	}
-	if own, _ := w.o.Clients.Channels(c.ClientID); slices.Equal(own, channels) {
+// wantedAtFront reports whether the client id, known here with channels
+// own and not wanted by this kind, would be its target with the channels
+// that the logout's front gives it: the fronts were given a new channel of
+// the client before this replica was. A logout without channels (a client
+// without any, or an older front) leaves the decision to this replica's
+// configuration. Per participant of every logout, so the common case (the
+// same channels) costs no more than the comparison.
+func (w *worker) wantedAtFront(id string, own, channels []string) bool {
+	if len(channels) == 0 || slices.Equal(own, channels) {
 		return false // configured alike: not a target there either
 	}
+	c, _ := w.o.Clients.Client(id)
 	probe := c.WithChannels(channels)
 	return w.o.Wants(&probe)
 }
