@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -50,36 +49,26 @@ func (c *Config) validateClient(p *problems, key string, cl *Client) {
 	for i, u := range cl.RedirectURIs {
 		c.checkURL(p, fmt.Sprintf("%s.redirect_uris[%d]", key, i), u, urlRedirect)
 	}
+	// allow_insecure_http is for confidential clients only (RIL-33,
+	// FCL-5, BCL-3): a public one's logout URIs are checked without it.
+	public := cl.Public()
 	for i, u := range cl.PostLogoutRedirectURIs {
-		c.checkURL(p, fmt.Sprintf("%s.post_logout_redirect_uris[%d]", key, i), u, urlRedirect)
+		c.checkClientURL(p, fmt.Sprintf("%s.post_logout_redirect_uris[%d]", key, i), u, urlRedirect, public)
 	}
 	if cl.FrontchannelLogoutURI != "" {
 		k := key + ".frontchannel_logout_uri"
 		// FCL-4; a client without redirect URIs has nothing to compare with.
-		if c.checkURL(p, k, cl.FrontchannelLogoutURI, urlHTTP) && len(cl.RedirectURIs) > 0 &&
+		if c.checkClientURL(p, k, cl.FrontchannelLogoutURI, urlHTTP, public) && len(cl.RedirectURIs) > 0 &&
 			!sharesOrigin(cl.FrontchannelLogoutURI, cl.RedirectURIs) {
 			p.add(k, "scheme, host and port must be those of one of %s.redirect_uris (FCL-4)", key)
 		}
 	}
 	if cl.BackchannelLogoutURI != "" {
-		c.checkURL(p, key+".backchannel_logout_uri", cl.BackchannelLogoutURI, urlHTTP)
+		c.checkClientURL(p, key+".backchannel_logout_uri", cl.BackchannelLogoutURI, urlHTTP, public)
 	}
 	if !slices.Contains(tokenEndpointAuthMethods(), cl.TokenEndpointAuthMethod) {
 		p.add(key+".token_endpoint_auth_method", "%q is not one of %s", cl.TokenEndpointAuthMethod,
 			strings.Join(tokenEndpointAuthMethods()[1:], ", "))
-	} else if cl.Public() && c.AllowInsecureHTTP {
-		// allow_insecure_http is for confidential clients only (RIL-33,
-		// FCL-5, BCL-3); without it checkURL has refused these already.
-		uris := map[string]string{key + ".frontchannel_logout_uri": cl.FrontchannelLogoutURI,
-			key + ".backchannel_logout_uri": cl.BackchannelLogoutURI}
-		for i, u := range cl.PostLogoutRedirectURIs {
-			uris[fmt.Sprintf("%s.post_logout_redirect_uris[%d]", key, i)] = u
-		}
-		for _, k := range slices.Sorted(maps.Keys(uris)) {
-			if u, err := url.Parse(uris[k]); err == nil && strings.EqualFold(u.Scheme, "http") && u.Host != "" && !isLoopback(u.Hostname()) {
-				p.add(k, "must use https: a public client (token_endpoint_auth_method: none) may use http only on a loopback host, even with allow_insecure_http")
-			}
-		}
 	}
 	if !slices.Contains(clientSigningAlgs(), cl.IDTokenSignedResponseAlg) {
 		p.add(key+".id_token_signed_response_alg", "%q is not one of RS256, ES256, EdDSA", cl.IDTokenSignedResponseAlg)
@@ -95,6 +84,13 @@ func (c *Config) validateClient(p *problems, key string, cl *Client) {
 // checkURL checks raw, the value of key, against the rules of kind and the
 // https policy, and reports whether it passed.
 func (c *Config) checkURL(p *problems, key, raw string, kind urlKind) bool {
+	return c.checkClientURL(p, key, raw, kind, false)
+}
+
+// checkClientURL is checkURL for a URL of a client, public or not: a
+// public client's may use http only on a loopback host, even with
+// allow_insecure_http.
+func (c *Config) checkClientURL(p *problems, key, raw string, kind urlKind, public bool) bool {
 	before := len(*p)
 	if raw == "" {
 		p.add(key, "must not be empty")
@@ -113,8 +109,13 @@ func (c *Config) checkURL(p *problems, key, raw string, kind urlKind) bool {
 	case scheme == "http":
 		if u.Host == "" {
 			p.add(key, "must have a host")
-		} else if !c.AllowInsecureHTTP && !isLoopback(u.Hostname()) {
-			p.add(key, "must use https (http only on a loopback host, or with allow_insecure_http)")
+		} else if !isLoopback(u.Hostname()) {
+			switch {
+			case !c.AllowInsecureHTTP:
+				p.add(key, "must use https (http only on a loopback host, or with allow_insecure_http)")
+			case public:
+				p.add(key, "must use https: a public client (token_endpoint_auth_method: none) may use http only on a loopback host, even with allow_insecure_http")
+			}
 		}
 	case kind == urlRedirect && isPrivateUseScheme(scheme):
 		// A native app's URI, such as com.example.app:/logout (RIL-33).
