@@ -16,7 +16,7 @@ import (
 )
 
 // Kind is the worker kind and the channel of its deliveries.
-const Kind = "backchannel"
+const Kind = config.ChannelBackchannel
 
 // userAgent identifies signoff's requests in receivers' logs.
 const userAgent = "signoff-backchannel/1"

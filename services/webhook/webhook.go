@@ -15,7 +15,7 @@ import (
 )
 
 // Kind is the worker kind and the channel of its deliveries.
-const Kind = "webhook"
+const Kind = config.ChannelWebhook
 
 // PayloadType is the type of every event this worker sends.
 const PayloadType = event.ClientLogoutType
