@@ -112,12 +112,12 @@ func appLogout(logoutID string, at time.Time) *event.SessionEnded {
 // publishTo publishes, as the front does, a logout of session sid-1 in
 // which the clients took part.
 func publishTo(t *testing.T, js jetstream.JetStream, logoutID string, clientIDs ...string) {
-	e := event.SessionEnded{LogoutID: logoutID, SID: "sid-1", Sub: "alice", Iss: "https://idp.example.com",
-		Reason: event.ReasonEndSession, Time: time.Now().UTC()}
+	e := appLogout(logoutID, time.Now())
+	e.Clients = nil
 	for _, id := range clientIDs {
 		e.Clients = append(e.Clients, event.Participant{ClientID: id, Sub: "alice"})
 	}
-	propagatetest.Publish(t, js, &e)
+	propagatetest.Publish(t, js, e)
 }
 
 // publishJSON publishes v's JSON on subject, as another replica or an
