@@ -224,9 +224,8 @@ func TestParkedPastTheBudgetFailsUnattempted(t *testing.T) {
 	assert.Equal(t, int32(1), calls.Load(), "its replay gets one attempt")
 }
 
-// TestNeverAttemptedFailsOnAge: a delivery that has had no attempt (it
-// waited behind an open breaker, or is a replay of an old logout) and
-// whose logout is older than the age budget fails, dead-lettered, when its
+// TestNeverAttemptedFailsOnAge: a replay of a logout older than the age
+// budget, which would get one attempt, fails, dead-lettered, when its
 // breaker is open, instead of waiting behind the breaker for ever.
 func TestNeverAttemptedFailsOnAge(t *testing.T) {
 	js, reg, calls := ageBudgetWorker(t, http.StatusServiceUnavailable, func(o *propagate.Options) {
@@ -237,8 +236,10 @@ func TestNeverAttemptedFailsOnAge(t *testing.T) {
 		return propagatetest.Metric(t, reg, "signoff_breaker_state", map[string]string{"client_id": "app"}) == 2
 	}, 10*time.Second, 10*time.Millisecond, "the breaker is open")
 
-	old := appLogout("L-old", time.Now().Add(-2*time.Hour))
-	publishJSON(t, js, event.WorkSubject("testjson", "app"), appTask(old, 0))
+	// A replay: any other task that old fails unattempted, breaker or not.
+	replay := appTask(appLogout("L-old", time.Now().Add(-2*time.Hour)), 0)
+	replay.Replay = 1
+	publishJSON(t, js, event.WorkSubject("testjson", "app"), replay)
 
 	propagatetest.WaitStatus(t, reg, "testjson", "app", event.StatusFailed, 1)
 	assert.Equal(t, 1.0, deadLetters(t, reg, "app"))
