@@ -161,7 +161,7 @@ func (w *worker) handleTask(ctx context.Context, msg jetstream.Msg, t *target, e
 	// delivery parked for a replica that serves its client when none did
 	// for longer than the budget: a logout that old may end sessions the
 	// person started since (a sub-only token ends every one).
-	if w.exhausted(&task, attempts) && (attempts > 0 || t.open() || task.Replay == 0) {
+	if w.exhausted(&task, attempts) && !lastChance(&task, attempts, t) {
 		w.finish(msg, w.fail(ctx, seq, &task, attempts, errors.New(lastError(last, &task)), logger), logger)
 		return
 	}
@@ -278,6 +278,12 @@ func (w *worker) finish(msg jetstream.Msg, err error, logger *slog.Logger) {
 		return
 	}
 	_ = msg.Ack()
+}
+
+// lastChance reports whether a task past its budget still gets one
+// attempt: a replay never attempted since, whose breaker is closed.
+func lastChance(task *Task, attempts int, t *target) bool {
+	return task.Replay > 0 && attempts == 0 && !t.open()
 }
 
 func lastError(last *event.Delivery, task *Task) string {
