@@ -21,7 +21,7 @@ import (
 )
 
 // Kind is the worker kind and delivery channel of per-client events.
-const Kind = "events"
+const Kind = config.ChannelEvents
 
 // Publisher is the events worker's Propagator: it publishes one
 // ClientLogout on the client's subject and waits for JetStream to store it.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/signoff/signoff/services/front/internal/pages"
 	"github.com/signoff/signoff/services/front/internal/sessions"
+	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
 )
 
@@ -39,7 +40,7 @@ const FrontchannelReportPath = "/connect/endsession/frontchannel"
 
 // ChannelFrontchannel is the channel of front-channel deliveries in the
 // ledger.
-const ChannelFrontchannel = "frontchannel"
+const ChannelFrontchannel = config.ChannelFrontchannel
 
 // Report statuses, the form value s.
 const (
