@@ -86,30 +86,43 @@ func (s *Session) ClientSub(clientID string) (string, bool) {
 // stream sequence of the record; an older or equal sequence than the one
 // already applied is ignored, so replays are harmless.
 func (ix *Index) ApplyJoined(j *event.Joined, seq uint64) error {
-	return ix.ApplyJoinedBatch([]Joined{{Joined: j, Seq: seq}})
+	return ix.ApplyState([]Record{{Seq: seq, Joined: j}})
 }
 
-// Joined is a participation with its state-stream sequence.
-type Joined struct {
-	*event.Joined
-	Seq uint64
+// Record is one message of the state stream, with its sequence: a
+// participation (Joined), or the progress of the deliveries it carries.
+type Record struct {
+	Seq        uint64
+	Joined     *event.Joined
+	Deliveries []event.Delivery
 }
 
-// ApplyJoinedBatch applies participations in one write transaction: a
-// rebuild applies thousands at a time, not one transaction each.
-func (ix *Index) ApplyJoinedBatch(js []Joined) error {
+// ApplyState applies state-stream records, in order, in one write
+// transaction: a rebuild applies hundreds at a time, not one transaction
+// each (a transaction's copy-on-write leaves kilobytes of garbage).
+func (ix *Index) ApplyState(rs []Record) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
 	added, changed := 0, false
-	for _, j := range js {
-		isNew, ok, err := applyJoined(txn, j.Joined, j.Seq)
-		if err != nil {
-			return err
+	for _, r := range rs {
+		var ok bool
+		if r.Joined != nil {
+			isNew, c, err := applyJoined(txn, r.Joined, r.Seq)
+			if err != nil {
+				return err
+			}
+			if isNew {
+				added++
+			}
+			ok = c
+		} else {
+			c, err := applyDeliveries(txn, r.Deliveries, r.Seq)
+			if err != nil {
+				return err
+			}
+			ok = c
 		}
 		changed = changed || ok
-		if isNew {
-			added++
-		}
 	}
 	if changed {
 		txn.Commit()
@@ -170,13 +183,34 @@ func applyJoined(txn *memdb.Txn, j *event.Joined, seq uint64) (created, changed 
 // logout is recognised, and so that its participations, when a rebuild
 // reads them after the logout, do not bring it back to life.
 func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
+	return ix.ApplyEndedBatch([]*event.SessionEnded{e})
+}
+
+// ApplyEndedBatch applies logouts, in order, in one write transaction, as
+// ApplyEnded applies each.
+func (ix *Index) ApplyEndedBatch(es []*event.SessionEnded) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
+	added := 0
+	for _, e := range es {
+		n, err := applyEnded(txn, e)
+		if err != nil {
+			return err
+		}
+		added += n
+	}
+	txn.Commit()
+	ix.count.Add(int64(added))
+	return nil
+}
+
+// applyEnded applies one logout; it returns how many sessions it added.
+func applyEnded(txn *memdb.Txn, e *event.SessionEnded) (int, error) {
 	added := 0
 	for _, sid := range e.SIDs() {
 		s, err := getSession(txn, sid)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		var ns session
 		if s == nil {
@@ -192,7 +226,7 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 				ns = *s
 				ns.Later = append(slices.Clip(s.Later), e.LogoutID)
 				if err := txn.Insert(tableSessions, &ns); err != nil {
-					return fmt.Errorf("inserting session: %w", err)
+					return 0, fmt.Errorf("inserting session: %w", err)
 				}
 				continue
 			}
@@ -203,15 +237,13 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 			ns.Updated = e.Time
 		}
 		if err := txn.Insert(tableSessions, &ns); err != nil {
-			return fmt.Errorf("inserting session: %w", err)
+			return 0, fmt.Errorf("inserting session: %w", err)
 		}
 		if err := addInitiator(txn, e); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	txn.Commit()
-	ix.count.Add(int64(added))
-	return nil
+	return added, nil
 }
 
 // addInitiator records the participation of the logout's initiating
@@ -254,19 +286,23 @@ func (ix *Index) ApplyDelivery(d *event.Delivery, seq uint64) error {
 // one message of sequence seq, in one transaction. An entry older than what
 // the index holds for the same delivery is ignored.
 func (ix *Index) ApplyDeliveries(ds []event.Delivery, seq uint64) error {
-	txn := ix.db.Txn(true)
-	defer txn.Abort()
+	return ix.ApplyState([]Record{{Seq: seq, Deliveries: ds}})
+}
+
+// applyDeliveries applies the deliveries of one record of sequence seq; it
+// reports whether it changed anything.
+func applyDeliveries(txn *memdb.Txn, ds []event.Delivery, seq uint64) (bool, error) {
 	changed := false
 	var cur *ledger // the ledger being updated: a message is about one logout
 	for i := range ds {
 		d := &ds[i]
 		if cur == nil || cur.LogoutID != d.LogoutID {
 			if err := putLedger(txn, cur); err != nil {
-				return err
+				return false, err
 			}
 			old, err := getLedger(txn, d.LogoutID)
 			if err != nil {
-				return err
+				return false, err
 			}
 			// Rows are immutable: the update goes to a copy.
 			cur = &ledger{LogoutID: d.LogoutID}
@@ -291,13 +327,9 @@ func (ix *Index) ApplyDeliveries(ds []event.Delivery, seq uint64) error {
 		changed = true
 	}
 	if !changed {
-		return nil
+		return false, nil
 	}
-	if err := putLedger(txn, cur); err != nil {
-		return err
-	}
-	txn.Commit()
-	return nil
+	return true, putLedger(txn, cur)
 }
 
 // compareEntries orders a ledger's entries by channel, then client.

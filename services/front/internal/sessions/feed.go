@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -31,8 +32,11 @@ type Feed struct {
 	pending atomic.Int32 // consumers not yet caught up
 	ready   chan struct{}
 	once    sync.Once
-	joins   []index.Joined // participations buffered while catching up
-	own     *ownEnds       // logouts a Service applied itself; nil: none
+	// Messages buffered while more are pending (a catch-up), each kind
+	// touched by its consumer's goroutine only.
+	records []index.Record
+	ends    []*event.SessionEnded
+	own     *ownEnds // logouts a Service applied itself; nil: none
 }
 
 // NewFeed returns a Feed; Start runs it.
@@ -81,8 +85,8 @@ func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.Ordered
 	done := func() { caughtUp.Do(f.caughtUp) }
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		md, err := m.Metadata()
-		// While catching up, participations are applied in batches; a
-		// message with nothing behind it flushes the batch.
+		// While catching up, messages are applied in batches; a message
+		// with nothing behind it flushes the batch.
 		last := err != nil || md.NumPending == 0
 		if err := handle(m, last); err != nil {
 			f.logger.Warn("skipping message the index cannot apply", "subject", m.Subject(), "err", err)
@@ -133,64 +137,65 @@ func (f *Feed) Stop() {
 	f.ccs = nil
 }
 
-// joinBatch is how many participations a catch-up applies per index
+// batchSize is how many messages a catch-up applies per index
 // transaction.
-const joinBatch = 512
+const batchSize = 512
 
-// applyState applies one state-stream message. flush says that nothing is
-// pending behind it: buffered participations are applied now.
+// applyState applies one state-stream message, a participation or the
+// progress of deliveries. flush says that nothing is pending behind it:
+// buffered messages are applied now.
 func (f *Feed) applyState(m jetstream.Msg, flush bool) error {
-	md, err := m.Metadata()
-	if err != nil {
-		return fmt.Errorf("reading metadata: %w", err)
+	r, err := decodeState(m)
+	if r != nil {
+		f.records = append(f.records, *r)
 	}
-	subj := m.Subject()
-	switch {
-	case strings.HasPrefix(subj, event.ParticipationPrefix):
-		j, err := event.Decode[event.Joined](m.Data())
-		if err == nil {
-			f.joins = append(f.joins, index.Joined{Joined: j, Seq: md.Sequence.Stream})
-		}
-		if flush || len(f.joins) >= joinBatch {
-			if ferr := f.flushJoins(); ferr != nil {
-				return ferr
-			}
-		}
-		return err
-	case strings.HasPrefix(subj, event.DeliveryPrefix):
-		if err := f.flushJoins(); err != nil {
-			return err
-		}
-		d, err := event.Decode[event.Delivery](m.Data())
-		if err != nil {
-			return err
-		}
-		return f.ix.ApplyDelivery(d, md.Sequence.Stream)
-	case strings.HasPrefix(subj, event.BatchPrefix):
-		if err := f.flushJoins(); err != nil {
-			return err
-		}
-		b, err := event.Decode[event.DeliveryBatch](m.Data())
-		if err != nil {
-			return err
-		}
-		ds := make([]event.Delivery, len(b.Deliveries))
-		for i := range ds {
-			ds[i] = b.Delivery(i)
-		}
-		return f.ix.ApplyDeliveries(ds, md.Sequence.Stream)
+	if flush || len(f.records) >= batchSize {
+		err = errors.Join(err, f.flushState())
 	}
-	return f.flushJoins()
+	return err
 }
 
-// flushJoins applies the buffered participations. Only the state stream's
-// consumer, one message at a time, touches the buffer.
-func (f *Feed) flushJoins() error {
-	if len(f.joins) == 0 {
+// decodeState decodes a state-stream message; nil for a subject the index
+// does not apply.
+func decodeState(m jetstream.Msg) (*index.Record, error) {
+	md, err := m.Metadata()
+	if err != nil {
+		return nil, fmt.Errorf("reading metadata: %w", err)
+	}
+	r := &index.Record{Seq: md.Sequence.Stream}
+	switch subj := m.Subject(); {
+	case strings.HasPrefix(subj, event.ParticipationPrefix):
+		r.Joined, err = event.Decode[event.Joined](m.Data())
+	case strings.HasPrefix(subj, event.DeliveryPrefix):
+		var d *event.Delivery
+		if d, err = event.Decode[event.Delivery](m.Data()); err == nil {
+			r.Deliveries = []event.Delivery{*d}
+		}
+	case strings.HasPrefix(subj, event.BatchPrefix):
+		var b *event.DeliveryBatch
+		if b, err = event.Decode[event.DeliveryBatch](m.Data()); err == nil {
+			r.Deliveries = make([]event.Delivery, len(b.Deliveries))
+			for i := range r.Deliveries {
+				r.Deliveries[i] = b.Delivery(i)
+			}
+		}
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// flushState applies the buffered state messages.
+func (f *Feed) flushState() error {
+	if len(f.records) == 0 {
 		return nil
 	}
-	err := f.ix.ApplyJoinedBatch(f.joins)
-	f.joins = f.joins[:0]
+	err := f.ix.ApplyState(f.records)
+	clear(f.records) // let the decoded messages go
+	f.records = f.records[:0]
 	return err
 }
 
@@ -199,13 +204,22 @@ func (f *Feed) flushJoins() error {
 // second time. Call it before Start.
 func (f *Feed) SkipOwnEnds(s *Service) { f.own = s.own }
 
-func (f *Feed) applyEnded(m jetstream.Msg, _ bool) error {
-	if f.own != nil && f.own.take(m.Headers().Get(jetstream.MsgIDHeader)) {
-		return nil
+// applyEnded applies one session-ended event, buffered as applyState
+// buffers.
+func (f *Feed) applyEnded(m jetstream.Msg, flush bool) error {
+	var err error
+	if f.own == nil || !f.own.take(m.Headers().Get(jetstream.MsgIDHeader)) {
+		var e *event.SessionEnded
+		if e, err = event.Decode[event.SessionEnded](m.Data()); err == nil {
+			f.ends = append(f.ends, e)
+		}
 	}
-	e, err := event.Decode[event.SessionEnded](m.Data())
-	if err != nil {
-		return err
+	if flush || len(f.ends) >= batchSize {
+		if len(f.ends) > 0 {
+			err = errors.Join(err, f.ix.ApplyEndedBatch(f.ends))
+		}
+		clear(f.ends)
+		f.ends = f.ends[:0]
 	}
-	return f.ix.ApplyEnded(e)
+	return err
 }

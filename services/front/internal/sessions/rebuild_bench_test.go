@@ -29,22 +29,26 @@ const publishWindow = 4096
 // participations each, until the feed is Ready. Every participation was
 // reported twice, so the stream's history is twice its live state; the
 // rebuild reads the live state only (stream-msgs vs. published-msgs).
+// In the -ended cases every session was also ended: its logout is in the
+// events stream, and its two deliveries' progress batch follows its
+// participations in the state stream, as a worker writes it.
 // Run it with -benchtime 1x: filling the stream is not timed but is slow.
 func BenchmarkRebuild(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		n    int
-	}{{"100k", 100_000}, {"1M", 1_000_000}} {
+		name  string
+		n     int
+		ended bool
+	}{{"100k", 100_000, false}, {"100k-ended", 100_000, true}, {"1M", 1_000_000, false}} {
 		b.Run(tc.name, func(b *testing.B) {
 			if tc.n >= 1_000_000 && testing.Short() {
 				b.Skip("1M sessions: skipped with -short")
 			}
-			benchmarkRebuild(b, tc.n)
+			benchmarkRebuild(b, tc.n, tc.ended)
 		})
 	}
 }
 
-func benchmarkRebuild(b *testing.B, n int) {
+func benchmarkRebuild(b *testing.B, n int, ended bool) {
 	cfg := config.Default()
 	s := natstest.RunServer(b, b.TempDir())
 	nc, _ := natstest.Connect(b, s)
@@ -64,28 +68,45 @@ func benchmarkRebuild(b *testing.B, n int) {
 	// Two rounds: the second re-reports every participation on the same
 	// subject, which the state stream keeps once.
 	published, began := 0, time.Now()
+	publish := func(subject string, v any) {
+		data, err := json.Marshal(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := js.PublishAsync(subject, data); err != nil {
+			b.Fatalf("publishing message %d: %v", published, err)
+		}
+		published++
+		if published%publishWindow == 0 {
+			waitPublished(b, js)
+		}
+	}
+	clients := [...]string{"app1", "app2"}
 	for round := range 2 {
 		at := time.Now().UTC().Add(time.Duration(round-1) * time.Minute)
 		for i := range n {
 			sid := benchSID(i)
 			sub := "user-" + strconv.Itoa(100000+i%900000)
-			for _, client := range [...]string{"app1", "app2"} {
-				data, err := json.Marshal(event.Joined{SID: sid, ClientID: client, Sub: sub, Time: at})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := js.PublishAsync(event.ParticipationSubject(sid, client), data); err != nil {
-					b.Fatalf("publishing participation %d: %v", published, err)
-				}
-				published++
-				if published%publishWindow == 0 {
-					waitPublished(b, js)
-				}
+			for _, client := range clients {
+				publish(event.ParticipationSubject(sid, client), event.Joined{SID: sid, ClientID: client, Sub: sub, Time: at})
 			}
+			if !ended || round == 0 {
+				continue
+			}
+			logoutID := "logout-" + strconv.Itoa(i)
+			e := event.SessionEnded{LogoutID: logoutID, SID: sid, Sub: sub, Iss: "https://idp.example",
+				Reason: event.ReasonAPI, Time: at.Add(time.Second)}
+			batch := event.DeliveryBatch{LogoutID: logoutID, SID: sid, Channel: config.ChannelBackchannel, Time: e.Time}
+			for _, client := range clients {
+				e.Clients = append(e.Clients, event.Participant{ClientID: client, Sub: sub, Channels: []string{config.ChannelBackchannel}})
+				batch.Deliveries = append(batch.Deliveries, event.BatchDelivery{ClientID: client, Status: event.StatusDelivered, Attempts: 1})
+			}
+			publish(event.SubjectSessionEnded, e)
+			publish(event.BatchSubject(logoutID, config.ChannelBackchannel, 1), batch)
 		}
 	}
 	waitPublished(b, js)
-	b.Logf("published %d participations in %v", published, time.Since(began).Round(time.Millisecond))
+	b.Logf("published %d messages in %v", published, time.Since(began).Round(time.Millisecond))
 	if e := pubErrs.Load(); e > 0 {
 		b.Fatalf("%d publishes failed", e)
 	}
@@ -97,7 +118,11 @@ func benchmarkRebuild(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if want := uint64(2 * n); info.State.Msgs != want {
+	want := uint64(2 * n)
+	if ended {
+		want = uint64(3 * n) // and a batch per session
+	}
+	if info.State.Msgs != want {
 		b.Fatalf("state stream holds %d messages, want %d", info.State.Msgs, want)
 	}
 
@@ -122,6 +147,9 @@ func benchmarkRebuild(b *testing.B, n int) {
 		if got := ix.Len(); got != n {
 			b.Fatalf("rebuilt index holds %d sessions, want %d", got, n)
 		}
+		if ended {
+			checkEnded(b, ix, n)
+		}
 		b.StartTimer()
 	}
 	b.StopTimer()
@@ -131,6 +159,18 @@ func benchmarkRebuild(b *testing.B, n int) {
 	b.ReportMetric(perRebuild*1e9/float64(n), "ns/session")
 	b.ReportMetric(float64(info.State.Msgs), "stream-msgs")
 	b.ReportMetric(float64(published), "published-msgs")
+}
+
+// checkEnded fails b unless sessions of the rebuilt index, a sample of
+// them, show their logout and its two deliveries.
+func checkEnded(b *testing.B, ix *index.Index, n int) {
+	b.Helper()
+	for i := 0; i < n; i += n / 100 {
+		s, ok := ix.Session(benchSID(i))
+		if !ok || !s.Ended() || s.LogoutID != "logout-"+strconv.Itoa(i) || len(s.Deliveries) != 2 {
+			b.Fatalf("rebuilt session %d: %+v, want it ended by logout-%d with 2 deliveries", i, s, i)
+		}
+	}
 }
 
 func waitPublished(b *testing.B, js jetstream.JetStream) {

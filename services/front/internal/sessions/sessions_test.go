@@ -3,6 +3,7 @@ package sessions_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -158,6 +159,63 @@ func TestRestartRebuildsIndex(t *testing.T) {
 	info, err := st.Info(t.Context())
 	require.NoError(t, err)
 	assert.EqualValues(t, 7, info.State.Msgs, "the state stream keeps the last record per subject only")
+}
+
+// TestRebuildOfManyEndedSessions: a restarted front's catch-up applies
+// its messages in batches (hundreds per index transaction), across which
+// every participation, logout and delivery record is applied, whatever
+// the kinds interleaved in the stream.
+func TestRebuildOfManyEndedSessions(t *testing.T) {
+	js := setup(t)
+	const n = 600 // more logouts, and more state messages, than a batch holds
+	at := time.Now().UTC()
+	publish := func(subject string, v any) {
+		t.Helper()
+		_, err := js.Publish(t.Context(), subject, mustJSON(t, v))
+		require.NoError(t, err)
+	}
+	for i := range n {
+		sid, logoutID := fmt.Sprintf("s%03d", i), fmt.Sprintf("L%03d", i)
+		for _, c := range []string{"app1", "app2"} {
+			publish(event.ParticipationSubject(sid, c), event.Joined{SID: sid, ClientID: c, Sub: "u-" + c, Time: at})
+		}
+		if i%3 == 2 {
+			continue // live
+		}
+		publish(event.SubjectSessionEnded, event.SessionEnded{LogoutID: logoutID, SID: sid, Sub: "u-app1", Iss: "x",
+			Clients: []event.Participant{{ClientID: "app1", Sub: "u-app1"}, {ClientID: "app2", Sub: "u-app2"}},
+			Reason:  event.ReasonAPI, Time: at})
+		publish(event.BatchSubject(logoutID, "backchannel", 1), event.DeliveryBatch{LogoutID: logoutID, SID: sid,
+			Channel: "backchannel", Time: at, Deliveries: []event.BatchDelivery{
+				{ClientID: "app1", Status: event.StatusDelivered, Attempts: 1},
+				{ClientID: "app2", Status: event.StatusRetrying, Attempts: 1, LastError: "500"}}})
+		if i%3 == 0 { // app2's retry went through: its own record, later
+			publish(event.DeliverySubject(logoutID, "backchannel", "app2"), event.Delivery{LogoutID: logoutID, SID: sid,
+				ClientID: "app2", Channel: "backchannel", Status: event.StatusDelivered, Attempts: 2, Time: at})
+		}
+	}
+
+	r := startReplica(t, js)
+	require.Equal(t, n, r.ix.Len())
+	for i := range n {
+		sid := fmt.Sprintf("s%03d", i)
+		s, ok := r.ix.Session(sid)
+		require.True(t, ok, sid)
+		require.Len(t, s.Clients, 2, sid)
+		require.Equal(t, i%3 != 2, s.Ended(), sid)
+		if !s.Ended() {
+			continue
+		}
+		want := []index.Delivery{
+			{ClientID: "app1", Channel: "backchannel", Status: event.StatusDelivered, Attempts: 1},
+			{ClientID: "app2", Channel: "backchannel", Status: event.StatusRetrying, Attempts: 1, LastError: "500"},
+		}
+		if i%3 == 0 {
+			want[1] = index.Delivery{ClientID: "app2", Channel: "backchannel", Status: event.StatusDelivered, Attempts: 2}
+		}
+		require.Equal(t, fmt.Sprintf("L%03d", i), s.LogoutID, sid)
+		require.Equal(t, want, s.Deliveries, sid)
+	}
 }
 
 func mustJSON(t *testing.T, v any) []byte {
