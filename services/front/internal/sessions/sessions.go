@@ -117,15 +117,16 @@ func lateLogoutID(j *event.Joined) string {
 // Its logout id derives from the session's and the client's, so repeated
 // late reports publish it once.
 func (s *Service) endLate(ctx context.Context, cur *index.Session, j *event.Joined) error {
+	channels, _ := s.clients.Channels(j.ClientID)
 	e := &event.SessionEnded{
 		LogoutID: lateLogoutID(j), SID: j.SID, Sub: cur.Sub, Iss: s.issuer,
-		Clients: []event.Participant{{ClientID: j.ClientID, Sub: j.Sub}},
+		Clients: []event.Participant{{ClientID: j.ClientID, Sub: j.Sub, Channels: channels}},
 		Reason:  cur.Reason, Time: s.now().UTC(),
 	}
 	if e.Reason == "" {
 		e.Reason = event.ReasonEndSession
 	}
-	data, err := json.Marshal(s.stamped(e))
+	data, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encoding late logout: %w", err)
 	}
