@@ -384,6 +384,7 @@ func TestEndSessionAliasPathAndJSONErrors(t *testing.T) {
 }
 
 func TestEndSessionPolicies(t *testing.T) {
+	const reg = "https://app1.example.com/signed-out"
 	t.Run("strict mode needs a hint or client_id", func(t *testing.T) {
 		e := newEnv(t, func(c *config.Config) { c.Logout.RequireClientOrHint = true })
 		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{"state": {"s"}})
@@ -398,6 +399,45 @@ func TestEndSessionPolicies(t *testing.T) {
 		assert.Equal(t, 400, r.status)
 		assert.Contains(t, r.body, "post_logout_redirect_uri needs an id_token_hint")
 		assert.Empty(t, r.location)
+	})
+	t.Run("a hint for an unknown session ends it without a question by default", func(t *testing.T) {
+		e := newEnv(t)
+		r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app1", "alice", "s-unreported", time.Now().Add(time.Hour))}, "post_logout_redirect_uri": {reg}})
+		assert.Equal(t, 302, r.status)
+		assert.Equal(t, reg, r.location)
+		s, ok := e.front.Index().Session("s-unreported")
+		require.True(t, ok)
+		assert.True(t, s.Ended())
+	})
+	t.Run("a hint for an unknown session is suspect when configured (RIL-12)", func(t *testing.T) {
+		e := newEnv(t, func(c *config.Config) { c.Logout.ConfirmUnknownSessions = true })
+		hint := e.hint("app1", "alice", "s-unreported", time.Now().Add(time.Hour))
+		b := newBrowser(t)
+		r := e.do(b, http.MethodGet, "/connect/endsession", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {reg}, "state": {"st"}})
+		assert.Equal(t, 200, r.status)
+		assert.Contains(t, r.body, "may not come from you")
+		_, ok := e.front.Index().Session("s-unreported")
+		assert.False(t, ok, "nothing ends before the person confirms")
+		assert.Empty(t, e.endedEvents())
+		r = e.confirm(b, r.body)
+		assert.Equal(t, 303, r.status)
+		assert.Equal(t, reg+"?state=st", r.location)
+		s, ok := e.front.Index().Session("s-unreported")
+		require.True(t, ok)
+		assert.True(t, s.Ended())
+
+		// A session the index knows, with the hint's client in it for the
+		// hint's subject, still ends without a question.
+		e.join("s-known", "app1", "alice")
+		r = e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app1", "alice", "s-known", time.Now().Add(time.Hour))}, "post_logout_redirect_uri": {reg}})
+		assert.Equal(t, 302, r.status)
+		assert.Equal(t, reg, r.location)
+		// So does a repeated hint for a session that ended: nothing ends twice.
+		r = e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {hint}, "post_logout_redirect_uri": {reg}})
+		assert.Equal(t, 302, r.status)
 	})
 	t.Run("configured signed-out page", func(t *testing.T) {
 		e := newEnv(t, func(c *config.Config) { c.Logout.SignedOutURL = "https://portal.example.com/" })

@@ -125,6 +125,12 @@ type Logout struct {
 	// FrontchannelTimeout limits how long the signed-out page waits for
 	// each front-channel iframe. Default 3s.
 	FrontchannelTimeout time.Duration `yaml:"frontchannel_timeout"`
+	// ConfirmUnknownSessions, when true, asks the person before a hint
+	// whose sid the index does not know ends that session (RP-Initiated
+	// Logout §2: such a request SHOULD be treated as suspect). Default
+	// false: it ends without a question, for IdPs that do not report every
+	// session.
+	ConfirmUnknownSessions bool `yaml:"confirm_unknown_sessions"`
 }
 
 // Sessions configures the session index.

@@ -146,7 +146,12 @@ func (d *Decider) chooseSessions(dec *Decision, r Request, cookieSID string) {
 			dec.Suspect = true
 			dec.SIDs = append(dec.SIDs, d.known(cookieSID)...)
 		}
-		if s, ok := d.sessions.Session(h.SID); ok && !s.Ended() {
+		switch s, ok := d.sessions.Session(h.SID); {
+		case !ok:
+			// RIL-12: a session the IdP never reported, or one forgotten
+			// since it ended: suspect, if the policy says so.
+			dec.Suspect = dec.Suspect || d.cfg.Logout.ConfirmUnknownSessions
+		case !s.Ended():
 			// RIL-12: the hint's session is not one this client was in;
 			// RIL-13: the client was in it for another user.
 			if sub, ok := s.ClientSub(dec.Client.ClientID); !ok || sub != h.Subject {
