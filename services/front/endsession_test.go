@@ -365,6 +365,31 @@ func TestEndSessionUnreadableRequests(t *testing.T) {
 	assert.Equal(t, http.StatusOK, status, "a POST with no parameters at all (RIL-5)")
 }
 
+// TestOversizedHeaders: a browser with too many cookies for the IdP's
+// domain gets a page that says so, an API client a problem; below the
+// limit, a request is served.
+func TestOversizedHeaders(t *testing.T) {
+	e := newEnv(t)
+	cookie := func(kib int) string { return "big=" + strings.Repeat("a", kib<<10) }
+
+	r := e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{"client_id": {"app1"}}, "Cookie", cookie(40))
+	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, r.status)
+	assert.Contains(t, r.header.Get("Content-Type"), "text/html")
+	assert.NotEmpty(t, r.header.Get("Content-Security-Policy"))
+	assert.Contains(t, r.body, "headers are too large (41 KiB, at most 32): remove this site&#39;s cookies")
+	assert.Empty(t, e.endedEvents())
+
+	r = e.do(newBrowser(t), http.MethodGet, "/api/v1/sessions/s1", nil, "Authorization", "Bearer "+e.cfg.API.Token, "Cookie", cookie(40))
+	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, r.status)
+	assert.Equal(t, "application/problem+json", r.header.Get("Content-Type"))
+	assert.Contains(t, r.body, `"error":"header_too_large"`)
+	assert.Contains(t, r.body, `"detail":"the request's headers are too large (41 KiB, at most 32)"`)
+
+	r = e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{"client_id": {"app1"}}, "Cookie", cookie(30))
+	assert.Equal(t, http.StatusOK, r.status)
+	assert.Contains(t, r.body, "csrf_token")
+}
+
 func TestEndSessionAliasPathAndJSONErrors(t *testing.T) {
 	e := newEnv(t)
 	e.join("s-alias", "app1", "alice")

@@ -238,9 +238,12 @@ func (f *Front) Serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      f.cfg.Logout.Wait + 15*time.Second,
 		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(f.logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// Above httpapi.MaxHeaderBytes, so that the front, not Go's
+		// server, answers the requests in between, with a page or a
+		// problem; at most about what a browser sends (Chromium: 256 KiB).
+		MaxHeaderBytes: 256 << 10,
+		ErrorLog:       slog.NewLogLogger(f.logger.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

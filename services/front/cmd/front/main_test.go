@@ -92,7 +92,7 @@ clients:
 // serverLimits checks the limits of the front's own HTTP server: a client
 // that never finishes its headers is disconnected (ReadHeaderTimeout, 5 s;
 // with no timeout at all the test fails after a minute), and oversized
-// headers are refused.
+// headers are refused, with the front's page up to the server's limit.
 func serverLimits(t *testing.T, listen string) {
 	conn, err := net.Dial("tcp", listen)
 	require.NoError(t, err)
@@ -108,11 +108,19 @@ func serverLimits(t *testing.T, listen string) {
 		assert.Contains(t, string(got), "408")
 	}
 
-	req, err := http.NewRequest(http.MethodGet, "http://"+listen+"/healthz", nil)
-	require.NoError(t, err)
-	req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
+	// Headers over the front's limit (32 KiB) get its page; over the
+	// server's own (256 KiB), Go's plain-text answer.
+	for _, tc := range []struct {
+		size        int
+		contentType string
+	}{{64 << 10, "text/html"}, {300 << 10, "text/plain"}} {
+		req, err := http.NewRequest(http.MethodGet, "http://"+listen+"/connect/endsession", nil)
+		require.NoError(t, err)
+		req.Header.Set("Cookie", "big="+strings.Repeat("a", tc.size))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode, tc.size)
+		assert.Contains(t, resp.Header.Get("Content-Type"), tc.contentType, tc.size)
+	}
 }

@@ -90,6 +90,37 @@ func (h *handler) recover(c *gin.Context) {
 	c.Next()
 }
 
+// MaxHeaderBytes bounds a request's line and headers, as the front's
+// pages and problems answer it: 431. The HTTP server's own limit
+// (http.Server.MaxHeaderBytes) must be above it, or Go's server answers
+// first, in plain text.
+const MaxHeaderBytes = 32 << 10
+
+// limitHeader answers 431, with a page or a problem, a request whose line
+// and headers are over MaxHeaderBytes: mostly a browser with too many
+// cookies for the IdP's domain.
+func (h *handler) limitHeader(c *gin.Context) {
+	r := c.Request
+	// Counted as they came: "Name: value\r\n" for every line, Host too
+	// (which Go moves out of the map), and the request line.
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len("Host: \r\n") + len(r.Host)
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + len(v) + 4
+		}
+	}
+	if n > MaxHeaderBytes {
+		detail := fmt.Sprintf("the request's headers are too large (%d KiB, at most %d)", (n+1023)>>10, MaxHeaderBytes>>10)
+		if !wantsJSON(c) {
+			detail += ": remove this site's cookies from the browser and try again"
+		}
+		h.fail(c, http.StatusRequestHeaderFieldsTooLarge, "header_too_large", detail)
+		c.Abort()
+		return
+	}
+	c.Next()
+}
+
 // limitBody bounds the request body.
 func limitBody(c *gin.Context) {
 	if c.Request.Body != nil {

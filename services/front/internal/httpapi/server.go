@@ -100,7 +100,7 @@ func New(d Deps) http.Handler {
 	// X-Forwarded-Prefix. A 404 is the answer.
 	e.RedirectTrailingSlash = false
 	e.ContextWithFallback = true
-	e.Use(h.requestID, h.accessLog, h.recover, limitBody)
+	e.Use(h.requestID, h.accessLog, h.recover, h.limitHeader, limitBody)
 
 	// The documents that only read answer HEAD as well (RFC 9110 §9.3.2;
 	// net/http drops the body). The end-session endpoint does not: its GET
