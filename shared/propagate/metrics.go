@@ -42,8 +42,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"channel", "client_id"}),
 		unknown: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signoff_unknown_clients_total",
-			Help: "Deliveries parked for another replica because their client is missing from this worker's configuration, or not its target there while the front that published the logout gives it channels that make it one.",
-		}, []string{"channel", "client_id"}),
+			Help: "Deliveries parked for another replica, by reason: unknown_client (missing from this worker's configuration) or not_served (not its target there, while the front that published the logout gives it channels that make it one).",
+		}, []string{"channel", "client_id", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "signoff_delivery_duration_seconds",
 			Help:    "Duration of one delivery attempt.",
@@ -133,9 +133,9 @@ func (m *metrics) observe(kind string, d time.Duration) {
 	}
 }
 
-func (m *metrics) unknownClient(kind, client string) {
+func (m *metrics) parked(kind, client, reason string) {
 	if m == nil {
 		return
 	}
-	m.unknown.WithLabelValues(kind, client).Inc()
+	m.unknown.WithLabelValues(kind, client, reason).Inc()
 }

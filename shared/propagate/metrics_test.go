@@ -245,3 +245,39 @@ func TestNeverAttemptedFailsOnAge(t *testing.T) {
 	assert.Equal(t, 1.0, deadLetters(t, reg, "app"))
 	assert.Equal(t, int32(1), calls.Load(), "L-old was not attempted: its breaker is open")
 }
+
+// TestParkedForAnotherReplicaAreCounted: signoff_unknown_clients_total
+// counts the deliveries a worker parks for another replica, by reason: a
+// client missing from its configuration, and one it knows but does not
+// serve while the logout's front gives it a channel that it would serve.
+// A client it does not serve, listed without such a channel, is nobody's
+// here and is not counted.
+func TestParkedForAnotherReplicaAreCounted(t *testing.T) {
+	recv, _ := receiver(t, 0)
+	js, cfg := appStreams(t, recv.URL, func(c *config.Config) {
+		c.Clients = append(c.Clients, config.Client{ClientID: "known"}, config.Client{ClientID: "other"})
+	})
+	reg := prometheus.NewRegistry()
+	o := testjson(js, cfg)
+	o.Metrics = reg
+	runWorker(t, o)
+
+	e := appLogout("L-parked", time.Now())
+	e.Clients = []event.Participant{
+		{ClientID: "app", Sub: "alice", Channels: []string{config.ChannelWebhook}},
+		{ClientID: "ghost", Sub: "alice", Channels: []string{config.ChannelWebhook}},
+		{ClientID: "known", Sub: "alice", Channels: []string{config.ChannelWebhook}},
+		{ClientID: "other", Sub: "alice", Channels: []string{config.ChannelFrontchannel}},
+	}
+	propagatetest.Publish(t, js, e)
+	propagatetest.WaitStatus(t, reg, "testjson", "app", event.StatusDelivered, 1)
+	parked := func(client, reason string) float64 {
+		return propagatetest.Metric(t, reg, "signoff_unknown_clients_total",
+			map[string]string{"channel": "testjson", "client_id": client, "reason": reason})
+	}
+	assert.Equal(t, 1.0, parked("ghost", "unknown_client"))
+	assert.Equal(t, 1.0, parked("known", "not_served"))
+	assert.Zero(t, parked("known", "unknown_client"))
+	assert.Zero(t, parked("other", "not_served"))
+	assert.Zero(t, parked("other", "unknown_client"))
+}

@@ -255,8 +255,11 @@ func (w *worker) handleEvent(ctx context.Context, msg jetstream.Msg, every time.
 	for i, p := range e.Clients {
 		t, ok := w.targets[p.ClientID] // registered, and wanted by this kind
 		if !ok {
-			if own, known := w.o.Clients.Channels(p.ClientID); !known || w.wantedAtFront(p.ClientID, own, p.Channels) {
-				errs[i] = w.parkUnknown(ctx, e, p, known, logger)
+			switch own, known := w.o.Clients.Channels(p.ClientID); {
+			case !known:
+				errs[i] = w.parkElsewhere(ctx, e, p, parkUnknownClient, logger)
+			case w.wantedAtFront(p.ClientID, own, p.Channels):
+				errs[i] = w.parkElsewhere(ctx, e, p, parkNotServed, logger)
 			}
 			continue
 		}
@@ -313,22 +316,32 @@ func (w *worker) wantedAtFront(id string, own, channels []string) bool {
 	return w.o.Wants(&probe)
 }
 
-// parkUnknown hands the delivery to a client missing from this worker's
-// configuration, or (known) one it does not serve but would with the
-// channels the logout's front gives it, to the retry stage, without a
-// progress record: the fronts were given a newer configuration first. A
+// Why a delivery is parked for another replica: the reason label of
+// signoff_unknown_clients_total.
+const (
+	// parkUnknownClient: the client is missing from this worker's
+	// configuration.
+	parkUnknownClient = "unknown_client"
+	// parkNotServed: this worker knows the client but does not serve it,
+	// and would with the channels that the logout's front gives it.
+	parkNotServed = "not_served"
+)
+
+// parkElsewhere hands the delivery to a client this worker cannot serve
+// (reason: parkUnknownClient, parkNotServed) to the retry stage, without
+// a progress record: the fronts were given a newer configuration first. A
 // replica that knows the client, and wants it, delivers it from there; for
 // one this kind does not want, the task expires with the work stream. The
 // event itself is acknowledged, so such logouts never hold up the others.
-func (w *worker) parkUnknown(ctx context.Context, e *event.SessionEnded, p event.Participant, known bool, logger *slog.Logger) error {
-	if known {
+func (w *worker) parkElsewhere(ctx context.Context, e *event.SessionEnded, p event.Participant, reason string, logger *slog.Logger) error {
+	if reason == parkNotServed {
 		logger.Warn("logout's front gives a client channels that make it a target of this worker, whose configuration does not; parked for a worker that serves it: give every front and worker the same configuration",
 			"client_id", p.ClientID, "channels", p.Channels)
 	} else {
 		logger.Warn("logout names a client missing from this worker's configuration; parked for a worker that knows it: restart this one with the fronts' configuration",
 			"client_id", p.ClientID)
 	}
-	w.m.unknownClient(w.o.Kind, p.ClientID)
+	w.m.parked(w.o.Kind, p.ClientID, reason)
 	return w.ledger.handOff(ctx, &Task{Kind: w.o.Kind, ClientID: p.ClientID, Sub: p.Sub, Event: e, NotBefore: time.Now()})
 }
 
