@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,39 +13,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/syncbuf"
 )
 
 // syncBuffer is the subscriber's stdout, written by its goroutines and read
 // by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// text returns what was written so far.
-func (b *syncBuffer) text() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer struct{ syncbuf.Buffer }
 
 // lines returns the JSON log lines written so far.
 func (b *syncBuffer) lines(t testing.TB) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	data := bytes.Clone(b.buf.Bytes())
-	b.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
+	for line := range strings.Lines(b.String()) {
 		var m map[string]any
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "every line is JSON: %s", sc.Text())
+		require.NoError(t, json.Unmarshal([]byte(line), &m), "every line is JSON: %s", line)
 		out = append(out, m)
 	}
 	return out

@@ -99,7 +99,7 @@ func TestJSSubscriber(t *testing.T) {
 		assert.Equal(t, "app1", l["client_id"])
 		assert.Equal(t, []any{"s1"}, l["ended_sessions"])
 		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-		require.NoError(t, cmd.Wait(), "a graceful stop exits 0:\n%s", out.text())
+		require.NoError(t, cmd.Wait(), "a graceful stop exits 0:\n%s", out.String())
 		lines := out.lines(t)
 		assert.Equal(t, "stopped", lines[len(lines)-1]["msg"])
 		for _, m := range out.logouts(t) {
