@@ -112,9 +112,9 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 	svc := sessions.NewService(d.NATS.JS, ix, clients, cfg.Sessions.MaxClients, cfg.Issuer)
 	f := &Front{
 		cfg: cfg, logger: d.Logger, index: ix, verifier: verifier, nats: d.NATS,
-		feed:   sessions.NewFeed(d.NATS.JS, ix, cfg.Sessions.Retention, d.Logger),
-		intake: sessions.NewIntake(d.NATS.JS, svc, d.Logger),
+		feed: sessions.NewFeed(d.NATS.JS, ix, cfg.Sessions.Retention, d.Logger),
 	}
+	f.intake = sessions.NewIntake(d.NATS.JS, svc, f.feed.Ready(), d.Logger)
 	f.feed.SkipOwnEnds(svc)
 	if err := f.feed.Start(ctx); err != nil {
 		f.Close(ctx)
@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 	janitor := sessions.NewJanitor(svc, ix, cfg.Sessions.Retention, cfg.Issuer, d.Logger)
 	go func() {
 		defer close(f.janitorDone)
-		janitor.Run(janitorCtx, sweepInterval(cfg.Sessions.Retention))
+		janitor.Run(janitorCtx, f.feed.Ready(), sweepInterval(cfg.Sessions.Retention))
 	}()
 	reg := d.Metrics
 	if reg == nil {

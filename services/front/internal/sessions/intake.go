@@ -22,13 +22,17 @@ const IntakeConsumer = "front-intake"
 type Intake struct {
 	js     jetstream.JetStream
 	svc    *Service
+	ready  <-chan struct{}
 	logger *slog.Logger
 	cc     jetstream.ConsumeContext
 }
 
-// NewIntake returns an Intake; Start runs it.
-func NewIntake(js jetstream.JetStream, svc *Service, logger *slog.Logger) *Intake {
-	return &Intake{js: js, svc: svc, logger: logger}
+// NewIntake returns an Intake; Start runs it. It records nothing before
+// ready is closed (Feed.Ready): until the index holds what the streams
+// hold, a report for a session that ended would be recorded as a live
+// participation, and its client never logged out.
+func NewIntake(js jetstream.JetStream, svc *Service, ready <-chan struct{}, logger *slog.Logger) *Intake {
+	return &Intake{js: js, svc: svc, ready: ready, logger: logger}
 }
 
 // Start creates or binds the shared durable consumer and consumes.
@@ -54,6 +58,12 @@ func (in *Intake) Start(ctx context.Context) error {
 }
 
 func (in *Intake) handle(ctx context.Context, m jetstream.Msg) {
+	select {
+	case <-in.ready:
+	default:
+		_ = m.NakWithDelay(time.Second) // for this front once its index is built, or another
+		return
+	}
 	j, err := event.Decode[event.Joined](m.Data())
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -32,8 +32,15 @@ func NewJanitor(svc *Service, ix *index.Index, retention time.Duration, issuer s
 	return &Janitor{svc: svc, ix: ix, retention: retention, issuer: issuer, logger: logger, now: time.Now}
 }
 
-// Run sweeps every interval until ctx ends.
-func (j *Janitor) Run(ctx context.Context, interval time.Duration) {
+// Run sweeps every interval until ctx ends, once ready is closed
+// (Feed.Ready): a session whose latest records the index has not read yet
+// looks older than it is, and would expire early.
+func (j *Janitor) Run(ctx context.Context, ready <-chan struct{}, interval time.Duration) {
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

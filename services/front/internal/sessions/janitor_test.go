@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 	"time"
@@ -105,4 +106,32 @@ func TestJanitorPrunesLateDeliveries(t *testing.T) {
 	svc := NewService(js, ix, janitorClients, 10, "http://issuer")
 	NewJanitor(svc, ix, time.Hour, "http://issuer", slog.New(slog.DiscardHandler)).Sweep(t.Context())
 	assert.Equal(t, []string{"L-recent"}, all())
+}
+
+// TestJanitorWaitsForTheIndex: the janitor sweeps nothing before the index
+// is built (a session whose latest participation is not read yet looks
+// older than it is), then sweeps every interval.
+func TestJanitorWaitsForTheIndex(t *testing.T) {
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default(), nil))
+	ix, err := index.New()
+	require.NoError(t, err)
+	svc := NewService(js, ix, janitorClients, 10, "http://issuer")
+	svc.now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
+	require.NoError(t, svc.Join(t.Context(), &event.Joined{SID: "looks-old", ClientID: "app1", Sub: "alice"}))
+	svc.now = time.Now
+
+	built := make(chan struct{})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		NewJanitor(svc, ix, time.Hour, "http://issuer", slog.New(slog.DiscardHandler)).Run(ctx, built, 10*time.Millisecond)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	ended := func() bool { s, ok := ix.Session("looks-old"); return ok && s.Ended() }
+	time.Sleep(200 * time.Millisecond) // twenty intervals
+	assert.False(t, ended(), "no sweep before the index is built")
+	close(built)
+	require.Eventually(t, ended, 10*time.Second, 10*time.Millisecond, "swept once the index is built")
 }

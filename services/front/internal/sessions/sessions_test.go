@@ -42,7 +42,7 @@ func startReplica(t *testing.T, js jetstream.JetStream) *replica {
 	r.feed = sessions.NewFeed(js, ix, time.Hour, slog.New(slog.DiscardHandler))
 	r.feed.SkipOwnEnds(r.svc)
 	require.NoError(t, r.feed.Start(t.Context()))
-	r.intake = sessions.NewIntake(js, r.svc, slog.New(slog.DiscardHandler))
+	r.intake = sessions.NewIntake(js, r.svc, r.feed.Ready(), slog.New(slog.DiscardHandler))
 	require.NoError(t, r.intake.Start(t.Context()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -258,4 +258,36 @@ func TestLateReportThroughNATS(t *testing.T) {
 		info, err := intake.Info(t.Context())
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
 	}, 10*time.Second, 10*time.Millisecond, "the report is acknowledged, not redelivered")
+}
+
+// TestIntakeWaitsForTheIndex: a front whose index is not built yet records
+// no report: one for a session whose logout it has not read yet would be
+// recorded as a live participation, and its client never logged out. The
+// report waits in the stream, and is recorded once the index is built.
+func TestIntakeWaitsForTheIndex(t *testing.T) {
+	js := setup(t)
+	ix, err := index.New()
+	require.NoError(t, err)
+	svc := sessions.NewService(js, ix, config.NewRegistry(testClients), 3, "http://issuer")
+	built := make(chan struct{})
+	intake := sessions.NewIntake(js, svc, built, slog.New(slog.DiscardHandler))
+	require.NoError(t, intake.Start(t.Context()))
+	t.Cleanup(func() { intake.Stop(context.Background()) })
+
+	_, err = js.Publish(t.Context(), event.SubjectSessionJoined, mustJSON(t, event.Joined{SID: "s-wait", ClientID: "app1", Sub: "alice"}))
+	require.NoError(t, err)
+	cons, err := js.Consumer(t.Context(), natsconn.StreamIntake, sessions.IntakeConsumer)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := cons.Info(t.Context())
+		return err == nil && info.NumRedelivered > 0
+	}, 10*time.Second, 10*time.Millisecond, "the report is handed back while the index is not built")
+	_, ok := ix.Session("s-wait")
+	assert.False(t, ok, "nothing recorded before the index is built")
+
+	close(built)
+	require.Eventually(t, func() bool {
+		s, ok := ix.Session("s-wait")
+		return ok && s.HasClient("app1")
+	}, 10*time.Second, 10*time.Millisecond, "recorded once the index is built")
 }
