@@ -155,7 +155,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 		Config: cfg, Clients: clients, Index: ix, Sessions: svc, Pages: renderer,
 		Decider: endsession.NewDecider(cfg, clients, verifier, ix),
 		JWKS:    d.Keys.JWKS(), CSRFKeys: csrfKeys, FrontchannelKeys: fcKeys,
-		Ready: f.Ready, Alive: f.Alive, WaitFor: waitFor, Backchannel: true, Frontchannel: true,
+		Ready: f.Ready, Built: f.feed.Ready(), Alive: f.Alive, WaitFor: waitFor, Backchannel: true, Frontchannel: true,
 		Replay: func(ctx context.Context, channel, clientID, logoutID string) (*propagate.Task, error) {
 			return propagate.Replay(ctx, js, channel, clientID, logoutID)
 		},

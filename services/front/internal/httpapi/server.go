@@ -52,6 +52,13 @@ type Deps struct {
 	CSRFKeys, FrontchannelKeys []keys.Secret
 	// Ready reports whether NATS is connected and the index built.
 	Ready func() bool
+	// Built is closed once the index holds what the streams held when the
+	// front started (sessions.Feed.Ready); nil: built. Until then, the
+	// routes that read the index wait for it, at most BuildWait (default
+	// 5s), and then answer 503: an end-session request decided on a half
+	// built index would log out only the participants read so far.
+	Built     <-chan struct{}
+	BuildWait time.Duration
 	// Alive reports whether the process can still serve (nil: it can):
 	// /healthz, the liveness probe, answers 503 when it cannot.
 	Alive func() bool
@@ -87,6 +94,9 @@ func New(d Deps) http.Handler {
 	if d.WaitFor == nil {
 		d.WaitFor = func(*config.Client) []string { return nil }
 	}
+	if d.BuildWait <= 0 {
+		d.BuildWait = 5 * time.Second
+	}
 	h := &handler{Deps: d}
 	gin.SetMode(gin.ReleaseMode) // gin's mode is process-wide; we never want its debug output
 	e := gin.New()
@@ -112,17 +122,17 @@ func New(d Deps) http.Handler {
 	readOnly(DiscoveryPath, h.discovery)
 	readOnly(JWKSPath, h.jwks)
 	for _, p := range append([]string{EndSessionPath}, d.Config.Logout.Paths...) {
-		e.GET(p, h.observe, h.endSession)
-		e.POST(p, h.observe, h.endSession)
+		e.GET(p, h.observe, h.whenBuilt, h.endSession)
+		e.POST(p, h.observe, h.whenBuilt, h.endSession)
 	}
-	e.POST(ConfirmPath, h.observe, h.confirm)
+	e.POST(ConfirmPath, h.observe, h.whenBuilt, h.confirm)
 	e.POST(FrontchannelReportPath, h.frontchannelReport)
 
 	api := e.Group("/api/v1", h.authenticate)
-	api.PUT("/sessions/:sid/clients/:client_id", h.putParticipation)
-	api.GET("/sessions/:sid", h.getSession)
-	api.DELETE("/sessions/:sid", h.deleteSession)
-	api.DELETE("/subjects/:sub/sessions", h.deleteSubject)
+	api.PUT("/sessions/:sid/clients/:client_id", h.whenBuilt, h.putParticipation)
+	api.GET("/sessions/:sid", h.whenBuilt, h.getSession)
+	api.DELETE("/sessions/:sid", h.whenBuilt, h.deleteSession)
+	api.DELETE("/subjects/:sub/sessions", h.whenBuilt, h.deleteSubject)
 	api.POST("/deadletters/:channel/:client_id/:logout_id/replay", h.replay)
 	if d.Gatherer != nil {
 		// Client ids and delivery counts are not for everyone: the API
@@ -158,6 +168,38 @@ func (h *handler) observe(c *gin.Context) {
 	if h.EndSessionSeconds != nil {
 		h.EndSessionSeconds.Observe(time.Since(start).Seconds())
 	}
+}
+
+// whenBuilt lets a request that reads the index through once the index is
+// built, waiting for it at most BuildWait; after that, or when the client
+// gives up first, 503 and nothing done.
+func (h *handler) whenBuilt(c *gin.Context) {
+	if h.Built != nil {
+		select {
+		case <-h.Built:
+		default:
+			t := time.NewTimer(h.BuildWait)
+			defer t.Stop()
+			select {
+			case <-h.Built:
+			case <-t.C:
+				h.notBuilt(c)
+				return
+			case <-c.Request.Context().Done():
+				h.notBuilt(c)
+				return
+			}
+		}
+	}
+	c.Next()
+}
+
+// notBuilt answers a request that could not wait for the index any longer.
+func (h *handler) notBuilt(c *gin.Context) {
+	c.Header("Retry-After", "5")
+	h.fail(c, http.StatusServiceUnavailable, "index_not_built",
+		"signoff has just started and is still reading its sessions: nothing was done; try again in a few seconds")
+	c.Abort()
 }
 
 func (h *handler) healthz(c *gin.Context) {
