@@ -113,6 +113,9 @@ func (e *SessionEnded) Validate() error {
 	if e.SID == "" && e.Sub == "" {
 		errs = append(errs, errors.New("sid or sub: required"))
 	}
+	if slices.Contains(e.Sessions, "") {
+		errs = append(errs, errors.New("sessions: an empty sid"))
+	}
 	if !utf8.ValidString(e.SID) || !utf8.ValidString(e.Sub) || slices.ContainsFunc(e.Sessions, func(s string) bool { return !utf8.ValidString(s) }) {
 		// JSON would carry them changed: the event would name another session.
 		errs = append(errs, errors.New("sid, sub, sessions: not valid UTF-8"))

@@ -114,6 +114,9 @@ func TestSessionEndedValidate(t *testing.T) {
 	bad = *ok
 	bad.SID = "s\xfe"
 	require.ErrorIs(t, bad.Validate(), event.ErrInvalid, "a sid that JSON would change")
+	subjectWide := *goldenCases()["session_ended_subject"].(*event.SessionEnded)
+	subjectWide.Sessions = []string{"s1", ""}
+	require.ErrorIs(t, subjectWide.Validate(), event.ErrInvalid, "an empty sid among the sessions")
 	assert.False(t, event.ValidText("s\ufffd"), "U+FFFD: a report that JSON changed")
 	assert.False(t, event.ValidText("s\xfe"))
 	assert.True(t, event.ValidText("sïd-1"))

@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -89,18 +90,39 @@ func (ix *Index) ApplyJoined(j *event.Joined, seq uint64) error {
 	return ix.ApplyState([]Record{{Seq: seq, Joined: j}})
 }
 
-// Record is one message of the state stream, with its sequence: a
-// participation (Joined), or the progress of the deliveries it carries.
+// Record is one message of the state stream: a participation, or the
+// progress of the deliveries it carries.
 type Record struct {
-	Seq        uint64
-	Joined     *event.Joined
+	// Seq is the message's sequence in the state stream: a record older
+	// than what the index holds for the same participation or delivery is
+	// ignored.
+	Seq uint64
+	// Joined is the participation; nil for progress.
+	Joined *event.Joined
+	// Deliveries are the progress the message carries, when Joined is nil.
 	Deliveries []event.Delivery
 }
 
 // ApplyState applies state-stream records, in order, in one write
 // transaction: a rebuild applies hundreds at a time, not one transaction
-// each (a transaction's copy-on-write leaves kilobytes of garbage).
+// each (a transaction's copy-on-write leaves kilobytes of garbage). When
+// a record cannot be applied, the others still are, each in its own
+// transaction, and the error names the records that could not.
 func (ix *Index) ApplyState(rs []Record) error {
+	err := ix.applyState(rs)
+	if err == nil || len(rs) == 1 {
+		return err
+	}
+	var errs []error
+	for i := range rs {
+		if err := ix.applyState(rs[i : i+1]); err != nil {
+			errs = append(errs, fmt.Errorf("state record %d: %w", rs[i].Seq, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (ix *Index) applyState(rs []Record) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
 	added, changed := 0, false
@@ -187,8 +209,23 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 }
 
 // ApplyEndedBatch applies logouts, in order, in one write transaction, as
-// ApplyEnded applies each.
+// ApplyEnded applies each. When one cannot be applied, the others still
+// are, as ApplyState's records.
 func (ix *Index) ApplyEndedBatch(es []*event.SessionEnded) error {
+	err := ix.applyEndedBatch(es)
+	if err == nil || len(es) == 1 {
+		return err
+	}
+	var errs []error
+	for i := range es {
+		if err := ix.applyEndedBatch(es[i : i+1]); err != nil {
+			errs = append(errs, fmt.Errorf("logout %s: %w", es[i].LogoutID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (ix *Index) applyEndedBatch(es []*event.SessionEnded) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
 	added := 0
@@ -208,6 +245,9 @@ func (ix *Index) ApplyEndedBatch(es []*event.SessionEnded) error {
 func applyEnded(txn *memdb.Txn, e *event.SessionEnded) (int, error) {
 	added := 0
 	for _, sid := range e.SIDs() {
+		if sid == "" {
+			continue // no session: nothing the index could key
+		}
 		s, err := getSession(txn, sid)
 		if err != nil {
 			return 0, err

@@ -203,3 +203,48 @@ func TestSubjectWideLedgerPerSession(t *testing.T) {
 	assert.ElementsMatch(t, []string{"app1", "app2"}, clients("s1"))
 	assert.Equal(t, []string{"app1"}, clients("s2"), "app2 took no part in s2")
 }
+
+// TestBatches: what a rebuild applies in one transaction (ApplyState's
+// records, ApplyEndedBatch's logouts) ends as applying each on its own
+// would: in order, an older record ignored, a ledger updated twice, the
+// first of two logouts of a session its own and the second a later one.
+// A record that cannot be applied leaves the others applied, and the
+// error names it.
+func TestBatches(t *testing.T) {
+	ix, err := New()
+	require.NoError(t, err)
+	d := func(logoutID, client string, st event.Status, attempts int) event.Delivery {
+		return event.Delivery{LogoutID: logoutID, ClientID: client, Channel: "backchannel", Status: st, Attempts: attempts}
+	}
+	err = ix.ApplyState([]Record{
+		{Seq: 1, Joined: &event.Joined{SID: "s1", ClientID: "app1", Sub: "alice", Time: t0}},
+		{Seq: 2, Joined: &event.Joined{SID: "s1", ClientID: "app2", Sub: "p-alice", Time: t0}},
+		{Seq: 3, Deliveries: []event.Delivery{d("L1", "app1", event.StatusPending, 0), d("L1", "app2", event.StatusPending, 0)}},
+		{Seq: 4, Deliveries: []event.Delivery{d("L1", "app1", event.StatusDelivered, 1)}},
+		{Seq: 5, Joined: &event.Joined{SID: "", ClientID: "app1", Sub: "nobody", Time: t0}}, // cannot be keyed
+		{Seq: 6, Deliveries: []event.Delivery{d("L1", "app2", event.StatusRetrying, 1)}},
+		{Seq: 3, Deliveries: []event.Delivery{d("L1", "app2", event.StatusFailed, 9)}}, // older than seq 6: ignored
+		{Seq: 7, Joined: &event.Joined{SID: "s2", ClientID: "app1", Sub: "bob", Time: t0}},
+	})
+	require.ErrorContains(t, err, "state record 5")
+	assert.NotContains(t, err.Error(), "state record 6")
+	require.NoError(t, ix.ApplyEndedBatch([]*event.SessionEnded{
+		{LogoutID: "L1", SID: "s1", Sub: "alice", Reason: event.ReasonEndSession, Time: t0.Add(time.Minute)},
+		{LogoutID: "L9", SID: "s1", Sub: "alice", Reason: event.ReasonAPI, Time: t0.Add(2 * time.Minute)},
+		{LogoutID: "L3", Sub: "bob", Sessions: []string{"", "s2"}, Reason: event.ReasonAPISubject, Time: t0.Add(time.Minute)},
+	}))
+
+	assert.Equal(t, 2, ix.Len())
+	s1, ok := ix.Session("s1")
+	require.True(t, ok)
+	assert.Len(t, s1.Clients, 2)
+	assert.Equal(t, "L1", s1.LogoutID)
+	assert.Equal(t, []string{"L9"}, s1.Later)
+	assert.Equal(t, []Delivery{
+		{ClientID: "app1", Channel: "backchannel", Status: event.StatusDelivered, Attempts: 1},
+		{ClientID: "app2", Channel: "backchannel", Status: event.StatusRetrying, Attempts: 1},
+	}, s1.Deliveries)
+	s2, ok := ix.Session("s2")
+	require.True(t, ok)
+	assert.Equal(t, "L3", s2.LogoutID, "an empty sid among a logout's sessions takes nothing with it")
+}

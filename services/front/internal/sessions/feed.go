@@ -36,12 +36,13 @@ type Feed struct {
 	// touched by its consumer's goroutine only.
 	records []index.Record
 	ends    []*event.SessionEnded
+	batch   int      // messages per index transaction while catching up
 	own     *ownEnds // logouts a Service applied itself; nil: none
 }
 
 // NewFeed returns a Feed; Start runs it.
 func NewFeed(js jetstream.JetStream, ix *index.Index, retention time.Duration, logger *slog.Logger) *Feed {
-	return &Feed{js: js, ix: ix, retention: retention, logger: logger, ready: make(chan struct{})}
+	return &Feed{js: js, ix: ix, retention: retention, logger: logger, ready: make(chan struct{}), batch: batchSize}
 }
 
 // Start begins the projection. It returns once the consumers exist; Ready
@@ -81,13 +82,18 @@ func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.Ordered
 	if err != nil {
 		return fmt.Errorf("creating %s projection consumer: %w", stream, err)
 	}
-	var caughtUp sync.Once
-	done := func() { caughtUp.Do(f.caughtUp) }
+	var once sync.Once
+	var caughtUp atomic.Bool
+	done := func() {
+		caughtUp.Store(true)
+		once.Do(f.caughtUp)
+	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		md, err := m.Metadata()
 		// While catching up, messages are applied in batches; a message
-		// with nothing behind it flushes the batch.
-		last := err != nil || md.NumPending == 0
+		// with nothing behind it flushes the batch. Once caught up, each
+		// is applied as it comes: a logout waits on its progress.
+		last := err != nil || md.NumPending == 0 || caughtUp.Load()
 		if err := handle(m, last); err != nil {
 			f.logger.Warn("skipping message the index cannot apply", "subject", m.Subject(), "err", err)
 		}
@@ -138,7 +144,7 @@ func (f *Feed) Stop() {
 }
 
 // batchSize is how many messages a catch-up applies per index
-// transaction.
+// transaction (Feed.batch; tests make it smaller).
 const batchSize = 512
 
 // applyState applies one state-stream message, a participation or the
@@ -149,7 +155,7 @@ func (f *Feed) applyState(m jetstream.Msg, flush bool) error {
 	if r != nil {
 		f.records = append(f.records, *r)
 	}
-	if flush || len(f.records) >= batchSize {
+	if flush || len(f.records) >= f.batch {
 		err = errors.Join(err, f.flushState())
 	}
 	return err
@@ -214,7 +220,7 @@ func (f *Feed) applyEnded(m jetstream.Msg, flush bool) error {
 			f.ends = append(f.ends, e)
 		}
 	}
-	if flush || len(f.ends) >= batchSize {
+	if flush || len(f.ends) >= f.batch {
 		if len(f.ends) > 0 {
 			err = errors.Join(err, f.ix.ApplyEndedBatch(f.ends))
 		}

@@ -34,13 +34,18 @@ var testClients = []config.Client{
 	{ClientID: "app2", WebhookURI: "https://app2.example/hook", WebhookSecret: "0123456789abcdef0123456789abcdef"},
 }
 
-func startReplica(t *testing.T, js jetstream.JetStream) *replica {
+// startReplica starts a replica; each option is applied to its feed
+// before the feed starts.
+func startReplica(t *testing.T, js jetstream.JetStream, options ...func(*sessions.Feed)) *replica {
 	t.Helper()
 	ix, err := index.New()
 	require.NoError(t, err)
 	r := &replica{ix: ix, svc: sessions.NewService(js, ix, config.NewRegistry(testClients), 3, "http://issuer")}
 	r.feed = sessions.NewFeed(js, ix, time.Hour, slog.New(slog.DiscardHandler))
 	r.feed.SkipOwnEnds(r.svc)
+	for _, o := range options {
+		o(r.feed)
+	}
 	require.NoError(t, r.feed.Start(t.Context()))
 	r.intake = sessions.NewIntake(js, r.svc, r.feed.Ready(), slog.New(slog.DiscardHandler))
 	require.NoError(t, r.intake.Start(t.Context()))
@@ -164,10 +169,12 @@ func TestRestartRebuildsIndex(t *testing.T) {
 // TestRebuildOfManyEndedSessions: a restarted front's catch-up applies
 // its messages in batches (hundreds per index transaction), across which
 // every participation, logout and delivery record is applied, whatever
-// the kinds interleaved in the stream.
+// the kinds interleaved in the stream: with batches of 7 messages, which
+// it crosses hundreds of times, and of the default 512, which the state
+// messages fill twice and the logouts not once.
 func TestRebuildOfManyEndedSessions(t *testing.T) {
 	js := setup(t)
-	const n = 600 // more logouts, and more state messages, than a batch holds
+	const n = 600
 	at := time.Now().UTC()
 	publish := func(subject string, v any) {
 		t.Helper()
@@ -195,7 +202,16 @@ func TestRebuildOfManyEndedSessions(t *testing.T) {
 		}
 	}
 
-	r := startReplica(t, js)
+	for _, batch := range []int{7, 512} {
+		t.Run(fmt.Sprintf("%d per batch", batch), func(t *testing.T) {
+			r := startReplica(t, js, func(f *sessions.Feed) { sessions.SetBatch(f, batch) })
+			checkRebuilt(t, r, n)
+		})
+	}
+}
+
+// checkRebuilt checks the index of TestRebuildOfManyEndedSessions.
+func checkRebuilt(t *testing.T, r *replica, n int) {
 	require.Equal(t, n, r.ix.Len())
 	for i := range n {
 		sid := fmt.Sprintf("s%03d", i)
