@@ -463,6 +463,16 @@ func TestEndSessionPolicies(t *testing.T) {
 		r = e.do(newBrowser(t), http.MethodGet, "/connect/endsession", url.Values{
 			"id_token_hint": {hint}, "post_logout_redirect_uri": {reg}})
 		assert.Equal(t, 302, r.status)
+		// And a hint for an unknown session that the IdP's cookie says this
+		// browser is in (a participation not reported yet).
+		b = newBrowser(t)
+		e.setCookie(b, "s-cookie")
+		r = e.do(b, http.MethodGet, "/connect/endsession", url.Values{
+			"id_token_hint": {e.hint("app1", "alice", "s-cookie", time.Now().Add(time.Hour))}, "post_logout_redirect_uri": {reg}})
+		assert.Equal(t, 302, r.status)
+		s, ok = e.front.Index().Session("s-cookie")
+		require.True(t, ok)
+		assert.True(t, s.Ended())
 	})
 	t.Run("configured signed-out page", func(t *testing.T) {
 		e := newEnv(t, func(c *config.Config) { c.Logout.SignedOutURL = "https://portal.example.com/" })

@@ -239,9 +239,10 @@ func (f *Front) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      f.cfg.Logout.Wait + 15*time.Second,
 		IdleTimeout:       60 * time.Second,
 		// Above httpapi.MaxHeaderBytes, so that the front, not Go's
-		// server, answers the requests in between, with a page or a
-		// problem; at most about what a browser sends (Chromium: 256 KiB).
-		MaxHeaderBytes: 256 << 10,
+		// server, answers the requests in between (too many cookies) with
+		// a page or a problem; four times it bounds what a connection can
+		// make the front hold.
+		MaxHeaderBytes: 128 << 10,
 		ErrorLog:       slog.NewLogLogger(f.logger.Handler(), slog.LevelWarn),
 		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}

@@ -109,11 +109,11 @@ func serverLimits(t *testing.T, listen string) {
 	}
 
 	// Headers over the front's limit (32 KiB) get its page; over the
-	// server's own (256 KiB), Go's plain-text answer.
+	// server's own (128 KiB), Go's plain-text answer.
 	for _, tc := range []struct {
 		size        int
 		contentType string
-	}{{64 << 10, "text/html"}, {300 << 10, "text/plain"}} {
+	}{{100 << 10, "text/html"}, {140 << 10, "text/plain"}} {
 		req, err := http.NewRequest(http.MethodGet, "http://"+listen+"/connect/endsession", nil)
 		require.NoError(t, err)
 		req.Header.Set("Cookie", "big="+strings.Repeat("a", tc.size))

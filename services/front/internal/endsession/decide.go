@@ -149,8 +149,9 @@ func (d *Decider) chooseSessions(dec *Decision, r Request, cookieSID string) {
 		switch s, ok := d.sessions.Session(h.SID); {
 		case !ok:
 			// RIL-12: a session the IdP never reported, or one forgotten
-			// since it ended: suspect, if the policy says so.
-			dec.Suspect = dec.Suspect || d.cfg.Logout.ConfirmUnknownSessions
+			// since it ended: suspect, if the policy says so, unless the
+			// IdP's cookie says this browser is in it.
+			dec.Suspect = dec.Suspect || d.cfg.Logout.ConfirmUnknownSessions && cookieSID != h.SID
 		case !s.Ended():
 			// RIL-12: the hint's session is not one this client was in;
 			// RIL-13: the client was in it for another user.
