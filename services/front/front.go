@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,9 +69,10 @@ type Front struct {
 	verifier *keys.HintVerifier
 	handler  http.Handler
 	nats     *natsconn.Conn
-	// stopJanitor ends the retention sweep; janitorDone closes when it has.
-	stopJanitor context.CancelFunc
-	janitorDone chan struct{}
+	// stopBackground ends the retention sweep and the mender's late
+	// logouts; background waits for them.
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
 }
 
 // New builds the front: declares the streams, starts the projection into
@@ -116,6 +118,9 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 	}
 	f.intake = sessions.NewIntake(d.NATS.JS, svc, f.feed.Ready(), d.Logger)
 	f.feed.SkipOwnEnds(svc)
+	// Before the feed writes to the index: the mender hears of every
+	// uncovered participant.
+	mender := sessions.NewMender(svc, ix, d.Logger)
 	if err := f.feed.Start(ctx); err != nil {
 		f.Close(ctx)
 		return nil, err
@@ -124,13 +129,11 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 		f.Close(ctx)
 		return nil, err
 	}
-	janitorCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	f.stopJanitor, f.janitorDone = stop, make(chan struct{})
+	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	f.stopBackground = stop
 	janitor := sessions.NewJanitor(svc, ix, cfg.Sessions.Retention, cfg.Issuer, d.Logger)
-	go func() {
-		defer close(f.janitorDone)
-		janitor.Run(janitorCtx, f.feed.Ready(), sweepInterval(cfg.Sessions.Retention))
-	}()
+	f.background.Go(func() { janitor.Run(bgCtx, f.feed.Ready(), sweepInterval(cfg.Sessions.Retention)) })
+	f.background.Go(func() { mender.Run(bgCtx, f.feed.Ready()) })
 	reg := d.Metrics
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -269,9 +272,9 @@ func (f *Front) Serve(ctx context.Context, ln net.Listener) error {
 // Close stops the NATS consumers (draining the intake) and the hint key
 // refresher. Call it after Serve returns.
 func (f *Front) Close(ctx context.Context) {
-	if f.stopJanitor != nil {
-		f.stopJanitor()
-		<-f.janitorDone
+	if f.stopBackground != nil {
+		f.stopBackground()
+		f.background.Wait()
 	}
 	if f.intake != nil {
 		f.intake.Stop(ctx)

@@ -57,10 +57,11 @@ func (ix *Index) applyState(rs []Record) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
 	added, changed := 0, false
+	var uncovered []Uncovered
 	for _, r := range rs {
 		var ok bool
 		if r.Joined != nil {
-			isNew, c, err := applyJoined(txn, r.Joined, r.Seq)
+			isNew, c, err := applyJoined(txn, r.Joined, r.Seq, &uncovered)
 			if err != nil {
 				return err
 			}
@@ -80,13 +81,15 @@ func (ix *Index) applyState(rs []Record) error {
 	if changed {
 		txn.Commit()
 		ix.count.Add(int64(added))
+		ix.report(uncovered)
 	}
 	return nil
 }
 
 // applyJoined applies one participation; it reports whether it created a
-// session and whether it changed anything.
-func applyJoined(txn *memdb.Txn, j *event.Joined, seq uint64) (created, changed bool, err error) {
+// session and whether it changed anything. A participant of an ended
+// session that none of its logouts named is appended to uncovered.
+func applyJoined(txn *memdb.Txn, j *event.Joined, seq uint64, uncovered *[]Uncovered) (created, changed bool, err error) {
 	raw, err := txn.First(tableParticipations, indexID, j.SID, j.ClientID)
 	if err != nil {
 		return false, false, fmt.Errorf("reading participation: %w", err)
@@ -101,6 +104,9 @@ func applyJoined(txn *memdb.Txn, j *event.Joined, seq uint64) (created, changed 
 	s, err := getSession(txn, j.SID)
 	if err != nil {
 		return false, false, err
+	}
+	if s != nil && !s.EndedAt.IsZero() && !slices.Contains(s.Covered, Client{ClientID: j.ClientID, Sub: j.Sub}) {
+		*uncovered = append(*uncovered, Uncovered{SID: j.SID, ClientID: j.ClientID, Sub: j.Sub})
 	}
 	var ns session
 	if s == nil {
@@ -160,8 +166,9 @@ func (ix *Index) applyEndedBatch(es []*event.SessionEnded) error {
 	txn := ix.db.Txn(true)
 	defer txn.Abort()
 	added := 0
+	var uncovered []Uncovered
 	for _, e := range es {
-		n, err := applyEnded(txn, e)
+		n, err := applyEnded(txn, e, &uncovered)
 		if err != nil {
 			return err
 		}
@@ -169,11 +176,14 @@ func (ix *Index) applyEndedBatch(es []*event.SessionEnded) error {
 	}
 	txn.Commit()
 	ix.count.Add(int64(added))
+	ix.report(uncovered)
 	return nil
 }
 
 // applyEnded applies one logout; it returns how many sessions it added.
-func applyEnded(txn *memdb.Txn, e *event.SessionEnded) (int, error) {
+// The participants of a session it ends that it does not name are
+// appended to uncovered.
+func applyEnded(txn *memdb.Txn, e *event.SessionEnded, uncovered *[]Uncovered) (int, error) {
 	added := 0
 	for _, sid := range e.SIDs() {
 		if sid == "" {
@@ -196,6 +206,7 @@ func applyEnded(txn *memdb.Txn, e *event.SessionEnded) (int, error) {
 				}
 				ns = *s
 				ns.Later = append(slices.Clip(s.Later), e.LogoutID)
+				ns.Covered = append(slices.Clip(s.Covered), covered(e, sid)...)
 				if err := txn.Insert(tableSessions, &ns); err != nil {
 					return 0, fmt.Errorf("inserting session: %w", err)
 				}
@@ -204,6 +215,7 @@ func applyEnded(txn *memdb.Txn, e *event.SessionEnded) (int, error) {
 			ns = *s
 		}
 		ns.EndedAt, ns.LogoutID, ns.Reason = e.Time, e.LogoutID, e.Reason
+		ns.Covered = covered(e, sid)
 		if e.Time.After(ns.Updated) {
 			ns.Updated = e.Time
 		}
@@ -213,8 +225,62 @@ func applyEnded(txn *memdb.Txn, e *event.SessionEnded) (int, error) {
 		if err := addInitiator(txn, e); err != nil {
 			return 0, err
 		}
+		if s != nil {
+			if err := findUncovered(txn, &ns, uncovered); err != nil {
+				return 0, err
+			}
+		}
 	}
 	return added, nil
+}
+
+// covered returns the participants that e names in session sid: every one
+// of a logout of that session, those that took part in it for a logout of
+// a subject's sessions.
+func covered(e *event.SessionEnded, sid string) []Client {
+	out := make([]Client, 0, len(e.Clients))
+	for _, p := range e.Clients {
+		if e.SID != "" || slices.Contains(p.SIDs, sid) {
+			out = append(out, Client{ClientID: p.ClientID, Sub: p.Sub})
+		}
+	}
+	return out
+}
+
+// findUncovered appends the participants of s, which has just ended, that
+// its logout does not name to uncovered.
+func findUncovered(txn *memdb.Txn, s *session, uncovered *[]Uncovered) error {
+	it, err := txn.Get(tableParticipations, indexID+"_prefix", s.SID, "")
+	if err != nil {
+		return fmt.Errorf("reading participations: %w", err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		p := raw.(*participation)
+		if !slices.Contains(s.Covered, Client{ClientID: p.ClientID, Sub: p.Sub}) {
+			*uncovered = append(*uncovered, Uncovered{SID: s.SID, ClientID: p.ClientID, Sub: p.Sub})
+		}
+	}
+	return nil
+}
+
+// Uncovered is a participant of an ended session that none of the
+// session's logouts named: its participation was reported while the
+// logout was decided, on another front or on this one between the
+// logout's snapshot and its event. Its client needs a logout of its own.
+type Uncovered struct {
+	SID, ClientID, Sub string
+}
+
+// OnUncovered makes the index call f, after each write that finds
+// Uncovered participants, with them. f runs in the writer's goroutine:
+// it must not block, nor write to the index. Set it before the index is
+// written to.
+func (ix *Index) OnUncovered(f func([]Uncovered)) { ix.onUncovered = f }
+
+func (ix *Index) report(u []Uncovered) {
+	if len(u) > 0 && ix.onUncovered != nil {
+		ix.onUncovered(u)
+	}
 }
 
 // addInitiator records the participation of the logout's initiating

@@ -15,8 +15,9 @@ import (
 // Index is the session index. It is safe for concurrent use: readers see
 // consistent snapshots and never block writers.
 type Index struct {
-	db    *memdb.MemDB
-	count atomic.Int64 // sessions in the index
+	db          *memdb.MemDB
+	count       atomic.Int64 // sessions in the index
+	onUncovered func([]Uncovered)
 }
 
 // New returns an empty index.
@@ -107,6 +108,13 @@ func getSession(txn *memdb.Txn, sid string) (*session, error) {
 	}
 	s, _ := raw.(*session)
 	return s, nil
+}
+
+// Covered reports whether session sid has ended and one of its logouts
+// named clientID with sub; false when it is live or unknown.
+func (ix *Index) Covered(sid, clientID, sub string) bool {
+	s, err := getSession(ix.db.Txn(false), sid)
+	return err == nil && s != nil && !s.EndedAt.IsZero() && slices.Contains(s.Covered, Client{ClientID: clientID, Sub: sub})
 }
 
 // Session returns a snapshot of session sid.

@@ -248,3 +248,52 @@ func TestBatches(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "L3", s2.LogoutID, "an empty sid among a logout's sessions takes nothing with it")
 }
+
+// TestUncovered: a participant of an ended session that none of its
+// logouts named is reported, whichever the index reads first, the
+// participation or the logout; a named one never is, nor one that a later
+// logout named.
+func TestUncovered(t *testing.T) {
+	ix, err := New()
+	require.NoError(t, err)
+	var got []Uncovered
+	ix.OnUncovered(func(us []Uncovered) { got = append(got, us...) })
+	ended := func(logoutID, sid string, clients ...event.Participant) *event.SessionEnded {
+		return &event.SessionEnded{LogoutID: logoutID, SID: sid, Sub: "alice", Reason: event.ReasonEndSession, Time: t0, Clients: clients}
+	}
+	alice := event.Participant{ClientID: "app1", Sub: "alice"}
+	bob := event.Participant{ClientID: "app2", Sub: "bob"}
+
+	// The participation first, then a logout that does not name it.
+	join(t, ix, "s1", "app1", "alice", 1, t0)
+	join(t, ix, "s1", "app2", "bob", 2, t0)
+	require.NoError(t, ix.ApplyEnded(ended("L1", "s1", alice)))
+	assert.Equal(t, []Uncovered{{SID: "s1", ClientID: "app2", Sub: "bob"}}, got)
+	assert.True(t, ix.Covered("s1", "app1", "alice"))
+	assert.False(t, ix.Covered("s1", "app2", "bob"))
+	// A later logout that names it covers it.
+	require.NoError(t, ix.ApplyEnded(ended("L1-late", "s1", bob)))
+	assert.True(t, ix.Covered("s1", "app2", "bob"))
+
+	// The logout first (a rebuild reads the streams in parallel), then the
+	// participations: the named one is no news, the other is.
+	got = nil
+	require.NoError(t, ix.ApplyEnded(ended("L2", "s2", alice)))
+	join(t, ix, "s2", "app1", "alice", 3, t0)
+	assert.Empty(t, got)
+	join(t, ix, "s2", "app2", "bob", 4, t0)
+	assert.Equal(t, []Uncovered{{SID: "s2", ClientID: "app2", Sub: "bob"}}, got)
+
+	// A logout of a subject's sessions names each participant in the
+	// sessions it lists for it.
+	got = nil
+	join(t, ix, "s3", "app1", "alice", 5, t0)
+	join(t, ix, "s4", "app1", "alice", 6, t0)
+	join(t, ix, "s4", "app2", "bob", 7, t0)
+	require.NoError(t, ix.ApplyEnded(&event.SessionEnded{LogoutID: "L3", Sessions: []string{"s3", "s4"}, Sub: "alice",
+		Reason: event.ReasonAPISubject, Time: t0, Clients: []event.Participant{
+			{ClientID: "app1", Sub: "alice", SIDs: []string{"s3", "s4"}}, {ClientID: "app2", Sub: "bob", SIDs: []string{"s3"}}}}))
+	assert.Equal(t, []Uncovered{{SID: "s4", ClientID: "app2", Sub: "bob"}}, got)
+	assert.False(t, ix.Covered("s3", "app9", "alice"))
+	assert.False(t, ix.Covered("live", "app1", "alice"), "an unknown session")
+}

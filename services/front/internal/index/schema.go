@@ -41,6 +41,11 @@ type session struct {
 	// client that reported its participation late. GET shows their
 	// deliveries with the session's own.
 	Later []string
+	// Covered are the participants that the session's logouts named, the
+	// first one's and the later ones'. A participant of an ended session
+	// that is not among them was reported as the logout was decided: it
+	// is Uncovered.
+	Covered []Client
 }
 
 // participation is one row of the participations table.

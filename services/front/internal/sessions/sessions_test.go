@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,6 +44,11 @@ func startReplica(t *testing.T, js jetstream.JetStream, options ...func(*session
 	r := &replica{ix: ix, svc: sessions.NewService(js, ix, config.NewRegistry(testClients), 3, "http://issuer")}
 	r.feed = sessions.NewFeed(js, ix, time.Hour, slog.New(slog.DiscardHandler))
 	r.feed.SkipOwnEnds(r.svc)
+	mender := sessions.NewMender(r.svc, ix, slog.New(slog.DiscardHandler))
+	menderCtx, stopMender := context.WithCancel(context.Background())
+	menderDone := make(chan struct{})
+	go func() { defer close(menderDone); mender.Run(menderCtx, r.feed.Ready()) }()
+	t.Cleanup(func() { stopMender(); <-menderDone })
 	for _, o := range options {
 		o(r.feed)
 	}
@@ -107,7 +113,8 @@ func TestReplicasBuildTheSameIndex(t *testing.T) {
 
 	// A logout decided on b reaches a.
 	e := &event.SessionEnded{LogoutID: "L1", SID: "s1", Sub: "alice", Iss: "http://127.0.0.1:8080",
-		Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}}, Reason: event.ReasonAPI, Time: time.Now().UTC()}
+		Clients: []event.Participant{{ClientID: "app1", Sub: "alice"}, {ClientID: "app2", Sub: "pairwise-2"}},
+		Reason:  event.ReasonAPI, Time: time.Now().UTC()}
 	require.NoError(t, b.svc.End(t.Context(), e))
 	require.Eventually(t, func() bool {
 		s, _ := a.ix.Session("s1")
@@ -306,4 +313,48 @@ func TestIntakeWaitsForTheIndex(t *testing.T) {
 		s, ok := ix.Session("s-wait")
 		return ok && s.HasClient("app1")
 	}, 10*time.Second, 10*time.Millisecond, "recorded once the index is built")
+}
+
+// TestJoinThatRacesTheLogout: a participation recorded on one replica
+// while another decides the session's logout on an index that has not
+// read it yet (or on one front, a report between the logout's snapshot
+// and its event) is in no logout: its client would keep its session. The
+// fronts notice when both are in their index, and that client gets a
+// logout of its own, once.
+func TestJoinThatRacesTheLogout(t *testing.T) {
+	js := setup(t)
+	a := startReplica(t, js)
+	b := startReplica(t, js)
+	require.NoError(t, a.svc.Join(t.Context(), &event.Joined{SID: "s-race", ClientID: "app1", Sub: "alice"}))
+	require.Eventually(t, func() bool { s, ok := b.ix.Session("s-race"); return ok && s.HasClient("app1") },
+		10*time.Second, 10*time.Millisecond)
+	// b's snapshot of the session: app1 only.
+	s, _ := b.ix.Session("s-race")
+	e := sessions.Snapshot(s, sessions.SessionLogoutID("s-race"), event.ReasonAPI, "http://issuer", time.Now())
+	// app2's report reaches a, before b's logout is published.
+	require.NoError(t, a.svc.Join(t.Context(), &event.Joined{SID: "s-race", ClientID: "app2", Sub: "bob"}))
+	require.NoError(t, b.svc.End(t.Context(), e))
+
+	stream, err := js.Stream(t.Context(), natsconn.StreamEvents)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := stream.Info(t.Context())
+		return err == nil && info.State.Msgs == 2
+	}, 10*time.Second, 10*time.Millisecond, "a second logout, for app2")
+	msg, err := stream.GetLastMsgForSubject(t.Context(), event.SubjectSessionEnded)
+	require.NoError(t, err)
+	late, err := event.Decode[event.SessionEnded](msg.Data)
+	require.NoError(t, err)
+	assert.Equal(t, []event.Participant{{ClientID: "app2", Sub: "bob", Channels: []string{"webhook"}}}, late.Clients)
+	assert.Equal(t, event.ReasonAPI, late.Reason)
+	for _, r := range []*replica{a, b} {
+		require.Eventually(t, func() bool {
+			s, _ := r.ix.Session("s-race")
+			return slices.Contains(s.Later, late.LogoutID)
+		}, 10*time.Second, 10*time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	info, err := stream.Info(t.Context())
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, info.State.Msgs, "once")
 }

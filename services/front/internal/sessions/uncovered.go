@@ -1,0 +1,107 @@
+package sessions
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/signoff/signoff/services/front/internal/index"
+	"github.com/signoff/signoff/shared/event"
+)
+
+// Mender gives a logout of its own to each participant of an ended
+// session that the session's logouts did not name (index.Uncovered): a
+// report recorded while the logout was decided, on another front, or on
+// this one between the logout's snapshot and its event. Every front that
+// notices publishes the same late logout, which JetStream stores once.
+type Mender struct {
+	svc    *Service
+	ix     *index.Index
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	pending []index.Uncovered
+	wake    chan struct{}
+}
+
+// NewMender returns a Mender that the index reports to; Run publishes.
+func NewMender(svc *Service, ix *index.Index, logger *slog.Logger) *Mender {
+	m := &Mender{svc: svc, ix: ix, logger: logger, wake: make(chan struct{}, 1)}
+	ix.OnUncovered(m.add)
+	return m
+}
+
+// add queues them; it runs in the index writer's goroutine and never blocks.
+func (m *Mender) add(us []index.Uncovered) {
+	m.mu.Lock()
+	m.pending = append(m.pending, us...)
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run publishes the queued late logouts until ctx ends, once ready is
+// closed (Feed.Ready): while the index is rebuilt, a participant may look
+// uncovered only because the late logout that named it is not read yet,
+// so each is looked at again then. One that cannot be published is tried
+// again a second later.
+func (m *Mender) Run(ctx context.Context, ready <-chan struct{}) {
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return
+	}
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+		case <-retry.C:
+		}
+		m.mu.Lock()
+		batch := m.pending
+		m.pending = nil
+		m.mu.Unlock()
+		var failed []index.Uncovered
+		for _, u := range batch {
+			if err := m.mend(ctx, u); err != nil {
+				m.logger.Warn("late logout not published yet, will retry", "sid", u.SID, "client_id", u.ClientID, "err", err)
+				failed = append(failed, u)
+			}
+		}
+		if len(failed) > 0 {
+			m.mu.Lock()
+			m.pending = append(failed, m.pending...)
+			m.mu.Unlock()
+			retry.Reset(time.Second)
+		}
+	}
+}
+
+// mend publishes u's late logout, unless a logout of its session named it
+// since.
+func (m *Mender) mend(ctx context.Context, u index.Uncovered) error {
+	if m.ix.Covered(u.SID, u.ClientID, u.Sub) {
+		return nil
+	}
+	cur, ok := m.ix.Session(u.SID)
+	if !ok || !cur.Ended() {
+		return nil
+	}
+	j := &event.Joined{SID: u.SID, ClientID: u.ClientID, Sub: u.Sub}
+	if slices.Contains(cur.Later, lateLogoutID(j)) {
+		return nil
+	}
+	m.logger.Info("participant reported as its session's logout was decided: it gets a logout of its own",
+		"sid", u.SID, "client_id", u.ClientID, "logout_id", cur.LogoutID)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return m.svc.endLate(ctx, cur, j)
+}
