@@ -88,6 +88,33 @@ func TestAPIEndsAllSessionsOfASubject(t *testing.T) {
 	assert.Empty(t, body["sessions"])
 }
 
+// TestAPISubjectLogoutByAnyClientsSub: a subject's sessions are those
+// where any client was given that sub, not only those where it was the
+// first reported: with pairwise subs, which client the person signed in
+// to first must not decide whether the session ends.
+func TestAPISubjectLogoutByAnyClientsSub(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-pw-first", "app2", "pw-dave") // the session's sub is pw-dave
+	e.join("s-pw-first", "app1", "dave")
+	e.join("s-plain", "app1", "dave")
+	e.join("s-other", "app2", "pw-erin")
+
+	status, body := e.api(http.MethodDelete, "/api/v1/subjects/dave/sessions")
+	require.Equal(t, http.StatusAccepted, status, body)
+	assert.Equal(t, []any{"s-plain", "s-pw-first"}, body["sessions"])
+	for sid, want := range map[string]bool{"s-pw-first": true, "s-plain": true, "s-other": false} {
+		s, _ := e.front.Index().Session(sid)
+		assert.Equal(t, want, s.Ended(), sid)
+	}
+
+	// And by the sub a client was given, whichever was reported first.
+	e.join("s-erin", "app1", "erin")
+	e.join("s-erin", "app2", "pw-erin")
+	status, body = e.api(http.MethodDelete, "/api/v1/subjects/pw-erin/sessions")
+	require.Equal(t, http.StatusAccepted, status, body)
+	assert.Equal(t, []any{"s-erin", "s-other"}, body["sessions"])
+}
+
 func TestAPIReplayUnknownDeadLetter(t *testing.T) {
 	e := newEnv(t)
 	status, body := e.api(http.MethodPost, "/api/v1/deadletters/backchannel/app1/nope/replay")

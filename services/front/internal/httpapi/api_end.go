@@ -48,14 +48,20 @@ func (h *handler) deleteSession(c *gin.Context) {
 }
 
 // deleteSubject ends all live sessions of a subject:
-// DELETE /api/v1/subjects/{sub}/sessions. One event carries them all,
+// DELETE /api/v1/subjects/{sub}/sessions: those whose first reported sub
+// is sub, and those where any client was given sub. One event carries them all,
 // without a sid, so back-channel logout tokens name only the sub
 // (Back-Channel Logout 1.0 §2.4); each participant lists its sessions, for
 // the clients that require a sid in every token. A subject with more
 // sessions than one NATS message holds gets several such events.
 func (h *handler) deleteSubject(c *gin.Context) {
 	sub := pathParam(c, "sub")
-	live := h.Index.LiveSessionsBySub(sub)
+	clients := h.Clients.Clients()
+	ids := make([]string, len(clients))
+	for i := range clients {
+		ids[i] = clients[i].ClientID
+	}
+	live := h.Index.LiveSessionsBySub(sub, ids...)
 	if len(live) == 0 {
 		c.JSON(http.StatusOK, endResponse{Sessions: []string{}})
 		return

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -239,19 +240,38 @@ func allSettled(ds []Delivery, targets []Target) bool {
 // Len returns the number of sessions in the index.
 func (ix *Index) Len() int { return int(ix.count.Load()) }
 
-// LiveSessionsBySub returns the live sessions whose sub (the first one
-// reported) is sub.
-func (ix *Index) LiveSessionsBySub(sub string) []*Session {
+// LiveSessionsBySub returns the live sessions of sub: those whose sub (the
+// first one reported) is sub, and those in which one of clientIDs took
+// part as sub. An IdP that gives each client its own (pairwise) sub may
+// name the person by any of them. They are sorted by sid.
+func (ix *Index) LiveSessionsBySub(sub string, clientIDs ...string) []*Session {
 	txn := ix.db.Txn(false)
-	it, err := txn.Get(tableSessions, indexSub, sub)
-	if err != nil {
-		return nil
-	}
-	var out []*Session
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if s := raw.(*session); s.EndedAt.IsZero() {
-			out = append(out, view(txn, s))
+	found := map[string]*session{}
+	if it, err := txn.Get(tableSessions, indexSub, sub); err == nil {
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			if s := raw.(*session); s.EndedAt.IsZero() {
+				found[s.SID] = s
+			}
 		}
+	}
+	for _, id := range clientIDs {
+		it, err := txn.Get(tableParticipations, indexClientSub, id, sub)
+		if err != nil {
+			continue
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			p := raw.(*participation)
+			if _, ok := found[p.SID]; ok {
+				continue
+			}
+			if s, _ := getSession(txn, p.SID); s != nil && s.EndedAt.IsZero() {
+				found[p.SID] = s
+			}
+		}
+	}
+	out := make([]*Session, 0, len(found))
+	for _, sid := range slices.Sorted(maps.Keys(found)) {
+		out = append(out, view(txn, found[sid]))
 	}
 	return out
 }
