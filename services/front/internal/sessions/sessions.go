@@ -154,7 +154,12 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 		return fmt.Errorf("%w: publishing session ended: %w", ErrUnavailable, err)
 	}
 	if ack.Duplicate {
-		s.own.remove(e.LogoutID) // stored before: the feed saw it then
+		// Stored before, by this front or another, perhaps with another
+		// snapshot of the session's participants: the stored one is the
+		// logout, and the feed applies it, not this one (which would have
+		// the index take participants it names for covered).
+		s.own.remove(e.LogoutID)
+		return nil
 	}
 	if err := s.ix.ApplyEnded(e); err != nil {
 		s.own.remove(e.LogoutID)

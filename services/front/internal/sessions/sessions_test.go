@@ -358,3 +358,49 @@ func TestJoinThatRacesTheLogout(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, info.State.Msgs, "once")
 }
+
+// TestDuplicateEndAppliesTheStoredLogout: two fronts end one session with
+// different snapshots of it; JetStream stores the first, and answers the
+// second as a duplicate. The second front applies the stored logout, not
+// its own snapshot: a participant only its snapshot named is in no
+// logout, and gets one of its own.
+func TestDuplicateEndAppliesTheStoredLogout(t *testing.T) {
+	js := setup(t)
+	a := startReplica(t, js)
+	b := startReplica(t, js)
+	require.NoError(t, a.svc.Join(t.Context(), &event.Joined{SID: "s-dup", ClientID: "app1", Sub: "alice"}))
+	require.Eventually(t, func() bool { s, ok := b.ix.Session("s-dup"); return ok && s.HasClient("app1") },
+		10*time.Second, 10*time.Millisecond)
+	sa, _ := a.ix.Session("s-dup")
+	ea := sessions.Snapshot(sa, sessions.SessionLogoutID("s-dup"), event.ReasonAPI, "http://issuer", time.Now().UTC())
+	// a reads nothing more (it goes away, say); b records app2.
+	a.feed.Stop()
+	require.NoError(t, b.svc.Join(t.Context(), &event.Joined{SID: "s-dup", ClientID: "app2", Sub: "bob"}))
+	sb, _ := b.ix.Session("s-dup")
+	eb := sessions.Snapshot(sb, sessions.SessionLogoutID("s-dup"), event.ReasonEndSession, "http://issuer", time.Now().UTC())
+	// b's publish is answered before b reads a's logout (modelled by a
+	// feed stopped until then).
+	b.feed.Stop()
+	require.NoError(t, a.svc.End(t.Context(), ea)) // stored: app1 only
+	require.NoError(t, b.svc.End(t.Context(), eb)) // a duplicate
+	feed := sessions.NewFeed(js, b.ix, time.Hour, slog.New(slog.DiscardHandler))
+	feed.SkipOwnEnds(b.svc)
+	require.NoError(t, feed.Start(t.Context()))
+	t.Cleanup(feed.Stop)
+
+	stream, err := js.Stream(t.Context(), natsconn.StreamEvents)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := stream.Info(t.Context())
+		return err == nil && info.State.Msgs == 2
+	}, 10*time.Second, 10*time.Millisecond, "a logout of its own for app2")
+	msg, err := stream.GetLastMsgForSubject(t.Context(), event.SubjectSessionEnded)
+	require.NoError(t, err)
+	late, err := event.Decode[event.SessionEnded](msg.Data)
+	require.NoError(t, err)
+	assert.Equal(t, "app2", late.Clients[0].ClientID)
+	require.Eventually(t, func() bool { return b.ix.Covered("s-dup", "app2", "bob") }, 10*time.Second, 10*time.Millisecond)
+	s, _ := b.ix.Session("s-dup")
+	assert.Equal(t, ea.LogoutID, s.LogoutID)
+	assert.Equal(t, event.ReasonAPI, s.Reason, "the stored logout's")
+}
