@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,30 @@ func TestAPISubjectLogoutByAnyClientsSub(t *testing.T) {
 	status, body = e.api(http.MethodDelete, "/api/v1/subjects/pw-erin/sessions")
 	require.Equal(t, http.StatusAccepted, status, body)
 	assert.Equal(t, []any{"s-erin", "s-other"}, body["sessions"])
+}
+
+// TestAPIPathValuesDecodedOnce: a sid or sub holding a percent sign is
+// itself, escaped once in the path: %2561lice names "%61lice", not "alice",
+// whether or not the path holds another escape.
+func TestAPIPathValuesDecodedOnce(t *testing.T) {
+	e := newEnv(t)
+	e.join("s-alice", "app1", "alice")
+	e.join("s-pct", "app1", "%61lice")
+	e.join("x%41", "app1", "bob")
+	e.join("a/b%41", "app1", "carol")
+	for _, sid := range []string{"x%41", "a/b%41"} {
+		status, body := e.api(http.MethodGet, "/api/v1/sessions/"+url.PathEscape(sid))
+		require.Equal(t, http.StatusOK, status, sid)
+		assert.Equal(t, sid, body["sid"])
+	}
+	_, ok := e.front.Index().Session("xA")
+	assert.False(t, ok)
+
+	status, body := e.api(http.MethodDelete, "/api/v1/subjects/"+url.PathEscape("%61lice")+"/sessions")
+	require.Equal(t, http.StatusAccepted, status, body)
+	assert.Equal(t, []any{"s-pct"}, body["sessions"])
+	s, _ := e.front.Index().Session("s-alice")
+	assert.False(t, s.Ended(), "alice's session is not %61lice's")
 }
 
 func TestAPIReplayUnknownDeadLetter(t *testing.T) {

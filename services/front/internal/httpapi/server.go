@@ -100,9 +100,11 @@ func New(d Deps) http.Handler {
 	h := &handler{Deps: d}
 	gin.SetMode(gin.ReleaseMode) // gin's mode is process-wide; we never want its debug output
 	e := gin.New()
-	// sids and subs in paths may hold escaped slashes: route on the raw
-	// path and decode each value with pathParam.
-	e.UseRawPath = true
+	// sids and subs in paths may hold escaped slashes: route on the
+	// escaped path, always (RawPath is set only for some requests, and the
+	// values would then be decoded twice), and decode each value once with
+	// pathParam.
+	e.UseEscapedPath = true
 	e.UnescapePathValues = false
 	e.HandleMethodNotAllowed = true
 	// No redirect from /path/ to /path: gin would answer it before the
