@@ -261,6 +261,31 @@ func TestSubOnlyHintEndsTheSubjectsSessionsOfThatClient(t *testing.T) {
 	}
 }
 
+// TestCookieValueIsTheSIDAsSent: the session cookie's value is the sid as
+// the browser sent it, '+' and '%' included (a base64 sid), not decoded as
+// a query: the person's session ends, and a hint for it from the same
+// browser is not suspect.
+func TestCookieValueIsTheSIDAsSent(t *testing.T) {
+	e := newEnv(t)
+	const reg = "https://app1.example.com/signed-out"
+	for _, sid := range []string{"Zm9v+YmFy/w==", "a%41b"} {
+		e.join(sid, "app1", "alice")
+		b := newBrowser(t)
+		e.setCookie(b, sid)
+		r := e.confirm(b, e.do(b, http.MethodGet, "/connect/endsession", nil).body)
+		assert.Equal(t, 200, r.status, sid)
+		s, _ := e.front.Index().Session(sid)
+		assert.True(t, s.Ended(), sid)
+	}
+	e.join("c2Vj+cmV0", "app1", "alice")
+	b := newBrowser(t)
+	e.setCookie(b, "c2Vj+cmV0")
+	r := e.do(b, http.MethodGet, "/connect/endsession", url.Values{
+		"id_token_hint": {e.hint("app1", "alice", "c2Vj+cmV0", time.Now().Add(time.Hour))}, "post_logout_redirect_uri": {reg}})
+	assert.Equal(t, 302, r.status, "the browser's own session: no question")
+	assert.Equal(t, reg, r.location)
+}
+
 func TestAnUnknownCookieSessionEndsNothing(t *testing.T) {
 	e := newEnv(t)
 	b := newBrowser(t)

@@ -47,7 +47,7 @@ func (h *handler) secureCookies() bool {
 // returns the form token.
 func (h *handler) issueCSRF(c *gin.Context) string {
 	now := h.Now()
-	v, _ := c.Cookie(h.csrfCookieName())
+	v, _ := cookie(c, h.csrfCookieName())
 	age, ok := h.csrfCookieAge(v, now)
 	if !ok || age > csrfLifetime/2 {
 		b := make([]byte, 16)
@@ -91,8 +91,8 @@ const (
 
 // checkCSRF reports whether the form's token matches a valid cookie.
 func (h *handler) checkCSRF(c *gin.Context, token string) bool {
-	v, err := c.Cookie(h.csrfCookieName())
-	if err != nil || v == "" || token == "" {
+	v, ok := cookie(c, h.csrfCookieName())
+	if !ok || v == "" || token == "" {
 		return false
 	}
 	if _, ok := h.csrfCookieAge(v, h.Now()); !ok {

@@ -111,11 +111,22 @@ func (h *handler) cookieSID(c *gin.Context) string {
 	if h.Config.SessionCookie == "" {
 		return ""
 	}
-	v, err := c.Cookie(h.Config.SessionCookie)
-	if err != nil || len(v) > 255 {
+	v, ok := cookie(c, h.Config.SessionCookie)
+	if !ok || len(v) > 255 {
 		return ""
 	}
 	return v
+}
+
+// cookie returns the value of the request's cookie name as the browser
+// sent it. (gin's Context.Cookie decodes it as a query: a sid with '+'
+// or '%' would be another one.)
+func cookie(c *gin.Context, name string) (string, bool) {
+	ck, err := c.Request.Cookie(name)
+	if err != nil {
+		return "", false
+	}
+	return ck.Value, true
 }
 
 // refuse answers an invalid request: 400, never a redirect (RIL-31).

@@ -94,7 +94,7 @@ func (h *handler) expireSessionCookie(c *gin.Context) {
 	if name == "" {
 		return
 	}
-	if _, err := c.Cookie(name); err != nil {
+	if _, ok := cookie(c, name); !ok {
 		return
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
