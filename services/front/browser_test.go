@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
@@ -481,4 +482,26 @@ func TestBrowserFrontchannelLogoutNamesTheRPsThatDidNotAnswer(t *testing.T) {
 	assert.NotContains(t, late, "RP1")
 	assert.NotContains(t, late, "RP3")
 	assertQuietConsole(t, console())
+}
+
+// TestBrowserConfirmation: a logout without a hint asks the person; in
+// Chromium, the confirmation form posted from signoff's own page (its
+// Sec-Fetch-Site and Origin headers as a browser sends them) is taken,
+// and the browser ends at the registered URI with state.
+func TestBrowserConfirmation(t *testing.T) {
+	ctx := newChromium(t)
+	b := newBrowserEnv(t, false, fcTimeout)
+	const sid = "br-confirm"
+	b.session(sid, state90, true)
+	_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: "idp_session", Value: sid, URL: b.srv.URL})
+	require.NoError(t, err)
+	v := url.Values{"client_id": {"rp1"}, "post_logout_redirect_uri": {b.rp1.srv.URL + "/bye"}, "state": {state90}}
+	visit(t, ctx, b.srv.URL+"/connect/endsession?"+v.Encode())
+	waitForText(t, ctx, "RP1")
+	_, err = chromedp.Run(ctx, chromedp.Click(chromedp.CSS(`button[value="yes"]`)))
+	require.NoError(t, err)
+	b.assertLanded(t, waitForURL(t, ctx, b.rp1.srv.URL+"/bye", 30*time.Second), state90)
+	s, ok := b.front.Index().Session(sid)
+	require.True(t, ok)
+	assert.True(t, s.Ended(), "the browser's session ended")
 }

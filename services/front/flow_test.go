@@ -101,6 +101,27 @@ func TestConfirmationFlow(t *testing.T) {
 		assert.False(t, s.Ended())
 	})
 
+	t.Run("a confirmation posted from another site ends nothing, even with a valid token", func(t *testing.T) {
+		e.join("s-site", "app1", "alice")
+		b := newBrowser(t)
+		e.setCookie(b, "s-site")
+		form := formOf(t, e.do(b, http.MethodGet, "/connect/endsession", nil).body)
+		form.Set("confirm", "yes")
+		for _, h := range [][2]string{{"Sec-Fetch-Site", "same-site"}, {"Sec-Fetch-Site", "cross-site"}, {"Origin", "http://evil.example.com"}} {
+			r := e.do(b, http.MethodPost, "/connect/endsession/confirm", form, h[0], h[1])
+			assert.Equal(t, 400, r.status, h)
+			assert.Contains(t, r.body, "did not come from this site", h)
+		}
+		s, _ := e.front.Index().Session("s-site")
+		assert.False(t, s.Ended())
+		// signoff's own page: same-origin, or an older browser's null
+		// origin (the pages' no-referrer policy).
+		r := e.do(b, http.MethodPost, "/connect/endsession/confirm", form, "Sec-Fetch-Site", "same-origin", "Origin", "null")
+		assert.Equal(t, 200, r.status)
+		s, _ = e.front.Index().Session("s-site")
+		assert.True(t, s.Ended())
+	})
+
 	t.Run("a hint from another session than the browser's is suspect (RIL-13)", func(t *testing.T) {
 		e.join("s-x", "app1", "alice")
 		e.join("s-y", "app1", "mallory")

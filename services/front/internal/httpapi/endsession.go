@@ -47,7 +47,7 @@ func (h *handler) confirm(c *gin.Context) {
 		return
 	}
 	form := c.Request.PostForm
-	if !h.checkCSRF(c, form.Get("csrf_token")) {
+	if !h.fromOwnPage(c) || !h.checkCSRF(c, form.Get("csrf_token")) {
 		h.fail(c, http.StatusBadRequest, "invalid_request",
 			"the confirmation form expired or did not come from this site; start the sign-out again")
 		return
@@ -105,6 +105,20 @@ func isForm(r *http.Request) bool {
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+// fromOwnPage reports whether a form post may come from signoff's own
+// page, as the browser says: Sec-Fetch-Site same-origin when it sends the
+// header (a sibling subdomain is same-site, and could have planted a CSRF
+// cookie of its own over plain http), otherwise an Origin that is the
+// public URL's, or none, or "null" (the pages' no-referrer policy makes a
+// browser without Sec-Fetch-Site send that).
+func (h *handler) fromOwnPage(c *gin.Context) bool {
+	if site := c.GetHeader("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
+	}
+	o := c.GetHeader("Origin")
+	return o == "" || o == "null" || o == pages.Origin(h.Config.PublicBaseURL())
 }
 
 func (h *handler) cookieSID(c *gin.Context) string {
