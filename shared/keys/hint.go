@@ -207,7 +207,25 @@ type hintClaims struct {
 	SID    string          `json:"sid"`
 	AZP    string          `json:"azp"`
 	Events json.RawMessage `json:"events"`
+	// What access tokens carry and ID tokens do not: an IdP's access
+	// token, signed with the same keys, is no hint (it travels to APIs).
+	Scope    json.RawMessage `json:"scope"`     // RFC 9068, Auth0
+	SCP      json.RawMessage `json:"scp"`       // Microsoft Entra ID, Okta
+	TokenUse any             `json:"token_use"` // Amazon Cognito: "id" or "access"
+	Typ      any             `json:"typ"`       // Keycloak: "ID" or "Bearer"
 }
+
+// accessToken reports whether c has the marks of an access token.
+func (c *hintClaims) accessToken() bool {
+	use, _ := c.TokenUse.(string)
+	typ, _ := c.Typ.(string)
+	return c.Scope != nil || c.SCP != nil || use != "" && use != "id" ||
+		strings.EqualFold(typ, "Bearer") || strings.EqualFold(typ, "Refresh")
+}
+
+// clockSkew is how far ahead of this clock an IdP's may be: a hint
+// issued, or valid from, later than that is refused.
+const clockSkew = time.Minute
 
 // Verify checks raw as an id_token_hint and returns its claims. The
 // signature must verify with a key of the verifier (ctx bounds a refresh of
@@ -242,6 +260,12 @@ func (v *HintVerifier) Verify(ctx context.Context, raw string) (*Hint, error) {
 	switch {
 	case c.Events != nil:
 		return nil, invalid(nil, "a logout token is not an ID token")
+	case c.accessToken():
+		return nil, invalid(nil, "an access token is not an ID token")
+	case c.NotBefore != nil && c.NotBefore.After(v.now().Add(clockSkew)):
+		return nil, invalid(nil, "nbf is in the future")
+	case c.IssuedAt != nil && c.IssuedAt.After(v.now().Add(clockSkew)):
+		return nil, invalid(nil, "iat is in the future")
 	case c.Issuer != v.issuer:
 		return nil, invalid(nil, "iss does not match")
 	case c.Subject == "":

@@ -31,6 +31,13 @@ func hintClaims() jwt.MapClaims {
 	}
 }
 
+// withClaim returns hintClaims with name set to value.
+func withClaim(name string, value any) jwt.MapClaims {
+	c := hintClaims()
+	c[name] = value
+	return c
+}
+
 // signWith signs claims with a key of the test's choosing and sets kid.
 func signWith(t *testing.T, method jwt.SigningMethod, key any, kid any, claims jwt.Claims) string {
 	t.Helper()
@@ -157,6 +164,15 @@ func TestHintVerifierOwnKeys(t *testing.T) {
 		}(), wantReason: `typ "logout+jwt"`},
 		{name: "logout claims without typ", token: sign(&keys.LogoutClaims{Issuer: issuer, Audience: "client-a", Subject: "alice", ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute))}, ""), wantReason: "a logout token is not an ID token"},
 		{name: "access token", token: sign(hintClaims(), "at+jwt"), wantReason: `typ "at+jwt"`},
+		{name: "access token with scope", token: sign(withClaim("scope", "openid profile"), "JWT"), wantReason: "an access token"},
+		{name: "access token with scp", token: sign(withClaim("scp", []string{"read"}), "JWT"), wantReason: "an access token"},
+		{name: "Cognito access token", token: sign(withClaim("token_use", "access"), "JWT"), wantReason: "an access token"},
+		{name: "Cognito ID token", token: sign(withClaim("token_use", "id"), "JWT")},
+		{name: "Keycloak access token", token: sign(withClaim("typ", "Bearer"), "JWT"), wantReason: "an access token"},
+		{name: "Keycloak ID token", token: sign(withClaim("typ", "ID"), "JWT")},
+		{name: "nbf in the future", token: sign(withClaim("nbf", now.Add(10*time.Minute).Unix()), "JWT"), wantReason: "nbf is in the future"},
+		{name: "nbf within the clock skew", token: sign(withClaim("nbf", now.Add(30*time.Second).Unix()), "JWT")},
+		{name: "iat in the future", token: sign(withClaim("iat", now.Add(10*time.Minute).Unix()), "JWT"), wantReason: "iat is in the future"},
 		{name: "no sub", token: sign(noSub, "JWT"), wantReason: "sub is missing"},
 		{name: "sid that JSON changed", token: func() string {
 			c := hintClaims()
