@@ -1,6 +1,7 @@
 package keys_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -183,4 +184,30 @@ func TestHintVerifierJWKSFile(t *testing.T) {
 	}
 	_, err = keys.NewHintVerifier(t.Context(), config.IDTokenHint{JWKSFile: filepath.Join(dir, "missing.json")}, issuer, nil, nil)
 	assert.Error(t, err)
+}
+
+// TestHintVerifierJWKSURIFollowsNoRedirect: the keys are the jwks_uri's
+// own: one that redirects elsewhere (from https to http, or to an
+// attacker's keys) yields none, and hints fail.
+func TestHintVerifierJWKSURIFollowsNoRedirect(t *testing.T) {
+	set := loadSet(t, "ec")
+	target := newIDP(t, set)
+	redirect := httptest.NewServer(http.RedirectHandler(target.srv.URL+"/jwks", http.StatusFound))
+	t.Cleanup(redirect.Close)
+	v := newRemoteVerifier(t, config.IDTokenHint{JWKSURI: redirect.URL + "/jwks"})
+	_, err := v.Verify(t.Context(), idToken(t, set))
+	require.ErrorIs(t, err, keys.ErrInvalidHint)
+	assert.Zero(t, target.fetches.Load(), "the redirect is not followed")
+}
+
+// TestHintVerifierJWKSURIBoundsItsAnswer: an answer over a megabyte is not
+// read whole, and yields no keys.
+func TestHintVerifierJWKSURIBoundsItsAnswer(t *testing.T) {
+	set := loadSet(t, "ec")
+	server := newIDP(t, set)
+	padded := append(bytes.Repeat([]byte(" "), 2<<20), *server.body.Load()...)
+	server.body.Store(&padded)
+	v := newRemoteVerifier(t, server.config())
+	_, err := v.Verify(t.Context(), idToken(t, set))
+	require.ErrorIs(t, err, keys.ErrInvalidHint, "(the same keys unpadded verify: the tests above)")
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -130,6 +131,7 @@ func remoteKeys(ctx context.Context, uri string, client *http.Client, o hintOpti
 	if client == nil {
 		client = &http.Client{Timeout: jwksHTTPTimeout}
 	}
+	client = jwksClient(client)
 	ctx, cancel := context.WithCancel(ctx)
 	logger := o.logger.With("jwks_uri", uri)
 	store, err := jwkset.NewStorageFromHTTP(uri, jwkset.HTTPClientStorageOptions{
@@ -236,4 +238,57 @@ func ownKeys(ctx context.Context, own *Set) (jwkset.Storage, error) {
 		return nil, fmt.Errorf("storing own keys: %w", err)
 	}
 	return store, nil
+}
+
+// maxJWKSBytes bounds a jwks_uri's answer: a JWK Set of a few dozen keys
+// is a few tens of kilobytes.
+const maxJWKSBytes = 1 << 20
+
+// jwksClient returns a copy of c that follows no redirect (the keys are
+// the jwks_uri's, not those of wherever it points: an https URI must not
+// lead to http) and reads at most maxJWKSBytes of an answer.
+func jwksClient(c *http.Client) *http.Client {
+	out := *c
+	out.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		return fmt.Errorf("jwks_uri redirects to %s: not followed", req.URL.Redacted())
+	}
+	base := out.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	out.Transport = limitedBody{base: base, max: maxJWKSBytes}
+	return &out
+}
+
+// limitedBody is a RoundTripper whose answers fail to read past max bytes.
+type limitedBody struct {
+	base http.RoundTripper
+	max  int64
+}
+
+func (l limitedBody) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &capped{ReadCloser: resp.Body, left: l.max}
+	return resp, nil
+}
+
+// capped reads at most left bytes, then fails.
+type capped struct {
+	io.ReadCloser
+	left int64
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, fmt.Errorf("jwks_uri answer larger than %d bytes", maxJWKSBytes)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.ReadCloser.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
