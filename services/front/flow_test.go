@@ -370,6 +370,8 @@ func TestSessionAPI(t *testing.T) {
 		{"sub in another case", http.MethodPut, path + "/clients/app1", `{"SUB":"alice"}`, "test-token", 400, "keys are case-sensitive"},
 		{"sub not UTF-8", http.MethodPut, path + "/clients/app1", "{\"sub\":\"\xff\"}", "test-token", 400, "not UTF-8"},
 		{"sub with a lone surrogate escape", http.MethodPut, path + "/clients/app1", `{"sub":"a\udc80"}`, "test-token", 400, "lone surrogate escape"},
+		{"sub with a NUL", http.MethodPut, path + "/clients/app1", `{"sub":"alice\u0000x"}`, "test-token", 400, "a control character"},
+		{"sid with a control character", http.MethodPut, "/api/v1/sessions/q%09/clients/app1", `{"sub":"alice"}`, "test-token", 400, "a control character"},
 		{"sub not a string", http.MethodPut, path + "/clients/app1", `{"sub":1}`, "test-token", 400, "body must be JSON"},
 		{"not an object", http.MethodPut, path + "/clients/app1", `["sub"]`, "test-token", 400, "not a JSON object"},
 		{"sid not UTF-8", http.MethodPut, "/api/v1/sessions/q%FE/clients/app1", `{"sub":"alice"}`, "test-token", 400, "sid: required, at most 255 bytes of UTF-8"},

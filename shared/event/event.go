@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -139,14 +140,18 @@ func (e *SessionEnded) Validate() error {
 	return invalid(errs)
 }
 
-// ValidText reports whether s is UTF-8 without U+FFFD: whether it is what
-// its sender meant. JSON changes other strings (invalid bytes become
-// U+FFFD, and so do lone surrogate escapes such as \udc80 when decoded),
-// so that two reports' sids could read the same. New reports are checked
-// with it; stored records are not, so that what an earlier version
-// stored is still read.
+// ValidText reports whether s is UTF-8 without U+FFFD or control
+// characters: whether it is what its sender meant, and keys the index
+// exactly. JSON changes other strings (invalid bytes become U+FFFD, and so
+// do lone surrogate escapes such as \udc80 when decoded), so that two
+// reports' sids could read the same; and the index ends each key with a
+// NUL, so that "alice" would find "alice\x00x" too. New reports are
+// checked with it; stored records are not, so that what an earlier
+// version stored is still read.
 func ValidText(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, utf8.RuneError)
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
+		return r == utf8.RuneError || unicode.IsControl(r)
+	})
 }
 
 // Joined reports that a client took part in a session. It is the JSON of

@@ -120,6 +120,9 @@ func TestSessionEndedValidate(t *testing.T) {
 	assert.False(t, event.ValidText("s\ufffd"), "U+FFFD: a report that JSON changed")
 	assert.False(t, event.ValidText("s\xfe"))
 	assert.True(t, event.ValidText("sïd-1"))
+	for _, s := range []string{"alice\x00x", "a\tb", "a\u0085b", "a\x7fb"} {
+		assert.False(t, event.ValidText(s), "a control character: %q", s)
+	}
 	assert.Equal(t, []string{"s1", "s2"}, goldenCases()["session_ended_subject"].(*event.SessionEnded).SIDs())
 	cl := ok.ForClient(ok.Clients[1])
 	assert.Equal(t, goldenCases()["client_logout"], &cl, "a client sees its own sub")

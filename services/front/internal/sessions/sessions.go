@@ -62,7 +62,7 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 		return err
 	}
 	if !event.ValidText(j.SID) || !event.ValidText(j.Sub) {
-		return fmt.Errorf("%w: sid, sub: U+FFFD (a byte that is not UTF-8, or a lone surrogate escape such as \\udc80)", event.ErrInvalid)
+		return fmt.Errorf("%w: sid, sub: a control character, or U+FFFD (a byte that is not UTF-8, or a lone surrogate escape such as \\udc80)", event.ErrInvalid)
 	}
 	if _, known := s.clients.Client(j.ClientID); !known {
 		return fmt.Errorf("%w: %s", ErrUnknownClient, j.ClientID)
