@@ -116,10 +116,12 @@ func (p *IdP) signIn(w http.ResponseWriter, r *http.Request) {
 		p.render(w, http.StatusBadRequest, "error", map[string]any{"Problem": problem})
 		return
 	}
-	sid := p.newSession()
-	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: sid, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
-	})
+	sid, login := p.newSession()
+	for name, value := range map[string]string{SessionCookie: sid, loginCookie: login} {
+		http.SetCookie(w, &http.Cookie{
+			Name: name, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		})
+	}
 	p.log.InfoContext(r.Context(), "demo user signed in", "sid", sid)
 	p.complete(w, r, a, sid, p.cfg.Subject)
 }

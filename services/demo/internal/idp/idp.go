@@ -17,8 +17,12 @@ import (
 const (
 	// SessionCookie is the IdP's session cookie; its value is the sid.
 	// signoff's session_cookie names it, so that signoff finds the session
-	// when a logout request has no id_token_hint, and expires it.
+	// when a logout request has no id_token_hint, and expires it. It is no
+	// credential: every client sees the sid in its ID tokens.
 	SessionCookie = "idp_session"
+	// loginCookie is the credential of an IdP session: a secret that only
+	// the browser holds.
+	loginCookie = "idp_login"
 	// csrfCookie carries the double-submit token of the sign-in form.
 	csrfCookie = "idp_csrf"
 	// codeLifetime bounds how long an authorization code may be redeemed.
@@ -71,7 +75,7 @@ type IdP struct {
 	pages   map[string]*template.Template
 
 	mu       sync.Mutex
-	sessions map[string]string // sid -> sub
+	sessions map[string]idpSession // login cookie value -> session
 	codes    map[string]grant  // authorization code -> what it grants
 }
 
@@ -93,7 +97,7 @@ func New(cfg Config) *IdP {
 		now:      cfg.Now,
 		clients:  make(map[string]Client, len(cfg.Clients)),
 		pages:    parsePages(),
-		sessions: map[string]string{},
+		sessions: map[string]idpSession{},
 		codes:    map[string]grant{},
 	}
 	if p.log == nil {
@@ -127,33 +131,49 @@ func (p *IdP) client(id, redirectURI string) (Client, bool) {
 	return c, ok && slices.Contains(c.RedirectURIs, redirectURI)
 }
 
-// session returns the sub of the live IdP session named by the request's
-// session cookie.
+// idpSession is a live IdP session.
+type idpSession struct{ sid, sub string }
+
+// session returns the live IdP session of the request: the one its login
+// cookie is the credential of, while its session cookie still names it
+// (signoff expires that one when the session ends).
 func (p *IdP) session(r *http.Request) (sid, sub string, ok bool) {
+	login, err := r.Cookie(loginCookie)
+	if err != nil || login.Value == "" {
+		return "", "", false
+	}
 	ck, err := r.Cookie(SessionCookie)
-	if err != nil || ck.Value == "" {
+	if err != nil {
 		return "", "", false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	sub, ok = p.sessions[ck.Value]
-	return ck.Value, sub, ok
+	s, ok := p.sessions[login.Value]
+	if !ok || s.sid != ck.Value {
+		return "", "", false
+	}
+	return s.sid, s.sub, true
 }
 
 // forget drops an IdP session that signoff says has ended.
 func (p *IdP) forget(sid string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.sessions, sid)
+	for login, s := range p.sessions {
+		if s.sid == sid {
+			delete(p.sessions, login)
+		}
+	}
 }
 
-// newSession starts an IdP session for the demo user and returns its sid.
-func (p *IdP) newSession() string {
-	sid := random()
+// newSession starts an IdP session for the demo user and returns its sid
+// and its login secret.
+func (p *IdP) newSession() (sid, login string) {
+	sid, login = random(), random()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.sessions[sid] = p.cfg.Subject
-	return sid
+	p.sessions[login] = idpSession{sid: sid, sub: p.cfg.Subject}
+	return sid, login
 }
 
 // issueCode stores g under a fresh authorization code.

@@ -257,6 +257,16 @@ func TestCodeFlowReportsAndCodesAreSingleUse(t *testing.T) {
 	assert.Equal(t, []string{sid + " app-a demo-user", sid + " app-b demo-user"}, signoff.got())
 	status, _ = redeem(t, srv.URL, codeB, "app-a", secret, appACB)
 	assert.Equal(t, http.StatusBadRequest, status, "another client's code")
+
+	// The sid, which every client sees in its ID tokens, is no credential:
+	// a browser with only the session cookie gets the sign-in page.
+	other := browser(t)
+	other.Jar.SetCookies(mustURL(t, srv.URL), []*http.Cookie{{Name: idp.SessionCookie, Value: sid, Path: "/"}})
+	resp, err = other.Get(authorizeURL(srv.URL, "app-b", "http://localhost:9002/callback"))
+	require.NoError(t, err)
+	_ = body(t, resp)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the sign-in page, not a code")
+	assert.Len(t, signoff.got(), 2, "nothing reported")
 }
 
 func TestReportFailureIsShown(t *testing.T) {
