@@ -76,7 +76,7 @@ type IdP struct {
 
 	mu       sync.Mutex
 	sessions map[string]idpSession // login cookie value -> session
-	codes    map[string]grant  // authorization code -> what it grants
+	codes    map[string]grant      // authorization code -> what it grants
 }
 
 // grant is what an authorization code stands for.
