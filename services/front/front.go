@@ -82,6 +82,10 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 	if err := natsconn.EnsureStreams(ctx, d.NATS.JS, cfg, d.Logger); err != nil {
 		return nil, err
 	}
+	if why := weakAPIToken(cfg.API.Token); why != "" {
+		d.Logger.Warn("api.token "+why+": anyone who guesses it can end every session; set SIGNOFF_API_TOKEN to a long random value",
+			"listen", cfg.Listen)
+	}
 	ix, err := index.New()
 	if err != nil {
 		return nil, err
@@ -166,6 +170,23 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Front, error) {
 		Logger: d.Logger,
 	})
 	return f, nil
+}
+
+// sampleAPIToken is the api.token of the sample configurations.
+const sampleAPIToken = "dev-token-change-me"
+
+// weakAPIToken says what is wrong with token as the API's credential, ""
+// when nothing is (an empty one disables the API).
+func weakAPIToken(token string) string {
+	switch {
+	case token == "":
+		return ""
+	case token == sampleAPIToken:
+		return "is the sample's"
+	case len(token) < 16:
+		return "is shorter than 16 characters"
+	}
+	return ""
 }
 
 // WaitForBackchannel is the front's default wait: the back-channel

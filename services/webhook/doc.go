@@ -24,8 +24,10 @@
 // end every session of sub that started before time, or every session of
 // sub when you do not know when they started. sub is the sub this client
 // was given. A logout may be
-// delivered more than once (a retry, a redelivery): de-duplicate on
-// Signoff-Event-Id, which is the logout_id. Answer with any 2xx once the
+// delivered more than once (a retry, a redelivery): de-duplicate on the
+// body's logout_id, which the signature covers (Signoff-Event-Id carries
+// the same value for logs and routing, unsigned: do not trust it alone).
+// Answer with any 2xx once the
 // sessions are ended; 408, 429 (with Retry-After if you like) and 5xx are
 // retried with backoff; any other status, or a redirect, fails the delivery
 // without retry.
