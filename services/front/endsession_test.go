@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -303,7 +304,7 @@ func TestEndSessionRules(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sid := "sid-rules-" + string(rune('a'+i))
+			sid := fmt.Sprintf("sid-rules-%02d", i)
 			e.join(sid, "app1", "alice")
 			e.join(sid, "app2", "bob")
 			method := tc.method
