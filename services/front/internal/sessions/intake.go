@@ -3,8 +3,8 @@ package sessions
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,18 +24,28 @@ type Intake struct {
 	svc    *Service
 	ready  <-chan struct{}
 	logger *slog.Logger
-	cc     jetstream.ConsumeContext
+
+	quit chan struct{} // closed by Stop
+	done chan struct{} // closed once consuming started, or will not
+
+	mu      sync.Mutex
+	cc      jetstream.ConsumeContext
+	stopped bool
 }
 
-// NewIntake returns an Intake; Start runs it. It records nothing before
+// NewIntake returns an Intake; Start runs it. It takes no report before
 // ready is closed (Feed.Ready): until the index holds what the streams
 // hold, a report for a session that ended would be recorded as a live
 // participation, and its client never logged out.
 func NewIntake(js jetstream.JetStream, svc *Service, ready <-chan struct{}, logger *slog.Logger) *Intake {
-	return &Intake{js: js, svc: svc, ready: ready, logger: logger}
+	return &Intake{js: js, svc: svc, ready: ready, logger: logger,
+		quit: make(chan struct{}), done: make(chan struct{})}
 }
 
-// Start creates or binds the shared durable consumer and consumes.
+// Start creates or binds the shared durable consumer, and consumes from it
+// once ready is closed: a front that rebuilds its index takes no report
+// (it would only hand it back, and hold a place of the consumer's
+// MaxAckPending meanwhile, slowing the fronts that can record).
 func (in *Intake) Start(ctx context.Context) error {
 	cons, err := natsconn.RetryTransient(ctx, in.logger, "binding consumer "+IntakeConsumer, func() (jetstream.Consumer, error) {
 		return in.js.CreateOrUpdateConsumer(ctx, natsconn.StreamIntake, jetstream.ConsumerConfig{
@@ -49,21 +59,32 @@ func (in *Intake) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { in.handle(ctx, m) })
-	if err != nil {
-		return fmt.Errorf("consuming intake: %w", err)
-	}
-	in.cc = cc
+	go func() {
+		defer close(in.done)
+		select {
+		case <-in.ready:
+		case <-in.quit:
+			return
+		case <-ctx.Done():
+			return
+		}
+		cc, err := cons.Consume(func(m jetstream.Msg) { in.handle(ctx, m) })
+		if err != nil {
+			in.logger.Error("consuming intake: this front takes no participation reports from NATS", "err", err)
+			return
+		}
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		if in.stopped {
+			cc.Stop()
+			return
+		}
+		in.cc = cc
+	}()
 	return nil
 }
 
 func (in *Intake) handle(ctx context.Context, m jetstream.Msg) {
-	select {
-	case <-in.ready:
-	default:
-		_ = m.NakWithDelay(time.Second) // for this front once its index is built, or another
-		return
-	}
 	j, err := event.Decode[event.Joined](m.Data())
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -89,13 +110,29 @@ func (in *Intake) handle(ctx context.Context, m jetstream.Msg) {
 // Stop drains the consumer: reports in flight finish, no new ones start.
 // It waits until the drain completes or ctx ends.
 func (in *Intake) Stop(ctx context.Context) {
-	if in.cc == nil {
+	in.mu.Lock()
+	if in.stopped {
+		in.mu.Unlock()
 		return
 	}
-	in.cc.Drain()
+	in.stopped = true
+	in.mu.Unlock()
+	close(in.quit)
 	select {
-	case <-in.cc.Closed():
+	case <-in.done:
 	case <-ctx.Done():
-		in.cc.Stop()
+		return
+	}
+	in.mu.Lock()
+	cc := in.cc
+	in.mu.Unlock()
+	if cc == nil {
+		return
+	}
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-ctx.Done():
+		cc.Stop()
 	}
 }
