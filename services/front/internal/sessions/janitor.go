@@ -75,7 +75,13 @@ func (j *Janitor) Sweep(ctx context.Context) int {
 					continue
 				}
 				j.logger.Info("session expired", "sid", s.SID, "logout_id", e.LogoutID, "clients", len(e.Clients))
-				progress = true
+				// Progress once the index has it ended: another front's
+				// expiry, stored first, may reach this one's index later
+				// (End does not apply a duplicate it could not read back),
+				// and the next page would be this one again.
+				if cur, ok := j.ix.Session(s.SID); !ok || cur.Ended() {
+					progress = true
+				}
 				continue
 			}
 			if err := j.ix.Remove(s.SID); err != nil {

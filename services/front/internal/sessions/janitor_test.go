@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -134,4 +135,41 @@ func TestJanitorWaitsForTheIndex(t *testing.T) {
 	assert.False(t, ended(), "no sweep before the index is built")
 	close(built)
 	require.Eventually(t, ended, 10*time.Second, 10*time.Millisecond, "swept once the index is built")
+}
+
+// TestJanitorAfterAnotherFrontsExpiry: another front expired a page of
+// sessions first, and this front's feed has not read those logouts yet.
+// Its sweep's expiries are duplicates, and apply the stored logouts: the
+// sweep moves on instead of ending the same page again and again.
+func TestJanitorAfterAnotherFrontsExpiry(t *testing.T) {
+	_, js := natstest.Connect(t, natstest.RunServer(t, ""))
+	require.NoError(t, natsconn.EnsureStreams(t.Context(), js, config.Default(), nil))
+	newFront := func() (*index.Index, *Service) {
+		ix, err := index.New()
+		require.NoError(t, err)
+		svc := NewService(js, ix, janitorClients, 10, "http://issuer")
+		svc.now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
+		return ix, svc
+	}
+	ixA, svcA := newFront()
+	ixB, svcB := newFront()
+	const n = 600 // more than a page
+	for i := range n {
+		j := &event.Joined{SID: fmt.Sprintf("s%03d", i), ClientID: "app1", Sub: "alice"}
+		require.NoError(t, svcA.Join(t.Context(), j))
+		require.NoError(t, ixB.ApplyJoined(j, uint64(i+1))) // as b's feed had
+	}
+	svcA.now, svcB.now = time.Now, time.Now
+	logger := slog.New(slog.DiscardHandler)
+	NewJanitor(svcA, ixA, time.Hour, "http://issuer", logger).Sweep(t.Context())
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	NewJanitor(svcB, ixB, time.Hour, "http://issuer", logger).Sweep(ctx)
+	require.NoError(t, ctx.Err(), "the sweep ended by itself")
+	for i := range n {
+		s, ok := ixB.Session(fmt.Sprintf("s%03d", i))
+		require.True(t, ok)
+		require.True(t, s.Ended(), "b's index has the stored expiry")
+	}
 }

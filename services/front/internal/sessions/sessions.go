@@ -13,6 +13,7 @@ import (
 	"github.com/signoff/signoff/services/front/internal/index"
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
+	"github.com/signoff/signoff/shared/natsconn"
 )
 
 // Errors of the session service.
@@ -31,9 +32,11 @@ var (
 	ErrUnavailable = errors.New("sessions: nats unavailable")
 )
 
-// Publisher is the part of JetStream the service writes with.
+// Publisher is the part of JetStream the service writes with (and reads
+// a logout it published back from).
 type Publisher interface {
 	Publish(ctx context.Context, subject string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+	Stream(ctx context.Context, name string) (jetstream.Stream, error)
 }
 
 // Service records participations and logouts in JetStream and applies them
@@ -156,9 +159,14 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 	if ack.Duplicate {
 		// Stored before, by this front or another, perhaps with another
 		// snapshot of the session's participants: the stored one is the
-		// logout, and the feed applies it, not this one (which would have
-		// the index take participants it names for covered).
+		// logout, not this one (which would have the index take the
+		// participants it names for covered). It is applied now, as this
+		// one would have been; if it cannot be read back, the feed
+		// applies it when it comes.
 		s.own.remove(e.LogoutID)
+		if stored, err := s.stored(ctx, ack.Sequence); err == nil && stored.LogoutID == e.LogoutID {
+			return s.ix.ApplyEnded(stored)
+		}
 		return nil
 	}
 	if err := s.ix.ApplyEnded(e); err != nil {
@@ -167,6 +175,19 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 	}
 	s.own.markApplied(e.LogoutID)
 	return nil
+}
+
+// stored reads back the session-ended event stored at seq.
+func (s *Service) stored(ctx context.Context, seq uint64) (*event.SessionEnded, error) {
+	st, err := s.js.Stream(ctx, natsconn.StreamEvents)
+	if err != nil {
+		return nil, fmt.Errorf("opening the events stream: %w", err)
+	}
+	msg, err := st.GetMsg(ctx, seq)
+	if err != nil {
+		return nil, fmt.Errorf("reading logout %d: %w", seq, err)
+	}
+	return event.Decode[event.SessionEnded](msg.Data)
 }
 
 // stamped returns a copy of e whose participants list their Channels in
