@@ -400,6 +400,10 @@ func TestEndSessionAliasPathAndJSONErrors(t *testing.T) {
 	})
 	assert.Equal(t, 302, r.status)
 	assert.Equal(t, "https://app1.example.com/signed-out?state=a", r.location)
+	// A path that is not ASCII is requested escaped, and served.
+	r = e.do(newBrowser(t), http.MethodGet, "/déconnexion", url.Values{"client_id": {"app1"}})
+	assert.Equal(t, 200, r.status)
+	assert.Contains(t, r.body, "csrf_token")
 
 	r = e.do(newBrowser(t), http.MethodGet, "/connect/endsession",
 		url.Values{"client_id": {"nobody"}}, "Accept", "application/json")

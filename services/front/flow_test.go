@@ -298,10 +298,19 @@ func TestCookieValueIsTheSIDAsSent(t *testing.T) {
 		s, _ := e.front.Index().Session(sid)
 		assert.True(t, s.Ended(), sid)
 	}
-	e.join("c2Vj+cmV0", "app1", "alice")
+	// An IdP whose framework percent-encodes cookie values.
+	e.join("ZW5j+b2Rl/w==", "app1", "alice")
 	b := newBrowser(t)
+	e.setCookie(b, url.QueryEscape("ZW5j+b2Rl/w=="))
+	r := e.confirm(b, e.do(b, http.MethodGet, "/connect/endsession", nil).body)
+	assert.Equal(t, 200, r.status)
+	s, _ := e.front.Index().Session("ZW5j+b2Rl/w==")
+	assert.True(t, s.Ended(), "the session of the decoded value")
+
+	e.join("c2Vj+cmV0", "app1", "alice")
+	b = newBrowser(t)
 	e.setCookie(b, "c2Vj+cmV0")
-	r := e.do(b, http.MethodGet, "/connect/endsession", url.Values{
+	r = e.do(b, http.MethodGet, "/connect/endsession", url.Values{
 		"id_token_hint": {e.hint("app1", "alice", "c2Vj+cmV0", time.Now().Add(time.Hour))}, "post_logout_redirect_uri": {reg}})
 	assert.Equal(t, 302, r.status, "the browser's own session: no question")
 	assert.Equal(t, reg, r.location)

@@ -131,8 +131,8 @@ func (c *Config) validateLogout(p *problems) {
 		switch {
 		case !strings.HasPrefix(path, "/"):
 			p.add(key, "%q must start with /", path)
-		case strings.ContainsAny(path, "?#:* \t\r\n"):
-			p.add(key, "%q must be a plain path, without query, fragment, blanks, ':' or '*'", path)
+		case strings.ContainsAny(path, "?#:*% \t\r\n"):
+			p.add(key, "%q must be a plain path, without query, fragment, blanks, ':', '*' or '%%' (write it unescaped: /déconnexion)", path)
 		case path == endSessionPath:
 			p.add(key, "%q is always served; list only extra paths", path)
 		case reservedPath(path):

@@ -155,6 +155,7 @@ func TestValidateRules(t *testing.T) {
 		{"frontchannel_timeout", func(c *config.Config) { c.Logout.FrontchannelTimeout = -time.Second }, "logout.frontchannel_timeout: must be positive"},
 		{"path without slash", func(c *config.Config) { c.Logout.Paths = []string{"logout"} }, `logout.paths[0]: "logout" must start with /`},
 		{"path with wildcard", func(c *config.Config) { c.Logout.Paths = []string{"/logout/:x"} }, "logout.paths[0]: \"/logout/:x\" must be a plain path"},
+		{"path escaped", func(c *config.Config) { c.Logout.Paths = []string{"/d%C3%A9connexion"} }, "write it unescaped"},
 		{"path is endsession", func(c *config.Config) { c.Logout.Paths = []string{"/connect/endsession"} }, "logout.paths[0]: \"/connect/endsession\" is always served"},
 		{"path under api", func(c *config.Config) { c.Logout.Paths = []string{"/ok", "/api/logout"} }, "logout.paths[1]: \"/api/logout\" clashes"},
 		{"path under well-known", func(c *config.Config) { c.Logout.Paths = []string{"/.well-known/logout"} }, "logout.paths[0]:"},

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -128,6 +129,17 @@ func (h *handler) cookieSID(c *gin.Context) string {
 	v, ok := cookie(c, h.Config.SessionCookie)
 	if !ok || len(v) > 255 {
 		return ""
+	}
+	// Some IdPs' frameworks (Express, ASP.NET Core, PHP) percent-encode a
+	// cookie's value: a sid the index knows only decoded is that one.
+	if strings.Contains(v, "%") {
+		if d, err := url.PathUnescape(v); err == nil && d != v {
+			if _, known := h.Index.Session(v); !known {
+				if _, known := h.Index.Session(d); known {
+					return d
+				}
+			}
+		}
 	}
 	return v
 }

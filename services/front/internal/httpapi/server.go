@@ -124,6 +124,9 @@ func New(d Deps) http.Handler {
 	readOnly(DiscoveryPath, h.discovery)
 	readOnly(JWKSPath, h.jwks)
 	for _, p := range append([]string{EndSessionPath}, d.Config.Logout.Paths...) {
+		// Routes match the escaped path: /déconnexion is requested as
+		// /d%C3%A9connexion.
+		p = (&url.URL{Path: p}).EscapedPath()
 		e.GET(p, h.observe, h.whenBuilt, h.endSession)
 		e.POST(p, h.observe, h.whenBuilt, h.endSession)
 	}
