@@ -224,8 +224,9 @@ func (c *hintClaims) accessToken() bool {
 }
 
 // clockSkew is how far ahead of this clock an IdP's may be: a hint
-// issued, or valid from, later than that is refused.
-const clockSkew = time.Minute
+// issued, or valid from, later than that is refused. (Five minutes, as
+// most OIDC libraries allow.)
+const clockSkew = 5 * time.Minute
 
 // Verify checks raw as an id_token_hint and returns its claims. The
 // signature must verify with a key of the verifier (ctx bounds a refresh of
@@ -273,7 +274,7 @@ func (v *HintVerifier) Verify(ctx context.Context, raw string) (*Hint, error) {
 	case !event.ValidText(c.Subject) || !event.ValidText(c.SID):
 		// A lone surrogate escape (\udc80) decodes to U+FFFD: another
 		// token's sid or sub could read the same.
-		return nil, invalid(nil, "sub or sid is not valid UTF-8")
+		return nil, invalid(nil, "sub or sid is not UTF-8 text (or holds a control character)")
 	case len(c.Audience) == 0 || slices.Contains(c.Audience, ""):
 		return nil, invalid(nil, "aud is missing or empty")
 	case c.ExpiresAt == nil:

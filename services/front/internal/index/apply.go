@@ -47,7 +47,7 @@ func (ix *Index) ApplyState(rs []Record) error {
 	var errs []error
 	for i := range rs {
 		if err := ix.applyState(rs[i : i+1]); err != nil {
-			errs = append(errs, fmt.Errorf("state record %d: %w", rs[i].Seq, err))
+			errs = append(errs, fmt.Errorf("applying state record %d: %w", rs[i].Seq, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -156,7 +156,7 @@ func (ix *Index) ApplyEndedBatch(es []*event.SessionEnded) error {
 	var errs []error
 	for i := range es {
 		if err := ix.applyEndedBatch(es[i : i+1]); err != nil {
-			errs = append(errs, fmt.Errorf("logout %s: %w", es[i].LogoutID, err))
+			errs = append(errs, fmt.Errorf("applying logout %s: %w", es[i].LogoutID, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -226,8 +226,8 @@ func TestBatches(t *testing.T) {
 		{Seq: 3, Deliveries: []event.Delivery{d("L1", "app2", event.StatusFailed, 9)}}, // older than seq 6: ignored
 		{Seq: 7, Joined: &event.Joined{SID: "s2", ClientID: "app1", Sub: "bob", Time: t0}},
 	})
-	require.ErrorContains(t, err, "state record 5")
-	assert.NotContains(t, err.Error(), "state record 6")
+	require.ErrorContains(t, err, "applying state record 5")
+	assert.NotContains(t, err.Error(), "record 6")
 	require.NoError(t, ix.ApplyEndedBatch([]*event.SessionEnded{
 		{LogoutID: "L1", SID: "s1", Sub: "alice", Reason: event.ReasonEndSession, Time: t0.Add(time.Minute)},
 		{LogoutID: "L9", SID: "s1", Sub: "alice", Reason: event.ReasonAPI, Time: t0.Add(2 * time.Minute)},

@@ -47,14 +47,17 @@ func (m *Mender) add(us []index.Uncovered) {
 // Run publishes the queued late logouts until ctx ends, once ready is
 // closed (Feed.Ready): while the index is rebuilt, a participant may look
 // uncovered only because the late logout that named it is not read yet,
-// so each is looked at again then. One that cannot be published is tried
-// again a second later.
+// so each is looked at again then. When one cannot be published (NATS
+// unavailable), it and those after it are tried again later, from a
+// second up to a minute.
 func (m *Mender) Run(ctx context.Context, ready <-chan struct{}) {
 	select {
 	case <-ready:
 	case <-ctx.Done():
 		return
 	}
+	const minBackoff, maxBackoff = time.Second, time.Minute
+	backoff := minBackoff
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
@@ -69,18 +72,23 @@ func (m *Mender) Run(ctx context.Context, ready <-chan struct{}) {
 		batch := m.pending
 		m.pending = nil
 		m.mu.Unlock()
-		var failed []index.Uncovered
-		for _, u := range batch {
-			if err := m.mend(ctx, u); err != nil {
-				m.logger.Warn("late logout not published yet, will retry", "sid", u.SID, "client_id", u.ClientID, "err", err)
-				failed = append(failed, u)
+		for i, u := range batch {
+			err := m.mend(ctx, u)
+			if err == nil {
+				backoff = minBackoff
+				continue
 			}
-		}
-		if len(failed) > 0 {
+			if ctx.Err() != nil {
+				return // stopping: a restarted front looks again
+			}
+			m.logger.Warn("late logouts not published yet, will retry", "waiting", len(batch)-i,
+				"sid", u.SID, "client_id", u.ClientID, "retry_in", backoff, "err", err)
 			m.mu.Lock()
-			m.pending = append(failed, m.pending...)
+			m.pending = append(batch[i:], m.pending...)
 			m.mu.Unlock()
-			retry.Reset(time.Second)
+			retry.Reset(backoff)
+			backoff = min(2*backoff, maxBackoff)
+			break
 		}
 	}
 }
