@@ -48,14 +48,25 @@ func TestAPIEndsSessions(t *testing.T) {
 	assert.Equal(t, logoutID, body["logout_id"])
 	assert.Equal(t, true, body["already_ended"])
 
-	status, _ = e.api(http.MethodDelete, "/api/v1/sessions/unknown")
-	assert.Equal(t, http.StatusNotFound, status)
-
 	evs := e.endedEvents()
 	require.Len(t, evs, 1)
 	assert.Equal(t, event.ReasonAPI, evs[0].Reason)
 	assert.Len(t, evs[0].Clients, 2)
 	assert.Empty(t, evs[0].InitiatingClientID)
+
+	// A session the index does not know (yet) ends too, with no
+	// participant: a participation reported later gets a logout of its
+	// own, instead of a live session.
+	status, body = e.api(http.MethodDelete, "/api/v1/sessions/s-not-yet")
+	require.Equal(t, http.StatusAccepted, status, body)
+	assert.Equal(t, true, body["unknown"])
+	assert.Equal(t, http.StatusConflict, e.report("s-not-yet", "app1", "alice"), "a late participation")
+	s, _ = e.front.Index().Session("s-not-yet")
+	assert.True(t, s.Ended())
+	require.Eventually(t, func() bool { return len(e.endedEvents()) == 3 }, 10*time.Second, 20*time.Millisecond,
+		"the unknown session's logout, and app1's own")
+	status, body = e.api(http.MethodDelete, "/api/v1/sessions/"+url.PathEscape("bad\x00sid"))
+	assert.Equal(t, http.StatusBadRequest, status, body)
 }
 
 func TestAPIEndsAllSessionsOfASubject(t *testing.T) {

@@ -25,15 +25,30 @@ type endResponse struct {
 	Sessions  []string `json:"sessions"`
 	// AlreadyEnded is true when the session had ended before the call.
 	AlreadyEnded bool `json:"already_ended,omitempty"`
+	// Unknown is true when the index knew no participant of the session.
+	Unknown bool `json:"unknown,omitempty"`
 }
 
 // deleteSession ends one session: DELETE /api/v1/sessions/{sid}. It goes
 // through the same pipeline as a logout at the endpoint, with reason api,
-// and never redirects anyone (RIL-25).
+// and never redirects anyone (RIL-25). A sid the index does not know ends
+// too, with no participant: its participations may be on their way (a
+// report on another front a moment ago, or in the intake queue), and
+// when they come, each gets a logout of its own.
 func (h *handler) deleteSession(c *gin.Context) {
-	s, ok := h.Index.Session(pathParam(c, "sid"))
+	sid := pathParam(c, "sid")
+	s, ok := h.Index.Session(sid)
 	if !ok {
-		problem(c, http.StatusNotFound, "not_found", "no such session")
+		if sid == "" || len(sid) > 255 || !event.ValidText(sid) {
+			problem(c, http.StatusBadRequest, "invalid_request", "sid: at most 255 bytes of UTF-8 text")
+			return
+		}
+		s = &index.Session{SID: sid}
+		e := sessions.Snapshot(s, sessions.SessionLogoutID(sid), event.ReasonAPI, h.Config.Issuer, h.Now().UTC())
+		if !h.publishEnded(c, e) {
+			return
+		}
+		c.JSON(http.StatusAccepted, endResponse{LogoutID: e.LogoutID, Sessions: []string{sid}, Unknown: true})
 		return
 	}
 	if s.Ended() {
