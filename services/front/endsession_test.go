@@ -400,10 +400,13 @@ func TestEndSessionAliasPathAndJSONErrors(t *testing.T) {
 	})
 	assert.Equal(t, 302, r.status)
 	assert.Equal(t, "https://app1.example.com/signed-out?state=a", r.location)
-	// A path that is not ASCII is requested escaped, and served.
-	r = e.do(newBrowser(t), http.MethodGet, "/déconnexion", url.Values{"client_id": {"app1"}})
-	assert.Equal(t, 200, r.status)
-	assert.Contains(t, r.body, "csrf_token")
+	// A path that is not ASCII is requested escaped, one with parentheses
+	// as it is or escaped: each is served.
+	for _, path := range []string{"/déconnexion", "/logout(v2)", "/logout%28v2%29"} {
+		r = e.do(newBrowser(t), http.MethodGet, path, url.Values{"client_id": {"app1"}})
+		assert.Equal(t, 200, r.status, path)
+		assert.Contains(t, r.body, "csrf_token", path)
+	}
 
 	r = e.do(newBrowser(t), http.MethodGet, "/connect/endsession",
 		url.Values{"client_id": {"nobody"}}, "Accept", "application/json")

@@ -307,6 +307,14 @@ func TestCookieValueIsTheSIDAsSent(t *testing.T) {
 	s, _ := e.front.Index().Session("ZW5j+b2Rl/w==")
 	assert.True(t, s.Ended(), "the session of the decoded value")
 
+	// Encoded, with a hint for a session the index does not know yet: the
+	// browser's own, no question.
+	b = newBrowser(t)
+	e.setCookie(b, url.QueryEscape("bmV3+c2lk"))
+	r = e.do(b, http.MethodGet, "/connect/endsession", url.Values{
+		"id_token_hint": {e.hint("app1", "alice", "bmV3+c2lk", time.Now().Add(time.Hour))}, "post_logout_redirect_uri": {reg}})
+	assert.Equal(t, 302, r.status, "the browser's own session, encoded: no question")
+
 	e.join("c2Vj+cmV0", "app1", "alice")
 	b = newBrowser(t)
 	e.setCookie(b, "c2Vj+cmV0")

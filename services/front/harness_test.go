@@ -36,7 +36,7 @@ func testConfig(t testing.TB) *config.Config {
 	cfg.SessionCookie = "idp_session"
 	cfg.Keys.GenerateDir = t.TempDir()
 	cfg.Logout.Wait = 500 * time.Millisecond
-	cfg.Logout.Paths = []string{"/oauth2/logout", "/déconnexion"}
+	cfg.Logout.Paths = []string{"/oauth2/logout", "/déconnexion", "/logout(v2)"}
 	cfg.Clients = []config.Client{
 		{ClientID: "app1", Name: "App One", PostLogoutRedirectURIs: []string{
 			"https://app1.example.com/signed-out",

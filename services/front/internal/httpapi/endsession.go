@@ -131,13 +131,13 @@ func (h *handler) cookieSID(c *gin.Context) string {
 		return ""
 	}
 	// Some IdPs' frameworks (Express, ASP.NET Core, PHP) percent-encode a
-	// cookie's value: a sid the index knows only decoded is that one.
+	// cookie's value: unless the index knows the sid as sent, the decoded
+	// value is the sid (a sid with a '%' of its own is rare; encoded base64
+	// ones are not).
 	if strings.Contains(v, "%") {
 		if d, err := url.PathUnescape(v); err == nil && d != v {
 			if _, known := h.Index.Session(v); !known {
-				if _, known := h.Index.Session(d); known {
-					return d
-				}
+				return d
 			}
 		}
 	}

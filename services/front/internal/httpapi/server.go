@@ -124,11 +124,10 @@ func New(d Deps) http.Handler {
 	readOnly(DiscoveryPath, h.discovery)
 	readOnly(JWKSPath, h.jwks)
 	for _, p := range append([]string{EndSessionPath}, d.Config.Logout.Paths...) {
-		// Routes match the escaped path: /déconnexion is requested as
-		// /d%C3%A9connexion.
-		p = (&url.URL{Path: p}).EscapedPath()
-		e.GET(p, h.observe, h.whenBuilt, h.endSession)
-		e.POST(p, h.observe, h.whenBuilt, h.endSession)
+		for _, route := range escapedForms(p) {
+			e.GET(route, h.observe, h.whenBuilt, h.endSession)
+			e.POST(route, h.observe, h.whenBuilt, h.endSession)
+		}
 	}
 	e.POST(ConfirmPath, h.observe, h.whenBuilt, h.confirm)
 	e.POST(FrontchannelReportPath, h.frontchannelReport)
@@ -152,6 +151,19 @@ func New(d Deps) http.Handler {
 		h.fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
 	})
 	return e
+}
+
+// escapedForms returns the forms in which a browser may request path p,
+// as URL.EscapedPath gives them, for the routes to match: as a browser
+// writes it (/déconnexion as /d%C3%A9connexion; /logout(v2) as is), and,
+// when that differs, fully escaped (/logout%28v2%29).
+func escapedForms(p string) []string {
+	full := (&url.URL{Path: p}).EscapedPath()
+	u, err := url.Parse(p)
+	if err != nil || u.EscapedPath() == full {
+		return []string{full}
+	}
+	return []string{u.EscapedPath(), full}
 }
 
 // pathParam is the path parameter name, percent-decoded as a path (gin

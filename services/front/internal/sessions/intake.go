@@ -30,6 +30,7 @@ type Intake struct {
 
 	mu      sync.Mutex
 	cc      jetstream.ConsumeContext
+	started bool // the goroutine that consumes runs, and closes done
 	stopped bool
 }
 
@@ -59,6 +60,14 @@ func (in *Intake) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.stopped {
+		return nil
+	}
+	in.started = true
+	// Reports are handled to the end even once ctx ends: Stop drains.
+	handleCtx := context.WithoutCancel(ctx)
 	go func() {
 		defer close(in.done)
 		select {
@@ -68,7 +77,7 @@ func (in *Intake) Start(ctx context.Context) error {
 		case <-ctx.Done():
 			return
 		}
-		cc, err := cons.Consume(func(m jetstream.Msg) { in.handle(ctx, m) })
+		cc, err := cons.Consume(func(m jetstream.Msg) { in.handle(handleCtx, m) })
 		if err != nil {
 			in.logger.Error("consuming intake: this front takes no participation reports from NATS", "err", err)
 			return
@@ -116,8 +125,12 @@ func (in *Intake) Stop(ctx context.Context) {
 		return
 	}
 	in.stopped = true
+	started := in.started
 	in.mu.Unlock()
 	close(in.quit)
+	if !started {
+		return // Start never ran, failed, or will not start anything now
+	}
 	select {
 	case <-in.done:
 	case <-ctx.Done():

@@ -13,7 +13,6 @@ import (
 	"github.com/signoff/signoff/services/front/internal/index"
 	"github.com/signoff/signoff/shared/config"
 	"github.com/signoff/signoff/shared/event"
-	"github.com/signoff/signoff/shared/natsconn"
 )
 
 // Errors of the session service.
@@ -164,10 +163,10 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 		// one would have been; if it cannot be read back, the feed
 		// applies it when it comes.
 		s.own.remove(e.LogoutID)
-		if stored, err := s.stored(ctx, ack.Sequence); err == nil && stored.LogoutID == e.LogoutID {
+		if stored, err := s.stored(ctx, ack); err == nil && stored.LogoutID == e.LogoutID {
 			return s.ix.ApplyEnded(stored)
 		}
-		return nil
+		return nil // the feed applies it
 	}
 	if err := s.ix.ApplyEnded(e); err != nil {
 		s.own.remove(e.LogoutID)
@@ -177,15 +176,15 @@ func (s *Service) End(ctx context.Context, e *event.SessionEnded) error {
 	return nil
 }
 
-// stored reads back the session-ended event stored at seq.
-func (s *Service) stored(ctx context.Context, seq uint64) (*event.SessionEnded, error) {
-	st, err := s.js.Stream(ctx, natsconn.StreamEvents)
+// stored reads back the session-ended event that ack says is stored.
+func (s *Service) stored(ctx context.Context, ack *jetstream.PubAck) (*event.SessionEnded, error) {
+	st, err := s.js.Stream(ctx, ack.Stream)
 	if err != nil {
-		return nil, fmt.Errorf("opening the events stream: %w", err)
+		return nil, fmt.Errorf("opening stream %s: %w", ack.Stream, err)
 	}
-	msg, err := st.GetMsg(ctx, seq)
+	msg, err := st.GetMsg(ctx, ack.Sequence)
 	if err != nil {
-		return nil, fmt.Errorf("reading logout %d: %w", seq, err)
+		return nil, fmt.Errorf("reading logout %d: %w", ack.Sequence, err)
 	}
 	return event.Decode[event.SessionEnded](msg.Data)
 }

@@ -402,3 +402,22 @@ func TestDuplicateEndAppliesTheStoredLogout(t *testing.T) {
 	assert.Equal(t, ea.LogoutID, s.LogoutID)
 	assert.Equal(t, event.ReasonAPI, s.Reason, "the stored logout's")
 }
+
+// TestIntakeStopWithoutStart: a front whose start failed before its
+// intake started (the feed, or binding the intake's consumer) closes at
+// once; it used to wait for its context, which ends only with SIGTERM.
+func TestIntakeStopWithoutStart(t *testing.T) {
+	js := setup(t)
+	ix, err := index.New()
+	require.NoError(t, err)
+	svc := sessions.NewService(js, ix, config.NewRegistry(testClients), 3, "http://issuer")
+	intake := sessions.NewIntake(js, svc, make(chan struct{}), slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	intake.Stop(ctx)
+	require.NoError(t, ctx.Err(), "Stop returned at once")
+	// Started after a Stop: nothing runs, and a second Stop returns too.
+	require.NoError(t, intake.Start(t.Context()))
+	intake.Stop(ctx)
+	require.NoError(t, ctx.Err())
+}
