@@ -40,14 +40,22 @@ type Record struct {
 // a record cannot be applied, the others still are, each in its own
 // transaction, and the error names the records that could not.
 func (ix *Index) ApplyState(rs []Record) error {
-	err := ix.applyState(rs)
-	if err == nil || len(rs) == 1 {
+	return eachOnFailure(rs, ix.applyState, func(r Record) string { return fmt.Sprintf("state record %d", r.Seq) })
+}
+
+// eachOnFailure applies items with apply, in one transaction; when that
+// fails, it applies each on its own, so that one that cannot be applied
+// leaves the others applied, and returns the errors of those that could
+// not, each named by name.
+func eachOnFailure[T any](items []T, apply func([]T) error, name func(T) string) error {
+	err := apply(items)
+	if err == nil || len(items) == 1 {
 		return err
 	}
 	var errs []error
-	for i := range rs {
-		if err := ix.applyState(rs[i : i+1]); err != nil {
-			errs = append(errs, fmt.Errorf("applying state record %d: %w", rs[i].Seq, err))
+	for i := range items {
+		if err := apply(items[i : i+1]); err != nil {
+			errs = append(errs, fmt.Errorf("applying %s: %w", name(items[i]), err))
 		}
 	}
 	return errors.Join(errs...)
@@ -149,17 +157,7 @@ func (ix *Index) ApplyEnded(e *event.SessionEnded) error {
 // ApplyEnded applies each. When one cannot be applied, the others still
 // are, as ApplyState's records.
 func (ix *Index) ApplyEndedBatch(es []*event.SessionEnded) error {
-	err := ix.applyEndedBatch(es)
-	if err == nil || len(es) == 1 {
-		return err
-	}
-	var errs []error
-	for i := range es {
-		if err := ix.applyEndedBatch(es[i : i+1]); err != nil {
-			errs = append(errs, fmt.Errorf("applying logout %s: %w", es[i].LogoutID, err))
-		}
-	}
-	return errors.Join(errs...)
+	return eachOnFailure(es, ix.applyEndedBatch, func(e *event.SessionEnded) string { return "logout " + e.LogoutID })
 }
 
 func (ix *Index) applyEndedBatch(es []*event.SessionEnded) error {
