@@ -55,7 +55,7 @@ func (f *Feed) Start(ctx context.Context) error {
 	specs := []struct {
 		stream string
 		cfg    jetstream.OrderedConsumerConfig
-		handle func(jetstream.Msg, bool) error
+		handle func(jetstream.Msg, *jetstream.MsgMetadata, bool) error
 	}{
 		{natsconn.StreamState, jetstream.OrderedConsumerConfig{
 			FilterSubjects: []string{event.StatePrefix + ">"},
@@ -77,7 +77,10 @@ func (f *Feed) Start(ctx context.Context) error {
 	return nil
 }
 
-func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig, handle func(jetstream.Msg, bool) error) error {
+// consume runs a consumer whose messages handle applies, given each one's
+// metadata (nil when it cannot be read) and whether to flush what it
+// buffers.
+func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig, handle func(jetstream.Msg, *jetstream.MsgMetadata, bool) error) error {
 	cons, err := f.js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		return fmt.Errorf("creating %s projection consumer: %w", stream, err)
@@ -89,12 +92,12 @@ func (f *Feed) consume(ctx context.Context, stream string, cfg jetstream.Ordered
 		once.Do(f.caughtUp)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		md, err := m.Metadata()
+		md, _ := m.Metadata() // nil when it cannot be read
 		// While catching up, messages are applied in batches; a message
 		// with nothing behind it flushes the batch. Once caught up, each
 		// is applied as it comes: a logout waits on its progress.
-		last := err != nil || md.NumPending == 0 || caughtUp.Load()
-		if err := handle(m, last); err != nil {
+		last := md == nil || md.NumPending == 0 || caughtUp.Load()
+		if err := handle(m, md, last); err != nil {
 			f.logger.Warn("skipping message the index cannot apply", "subject", m.Subject(), "err", err)
 		}
 		if last {
@@ -150,25 +153,33 @@ const batchSize = 512
 // applyState applies one state-stream message, a participation or the
 // progress of deliveries. flush says that nothing is pending behind it:
 // buffered messages are applied now.
-func (f *Feed) applyState(m jetstream.Msg, flush bool) error {
-	r, err := decodeState(m)
-	if r != nil {
-		f.records = append(f.records, *r)
+func (f *Feed) applyState(m jetstream.Msg, md *jetstream.MsgMetadata, flush bool) error {
+	r, ok, err := decodeState(m, md)
+	return errors.Join(err, buffer(&f.records, r, ok, flush, f.batch, f.ix.ApplyState))
+}
+
+// buffer appends item to buf when add is set, and applies buf with apply
+// when flush is set or it holds size items.
+func buffer[T any](buf *[]T, item T, add, flush bool, size int, apply func([]T) error) error {
+	if add {
+		*buf = append(*buf, item)
 	}
-	if flush || len(f.records) >= f.batch {
-		err = errors.Join(err, f.flushState())
+	if len(*buf) == 0 || !flush && len(*buf) < size {
+		return nil
 	}
+	err := apply(*buf)
+	clear(*buf) // let the decoded messages go
+	*buf = (*buf)[:0]
 	return err
 }
 
-// decodeState decodes a state-stream message; nil for a subject the index
-// does not apply.
-func decodeState(m jetstream.Msg) (*index.Record, error) {
-	md, err := m.Metadata()
-	if err != nil {
-		return nil, fmt.Errorf("reading metadata: %w", err)
+// decodeState decodes a state-stream message; ok is false for one the
+// index does not apply (another subject, or an error).
+func decodeState(m jetstream.Msg, md *jetstream.MsgMetadata) (r index.Record, ok bool, err error) {
+	if md == nil {
+		return r, false, errors.New("reading metadata: unreadable")
 	}
-	r := &index.Record{Seq: md.Sequence.Stream}
+	r.Seq = md.Sequence.Stream
 	switch subj := m.Subject(); {
 	case strings.HasPrefix(subj, event.ParticipationPrefix):
 		r.Joined, err = event.Decode[event.Joined](m.Data())
@@ -186,23 +197,9 @@ func decodeState(m jetstream.Msg) (*index.Record, error) {
 			}
 		}
 	default:
-		return nil, nil
+		return r, false, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// flushState applies the buffered state messages.
-func (f *Feed) flushState() error {
-	if len(f.records) == 0 {
-		return nil
-	}
-	err := f.ix.ApplyState(f.records)
-	clear(f.records) // let the decoded messages go
-	f.records = f.records[:0]
-	return err
+	return r, err == nil, err
 }
 
 // SkipOwnEnds makes the feed skip the session-ended events that s
@@ -212,20 +209,12 @@ func (f *Feed) SkipOwnEnds(s *Service) { f.own = s.own }
 
 // applyEnded applies one session-ended event, buffered as applyState
 // buffers.
-func (f *Feed) applyEnded(m jetstream.Msg, flush bool) error {
+func (f *Feed) applyEnded(m jetstream.Msg, _ *jetstream.MsgMetadata, flush bool) error {
+	var e *event.SessionEnded
 	var err error
-	if f.own == nil || !f.own.take(m.Headers().Get(jetstream.MsgIDHeader)) {
-		var e *event.SessionEnded
-		if e, err = event.Decode[event.SessionEnded](m.Data()); err == nil {
-			f.ends = append(f.ends, e)
-		}
+	own := f.own != nil && f.own.take(m.Headers().Get(jetstream.MsgIDHeader))
+	if !own {
+		e, err = event.Decode[event.SessionEnded](m.Data())
 	}
-	if flush || len(f.ends) >= f.batch {
-		if len(f.ends) > 0 {
-			err = errors.Join(err, f.ix.ApplyEndedBatch(f.ends))
-		}
-		clear(f.ends)
-		f.ends = f.ends[:0]
-	}
-	return err
+	return errors.Join(err, buffer(&f.ends, e, !own && err == nil, flush, f.batch, f.ix.ApplyEndedBatch))
 }
