@@ -76,8 +76,7 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 			// session, so it gets a logout of its own. A report the session
 			// had already (an IdP retrying its PUT) was in the logout, or
 			// has its own late logout already.
-			if !slices.Contains(cur.Clients, index.Client{ClientID: j.ClientID, Sub: j.Sub}) &&
-				!slices.Contains(cur.Later, lateLogoutID(j)) {
+			if s.needsLateLogout(cur, j) {
 				if err := s.endLate(ctx, cur, j); err != nil {
 					return err
 				}
@@ -108,6 +107,15 @@ func (s *Service) Join(ctx context.Context, j *event.Joined) error {
 		return fmt.Errorf("%w: publishing participation: %w", ErrUnavailable, err)
 	}
 	return s.ix.ApplyJoined(j, ack.Sequence)
+}
+
+// needsLateLogout reports whether j's client, in session cur, which has
+// ended, needs a logout of its own: none of the session's logouts named it
+// (index.Index.Covered), and its own late logout is not out yet. The
+// reports that come after the logout (Join) and those that raced it
+// (Mender) are judged alike.
+func (s *Service) needsLateLogout(cur *index.Session, j *event.Joined) bool {
+	return !s.ix.Covered(j.SID, j.ClientID, j.Sub) && !slices.Contains(cur.Later, lateLogoutID(j))
 }
 
 // lateLogoutID is the logout id of a late participant's own logout.

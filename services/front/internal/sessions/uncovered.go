@@ -3,7 +3,6 @@ package sessions
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -96,15 +95,9 @@ func (m *Mender) Run(ctx context.Context, ready <-chan struct{}) {
 // mend publishes u's late logout, unless a logout of its session named it
 // since.
 func (m *Mender) mend(ctx context.Context, u index.Uncovered) error {
-	if m.ix.Covered(u.SID, u.ClientID, u.Sub) {
-		return nil
-	}
 	cur, ok := m.ix.Session(u.SID)
-	if !ok || !cur.Ended() {
-		return nil
-	}
 	j := &event.Joined{SID: u.SID, ClientID: u.ClientID, Sub: u.Sub}
-	if slices.Contains(cur.Later, lateLogoutID(j)) {
+	if !ok || !cur.Ended() || !m.svc.needsLateLogout(cur, j) {
 		return nil
 	}
 	m.logger.Info("participant reported as its session's logout was decided: it gets a logout of its own",
