@@ -79,10 +79,7 @@ func TestAPIEndsAllSessionsOfASubject(t *testing.T) {
 	status, body := e.api(http.MethodDelete, "/api/v1/subjects/bob/sessions")
 	require.Equal(t, http.StatusAccepted, status, body)
 	assert.ElementsMatch(t, []any{"s1", "s2"}, body["sessions"])
-	for sid, want := range map[string]bool{"s1": true, "s2": true, "s3": false} {
-		s, _ := e.front.Index().Session(sid)
-		assert.Equal(t, want, s.Ended(), sid)
-	}
+	e.assertEnded(map[string]bool{"s1": true, "s2": true, "s3": false})
 	evs := e.endedEvents()
 	require.Len(t, evs, 1)
 	ev := evs[0]
@@ -114,10 +111,7 @@ func TestAPISubjectLogoutByAnyClientsSub(t *testing.T) {
 	status, body := e.api(http.MethodDelete, "/api/v1/subjects/dave/sessions")
 	require.Equal(t, http.StatusAccepted, status, body)
 	assert.Equal(t, []any{"s-plain", "s-pw-first"}, body["sessions"])
-	for sid, want := range map[string]bool{"s-pw-first": true, "s-plain": true, "s-other": false} {
-		s, _ := e.front.Index().Session(sid)
-		assert.Equal(t, want, s.Ended(), sid)
-	}
+	e.assertEnded(map[string]bool{"s-pw-first": true, "s-plain": true, "s-other": false})
 
 	// And by the sub a client was given, whichever was reported first.
 	e.join("s-erin", "app1", "erin")

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/signoff/signoff/services/front"
@@ -201,6 +202,16 @@ func (e *env) confirm(b *http.Client, page string) response {
 	form := formOf(e.t, page)
 	form.Set("confirm", "yes")
 	return e.do(b, http.MethodPost, "/connect/endsession/confirm", form)
+}
+
+// assertEnded checks, for each sid, whether the front's index has it
+// ended.
+func (e *env) assertEnded(want map[string]bool) {
+	e.t.Helper()
+	for sid, ended := range want {
+		s, _ := e.front.Index().Session(sid)
+		assert.Equal(e.t, ended, s.Ended(), sid)
+	}
 }
 
 // endedEvents returns the session-ended events in the stream.
