@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -260,7 +259,8 @@ func jwksClient(c *http.Client) *http.Client {
 	return &out
 }
 
-// limitedBody is a RoundTripper whose answers fail to read past max bytes.
+// limitedBody is a RoundTripper whose answers fail to read past max bytes
+// (http.MaxBytesReader, which needs no ResponseWriter to do that).
 type limitedBody struct {
 	base http.RoundTripper
 	max  int64
@@ -271,24 +271,6 @@ func (l limitedBody) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp.Body = &capped{ReadCloser: resp.Body, left: l.max}
+	resp.Body = http.MaxBytesReader(nil, resp.Body, l.max)
 	return resp, nil
-}
-
-// capped reads at most left bytes, then fails.
-type capped struct {
-	io.ReadCloser
-	left int64
-}
-
-func (c *capped) Read(p []byte) (int, error) {
-	if c.left <= 0 {
-		return 0, fmt.Errorf("jwks_uri answer larger than %d bytes", maxJWKSBytes)
-	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.ReadCloser.Read(p)
-	c.left -= int64(n)
-	return n, err
 }
