@@ -260,16 +260,7 @@ func TestLateReportThroughNATS(t *testing.T) {
 	_, err := js.Publish(t.Context(), event.SubjectSessionJoined, mustJSON(t, event.Joined{SID: "s-late", ClientID: "app2", Sub: "bob"}))
 	require.NoError(t, err)
 
-	stream, err := js.Stream(t.Context(), natsconn.StreamEvents)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		info, err := stream.Info(t.Context())
-		return err == nil && info.State.Msgs == 2
-	}, 10*time.Second, 10*time.Millisecond, "a second, late logout")
-	msg, err := stream.GetLastMsgForSubject(t.Context(), event.SubjectSessionEnded)
-	require.NoError(t, err)
-	late, err := event.Decode[event.SessionEnded](msg.Data)
-	require.NoError(t, err)
+	late := secondLogout(t, js, "a second, late logout")
 	assert.Equal(t, []event.Participant{{ClientID: "app2", Sub: "bob", Channels: []string{"webhook"}}}, late.Clients,
 		"the late participant is stamped with its channels in this front's configuration")
 	assert.Equal(t, event.ReasonAPI, late.Reason)
@@ -337,16 +328,7 @@ func TestJoinThatRacesTheLogout(t *testing.T) {
 	require.NoError(t, a.svc.Join(t.Context(), &event.Joined{SID: "s-race", ClientID: "app2", Sub: "bob"}))
 	require.NoError(t, b.svc.End(t.Context(), e))
 
-	stream, err := js.Stream(t.Context(), natsconn.StreamEvents)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		info, err := stream.Info(t.Context())
-		return err == nil && info.State.Msgs == 2
-	}, 10*time.Second, 10*time.Millisecond, "a second logout, for app2")
-	msg, err := stream.GetLastMsgForSubject(t.Context(), event.SubjectSessionEnded)
-	require.NoError(t, err)
-	late, err := event.Decode[event.SessionEnded](msg.Data)
-	require.NoError(t, err)
+	late := secondLogout(t, js, "a second logout, for app2")
 	assert.Equal(t, []event.Participant{{ClientID: "app2", Sub: "bob", Channels: []string{"webhook"}}}, late.Clients)
 	assert.Equal(t, event.ReasonAPI, late.Reason)
 	for _, r := range []*replica{a, b} {
@@ -386,16 +368,7 @@ func TestDuplicateEndAppliesTheStoredLogout(t *testing.T) {
 	require.NoError(t, feed.Start(t.Context()))
 	t.Cleanup(feed.Stop)
 
-	stream, err := js.Stream(t.Context(), natsconn.StreamEvents)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		info, err := stream.Info(t.Context())
-		return err == nil && info.State.Msgs == 2
-	}, 10*time.Second, 10*time.Millisecond, "a logout of its own for app2")
-	msg, err := stream.GetLastMsgForSubject(t.Context(), event.SubjectSessionEnded)
-	require.NoError(t, err)
-	late, err := event.Decode[event.SessionEnded](msg.Data)
-	require.NoError(t, err)
+	late := secondLogout(t, js, "a logout of its own for app2")
 	assert.Equal(t, "app2", late.Clients[0].ClientID)
 	require.Eventually(t, func() bool { return b.ix.Covered("s-dup", "app2", "bob") }, 10*time.Second, 10*time.Millisecond)
 	s, _ := b.ix.Session("s-dup")
@@ -420,4 +393,21 @@ func TestIntakeStopWithoutStart(t *testing.T) {
 	require.NoError(t, intake.Start(t.Context()))
 	intake.Stop(ctx)
 	require.NoError(t, ctx.Err())
+}
+
+// secondLogout waits until the events stream holds two logouts and
+// returns the second: a late one.
+func secondLogout(t *testing.T, js jetstream.JetStream, why string) *event.SessionEnded {
+	t.Helper()
+	stream, err := js.Stream(t.Context(), natsconn.StreamEvents)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := stream.Info(t.Context())
+		return err == nil && info.State.Msgs == 2
+	}, 10*time.Second, 10*time.Millisecond, why)
+	msg, err := stream.GetLastMsgForSubject(t.Context(), event.SubjectSessionEnded)
+	require.NoError(t, err)
+	late, err := event.Decode[event.SessionEnded](msg.Data)
+	require.NoError(t, err)
+	return late
 }
